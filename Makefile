@@ -1,0 +1,42 @@
+# Two entry points for a fresh machine: `make run` and `make test`. Each sets itself up.
+# VENV names a virtual environment to create or reuse (default .venv).
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# torch first, pinned: an unpinned torch would pull the newest CUDA build (several GB).
+# On a GPU node with internet this same pin installs PyPI's CUDA build of torch 2.13.
+TORCH_SPEC ?= torch==2.13.0 torchvision==0.28.0
+STAMP := $(VENV)/.visgen-installed
+OUT ?= runs/main
+
+.PHONY: setup run test site export clean-nbs lab
+
+setup: $(STAMP)
+
+$(STAMP): setup.py settings.ini
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip setuptools wheel
+	$(PY) -m pip install -q $(TORCH_SPEC)
+	$(PY) -m pip install -q -e ".[dev]"
+	@touch $(STAMP)
+
+# The main job: every registered method through experiments/pretrain.ipynb on the embedded
+# default data set, then the site.
+run: setup
+	$(VENV)/bin/visgen main --out $(OUT)
+
+# Every test: the notebooks' examples (nbdev) and the integration tests (pytest).
+test: setup
+	$(PY) -m pytest -q tests
+
+site: setup
+	$(VENV)/bin/visgen site
+
+export: setup
+	$(VENV)/bin/nbdev_export
+
+clean-nbs: setup
+	$(VENV)/bin/nbdev_clean
+
+lab: setup
+	$(PY) -m pip install -q jupyterlab
+	$(VENV)/bin/jupyter lab nbs
