@@ -1,0 +1,19 @@
+import os, subprocess, sys
+from pathlib import Path
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+def run_visgen(*args, cwd=None, env=None, timeout=600, check=False):
+    "Run the `visgen` console script of this environment; returns the CompletedProcess."
+    e = {**os.environ, 'OMP_NUM_THREADS': os.environ.get('OMP_NUM_THREADS', '2'), **(env or {})}
+    p = subprocess.run([str(BIN / 'visgen'), *map(str, args)], cwd=cwd or ROOT, env=e, timeout=timeout,
+                       capture_output=True, text=True)
+    if check and p.returncode: raise AssertionError(f"visgen {' '.join(map(str, args))} failed:\n{p.stdout}\n{p.stderr}")
+    return p
+
+@pytest.fixture
+def visgen_cli(): return run_visgen
+
+TINY = 'embed_dim=32,depth=2,num_heads=2'

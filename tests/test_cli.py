@@ -1,0 +1,63 @@
+"The CLI end to end on the embedded digits data: pre-train, files written, baselines, probe, fine-tune, bad input."
+import json
+from pathlib import Path
+import pytest
+from conftest import run_visgen, TINY, ROOT
+
+@pytest.fixture(scope='module')
+def run(tmp_path_factory):
+    out = tmp_path_factory.mktemp('runs') / 'darl'
+    p = run_visgen('pretrain', '--method', 'darl_mse', '--data', 'digits', '--epochs', 15, '--out', out, '--seed', 0,
+                   '--device', 'cpu', '--quiet')
+    assert p.returncode == 0, p.stdout + p.stderr
+    return out
+
+def test_pretrain_writes_run(run):
+    for f in ('config.json', 'metrics.json', 'metrics.jsonl', 'model.safetensors', 'checkpoints/latest'):
+        assert (run / f).exists(), f
+    m = json.loads((run / 'metrics.json').read_text())
+    for k in ('knn_acc', 'linear_acc', 'random_knn_acc', 'random_linear_acc', 'pixel_knn_acc', 'pixel_linear_acc'):
+        assert 0 <= m[k] <= 1, k
+    assert m['knn_acc'] > m['random_knn_acc'], m   # pre-training beats the same network at random init
+
+def test_existing_run_is_not_overwritten(run):
+    before = (run / 'metrics.json').read_bytes()
+    p = run_visgen('pretrain', '--method', 'darl_mse', '--epochs', 1, '--out', run, '--quiet')
+    assert p.returncode == 2 and 'already exists' in p.stderr and 'Traceback' not in p.stderr
+    assert (run / 'metrics.json').read_bytes() == before
+
+def test_probe(run):
+    p = run_visgen('probe', '--run', run, '--device', 'cpu')
+    assert p.returncode == 0, p.stderr
+    assert json.loads((run / 'probe.json').read_text())['knn_acc'] == json.loads((run / 'metrics.json').read_text())['knn_acc']
+
+def test_finetune(run):
+    p = run_visgen('finetune', '--run', run, '--epochs', 1, '--device', 'cpu')
+    assert p.returncode == 0, p.stderr
+    r = json.loads((run / 'finetune.json').read_text())
+    assert 0 <= r['acc'] <= 1 and 0 <= r['random_acc'] <= 1
+
+@pytest.mark.parametrize('args,msg', [
+    (('--method', 'darl_typo'), "Unknown method 'darl_typo'"),
+    (('--data', 'mnist_typo'), "Unknown dataset"),
+    (('--epochs', 0), "epochs must be at least 1"),
+    (('--lr', -1), "Learning rates must be positive"),
+    (('--patch-size', 3), "not divisible by the patch size 3"),
+    (('--data', 'imagefolder', '--data-root', '/nonexistent/folder'), "/nonexistent/folder"),
+])
+def test_bad_input(tmp_path, args, msg):
+    p = run_visgen('pretrain', '--out', tmp_path / 'r', '--quiet', *args)
+    assert p.returncode == 2, p.stdout + p.stderr
+    assert msg in p.stderr and 'Traceback' not in p.stderr, p.stderr
+    assert not (tmp_path / 'r').exists() or not any((tmp_path / 'r').iterdir())
+
+def test_timm_create_model_and_other_resolution():
+    import timm, torch, visgen.darl  # registration side effect
+    m = timm.create_model('darl_mse', img_size=8, patch_size=2, pos='rope2d').eval()
+    with torch.no_grad():
+        assert m.features(torch.randn(2, 1, 8, 8)).shape == (2, 64)
+        assert m.features(torch.randn(2, 1, 16, 12)).shape == (2, 64)   # 8x6 grid, trained at 4x4
+
+def test_unknown_command():
+    p = run_visgen('pretrian')
+    assert p.returncode == 2 and "unknown command 'pretrian'" in p.stderr

@@ -1,0 +1,25 @@
+"The experiment template runs under papermill, and bad parameters are refused before any work."
+import json
+import pytest
+from conftest import ROOT, TINY
+from visgen.cli import execute_template, check_parameters
+from visgen.core import UserError
+
+TEMPLATE = ROOT / 'experiments' / 'pretrain.ipynb'
+
+def test_pretrain_template_runs(tmp_path):
+    out = tmp_path / 'run'
+    nb = execute_template(TEMPLATE, tmp_path / 'pretrain.ipynb', dict(
+        method='darl_mse', data='digits', epochs=1, out_dir=str(out), device='cpu',
+        opts=dict(embed_dim=32, depth=2, num_heads=2)), cwd=ROOT)
+    m = json.loads((out / 'metrics.json').read_text())
+    assert {'knn_acc', 'random_knn_acc', 'pixel_knn_acc'} <= set(m)
+    text = nb.read_text()
+    assert 'image/png' in text and 'kNN acc' in text   # the figures and the table were produced
+
+@pytest.mark.parametrize('params,msg', [(dict(epoch=3), "Unknown parameter(s) ['epoch']"),
+                                        (dict(epochs='three'), "expects int"),
+                                        (dict(lr='fast'), "expects float")])
+def test_bad_parameters(params, msg):
+    with pytest.raises(UserError, match=msg.replace('(', r'\(').replace(')', r'\)').replace('[', r'\[').replace(']', r'\]')):
+        check_parameters(TEMPLATE, params)
