@@ -10,6 +10,6 @@ NBS = sorted((ROOT / 'nbs').glob('*.ipynb'))
 @pytest.mark.parametrize('nb', NBS, ids=lambda p: p.stem)
 def test_notebook(nb, monkeypatch):
     monkeypatch.chdir(nb.parent)
-    skip = get_config(path=ROOT).get('tst_flags', '').split('|')
+    skip = get_config(path=ROOT).get('tst_flags', '').replace('|', ' ').split()
     ok, secs = test_nb(nb, skip_flags=[f for f in skip if f], do_print=False, showerr=True)
     assert ok, f"{nb.name} failed (see the traceback above)"

@@ -13,7 +13,7 @@ from .pipeline import RunConfig, pretrain, probe, finetune_run
 
 # %% auto #0
 __all__ = ['COMMANDS', 'parse_opts', 'pretrain_cmd', 'probe_cmd', 'finetune_cmd', 'check_parameters', 'execute_template',
-           'main_cmd', 'site_cmd', 'main']
+           'experiment_cmd', 'main_cmd', 'site_cmd', 'main']
 
 # %% ../nbs/12_cli.ipynb #c9afcf55
 def parse_opts(s:str|None) -> dict:
@@ -44,31 +44,43 @@ def pretrain_cmd(method:str='darl_mse',   # Registered method name (`visgen main
                  amp:str='auto',          # auto (bf16 on GPU), bf16, fp32
                  aug:store_true=False,    # Random resized crop + flip
                  opts:str=None,           # Method options, e.g. "norm_pix=true,pos=rope1d"
+                 global_batch:int=None,   # Global batch, reached by gradient accumulation (and processes)
+                 ckpt_every:int=0,        # Steps between checkpoints (0: every epoch)
+                 keep_last:int=2,         # Checkpoints kept (plus the best)
+                 skip_nonfinite:store_true=False, # Skip and count steps with a NaN/inf loss instead of stopping
+                 deterministic:store_true=False,  # torch.use_deterministic_algorithms
+                 on_corrupt:str='fail',   # Corrupt images in an ImageFolder tree: fail or skip (and count)
                  quiet:store_true=False): # No progress bar
     "Pre-train a method, then evaluate it beside random-init and raw-pixel baselines."
     check(out, "Pass --out RUN_DIR: the directory the run is written to.")
     cfg = RunConfig(method=method, data=data, data_root=data_root, epochs=epochs, seed=seed, device=device, size=size,
-                    patch_size=patch_size, batch_size=batch_size, lr=lr, amp=amp, aug=aug, opts=parse_opts(opts))
+                    patch_size=patch_size, batch_size=batch_size, lr=lr, amp=amp, aug=aug, opts=parse_opts(opts),
+                    global_batch=global_batch, ckpt_every=ckpt_every, keep_last=keep_last, skip_nonfinite=skip_nonfinite,
+                    deterministic=deterministic, on_corrupt=on_corrupt)
     m = pretrain(out, cfg, resume=resume, overwrite=overwrite, progress=not quiet)
     print(json.dumps(m, indent=1)); print(f"Run written to {out}")
     return m
 
 def probe_cmd(run:str=None,         # Run directory of `visgen pretrain`
               device:str='auto',    # cpu, cuda or auto
-              pool:str=None):       # mean or last (default: the run's)
+              pool:str=None,        # mean or last (default: the run's)
+              data:str=None,        # Evaluate on another data set (default: the run's)
+              data_root:str=None):  # Its folder or archive
     "kNN and linear probes of a finished run, beside its baselines (writes probe.json)."
     check(run, "Pass --run RUN_DIR: the --out directory of a finished `visgen pretrain`.")
-    r = probe(run, device, pool); print(json.dumps(r, indent=1)); return r
+    r = probe(run, device, pool, data, data_root); print(json.dumps(r, indent=1)); return r
 
 def finetune_cmd(run:str=None,       # Run directory of `visgen pretrain`
                  epochs:int=10,      # Fine-tuning epochs
                  lr:float=1e-3,      # Peak learning rate
                  batch_size:int=128, # Batch size
                  layer_decay:float=0.75, # Layer-wise learning-rate decay
-                 device:str='auto'): # cpu, cuda or auto
+                 device:str='auto',  # cpu, cuda or auto
+                 data:str=None,      # Fine-tune on another data set (default: the run's)
+                 data_root:str=None):# Its folder or archive
     "Fine-tune a run's backbone and the same backbone at random init (writes finetune.json)."
     check(run, "Pass --run RUN_DIR: the --out directory of a finished `visgen pretrain`.")
-    r = finetune_run(run, epochs, lr, batch_size, layer_decay, device); print(json.dumps(r, indent=1)); return r
+    r = finetune_run(run, epochs, lr, batch_size, layer_decay, device, data=data, data_root=data_root); print(json.dumps(r, indent=1)); return r
 
 # %% ../nbs/12_cli.ipynb #173a6002
 def check_parameters(template, params:dict) -> dict:
@@ -95,6 +107,15 @@ def execute_template(template, out_nb, params:dict, cwd=None, log_output:bool=Fa
     pm.execute_notebook(str(template), str(out_nb), parameters=params, kernel_name='python3',
                         cwd=str(cwd or Path.cwd()), progress_bar=False, log_output=log_output)
     return Path(out_nb)
+
+# %% ../nbs/12_cli.ipynb #a157661d
+def experiment_cmd(template:str=None, # Experiment template, e.g. experiments/pretrain.ipynb
+                   output:str=None,   # Where the executed notebook goes
+                   params:str=None):  # Parameters, e.g. "method=darl_mse,epochs=5,opts={}"
+    "Run an experiment template with papermill after checking its parameters."
+    check(template and output, "Pass --template TEMPLATE.ipynb and --output EXECUTED.ipynb.")
+    check(not Path(output).exists(), f"{output} exists: choose another --output (it is never overwritten).")
+    p = execute_template(template, output, parse_opts(params)); print(f"Executed notebook: {p}"); return p
 
 # %% ../nbs/12_cli.ipynb #ec74f8bf
 def main_cmd(out:str='runs/main',          # Where executed notebooks and runs go
@@ -130,7 +151,8 @@ def site_cmd(root:str='.'): # Project root holding _quarto.yml
     p = build_site(root); print(f"Site: {p}"); return p
 
 # %% ../nbs/12_cli.ipynb #663b13b7
-COMMANDS = dict(pretrain=pretrain_cmd, probe=probe_cmd, finetune=finetune_cmd, main=main_cmd, site=site_cmd)
+COMMANDS = dict(pretrain=pretrain_cmd, probe=probe_cmd, finetune=finetune_cmd, experiment=experiment_cmd,
+                main=main_cmd, site=site_cmd)
 
 def _usage() -> str:
     return "usage: visgen {" + ','.join(COMMANDS) + "} [options]  (visgen COMMAND --help for options)\n" + \

@@ -4,12 +4,12 @@
 
 # %% ../nbs/00_core.ipynb #1af56bf6
 from __future__ import annotations
-import os, random, sys, importlib
+import dataclasses, os, random, sys, importlib
 import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['UserError', 'check', 'seed_everything', 'get_device', 'import_torchvision']
+__all__ = ['UserError', 'check', 'check_types', 'seed_everything', 'get_device', 'import_torchvision']
 
 # %% ../nbs/00_core.ipynb #d9badffb
 class UserError(ValueError):
@@ -19,6 +19,19 @@ class UserError(ValueError):
 def check(cond, msg:str):
     "Raise `UserError(msg)` unless `cond`."
     if not cond: raise UserError(msg)
+
+# %% ../nbs/00_core.ipynb #d784eed6
+_TYPES = {'int': (int,), 'float': (int, float), 'str': (str,), 'bool': (bool,), 'dict': (dict,),
+          'tuple': (tuple, list), 'list': (list, tuple), 'None': (type(None),)}
+
+def check_types(obj):
+    "Fail clearly when a dataclass field's value does not match its simple annotation (`int`, `float|None`, ...)."
+    for f in dataclasses.fields(obj):
+        parts = str(f.type).replace(' ', '').split('|')
+        if not all(p in _TYPES for p in parts): continue
+        v = getattr(obj, f.name)
+        ok = any(isinstance(v, _TYPES[p]) and not (p in ('int', 'float') and isinstance(v, bool)) for p in parts)
+        check(ok, f"{type(obj).__name__}.{f.name} must be {f.type}, got {type(v).__name__} {v!r}.")
 
 # %% ../nbs/00_core.ipynb #64cd747e
 def seed_everything(seed:int):

@@ -4,23 +4,25 @@
 
 # %% ../nbs/08_train.ipynb #fca65b79
 from __future__ import annotations
-import json, math, os, random, shutil, time
+import json, math, os, random, shutil, time, warnings
 from contextlib import nullcontext
 from dataclasses import dataclass, asdict, field
 from pathlib import Path
 import numpy as np
 import torch
+import torch.distributed as dist
 from torch import nn
-from .core import check, UserError, get_device, seed_everything
+from .core import check, check_types, UserError, get_device, seed_everything
 from timm.optim import param_groups_weight_decay
 from timm.scheduler import CosineLRScheduler
 from safetensors.torch import save_file, load_file
 from tqdm.auto import tqdm
-from .data import ResumableSampler, make_loader
+from .data import ResumableSampler, make_loader, mix_seed
 
 # %% auto #0
 __all__ = ['TrainConfig', 'autocast_for', 'make_optimizer', 'make_scheduler', 'atomic_write_text', 'save_checkpoint',
-           'load_weights', 'read_checkpoint', 'load_latest', 'NonFiniteLoss', 'train', 'read_log']
+           'load_weights', 'read_checkpoint', 'load_latest', 'dist_env', 'setup_distributed', 'accum_steps',
+           'NonFiniteLoss', 'train', 'read_log']
 
 # %% ../nbs/08_train.ipynb #c90f0c45
 @dataclass
@@ -42,9 +44,11 @@ class TrainConfig:
     keep_last: int = 2              # checkpoints kept (plus the best, by logged loss)
     on_nonfinite: str = 'stop'      # 'stop' or 'skip' a step whose loss is NaN/inf
     deterministic: bool = False     # torch.use_deterministic_algorithms
+    global_batch: int|None = None   # batch_size x accumulation x processes; None: batch_size x processes
 
     def __post_init__(self):
         self.betas = tuple(self.betas)
+        check_types(self)
         check(self.epochs >= 1, f"epochs must be at least 1, got {self.epochs}.")
         check(self.batch_size >= 1, f"batch_size must be at least 1, got {self.batch_size}.")
         check(self.lr > 0 and self.min_lr >= 0, f"Learning rates must be positive (lr={self.lr}, min_lr={self.min_lr}).")
@@ -53,6 +57,9 @@ class TrainConfig:
         check(self.amp in ('auto', 'bf16', 'fp32'), f"Unknown amp {self.amp!r}: use 'auto', 'bf16' or 'fp32'.")
         check(self.on_nonfinite in ('stop', 'skip'), f"on_nonfinite must be 'stop' or 'skip', got {self.on_nonfinite!r}.")
         check(self.keep_last >= 1, "keep_last must be at least 1.")
+        check(self.ckpt_every >= 0 and self.log_every >= 1, "ckpt_every must be >= 0 and log_every >= 1.")
+        check(self.global_batch is None or self.global_batch >= self.batch_size,
+              f"global_batch ({self.global_batch}) must be at least batch_size ({self.batch_size}).")
 
 def autocast_for(amp:str, device:torch.device):
     "The autocast context for `amp` on `device` (bf16 on CPU uses AMX where present)."
@@ -70,7 +77,7 @@ def make_optimizer(model:nn.Module, cfg:TrainConfig):
 def make_scheduler(opt, cfg:TrainConfig, steps_per_epoch:int):
     "Per-iteration linear warm-up then cosine to `min_lr`."
     total = cfg.epochs * steps_per_epoch
-    warm = min(int(cfg.warmup_epochs * steps_per_epoch), max(total - 1, 0))
+    warm = min(int(cfg.warmup_epochs * steps_per_epoch), total // 2)  # warm-up takes at most half the run
     return CosineLRScheduler(opt, t_initial=max(total - warm, 1), lr_min=cfg.min_lr, warmup_t=warm,
                              warmup_lr_init=cfg.lr / max(warm, 1) if warm else cfg.lr, warmup_prefix=True, t_in_epochs=False)
 
@@ -154,9 +161,13 @@ def read_checkpoint(path:Path, model, opt, sched):
     "Restore model, optimiser, scheduler and RNG states from one checkpoint directory; returns its state."
     state = json.loads((path / 'state.json').read_text())
     load_weights(model, path / 'model.safetensors')
-    try: opt.load_state_dict(torch.load(path / 'optim.pt', map_location='cpu', weights_only=True))
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore')  # torch warns about pickle protocols before refusing
+            opt.load_state_dict(torch.load(path / 'optim.pt', map_location='cpu', weights_only=True))
     except Exception as e:
-        raise UserError(f"Cannot read the optimiser state {path / 'optim.pt'} safely ({type(e).__name__}: {e}).") from None
+        raise UserError(f"{path / 'optim.pt'} was refused by the safe loader (torch.load(weights_only=True), "
+                        f"{type(e).__name__}): it is corrupt or holds more than tensors, and nothing in it was run.") from None
     if sched is not None and state.get('sched'): sched.load_state_dict(state['sched'])
     _set_rng_state(load_file(str(path / 'rng.safetensors')), state['rng'])
     return state
@@ -167,12 +178,43 @@ def load_latest(run_dir, model, opt, sched, log=print):
     latest = (ck / 'latest').read_text().strip() if (ck / 'latest').exists() else None
     cands = sorted(ck.glob('step-*'), reverse=True)
     if latest and (ck / latest) in cands: cands.remove(ck / latest); cands.insert(0, ck / latest)
+    errors = []
     for c in cands:
         try: return read_checkpoint(c, model, opt, sched)
-        except (UserError, OSError, ValueError, KeyError, RuntimeError) as e: log(f"Skipping unreadable checkpoint {c.name}: {e}")
+        except (UserError, OSError, ValueError, KeyError, RuntimeError) as e:
+            errors.append(f"{c.name}: {e}"); log(f"Skipping unreadable checkpoint {c.name}: {e}")
+    check(not errors, f"No checkpoint in {ck} could be read, so the run cannot resume: " + ' | '.join(errors) +
+          " Nothing was changed. Move the bad checkpoint directories away (or start over with --overwrite).")
     return None
 
 # %% ../nbs/08_train.ipynb #5c2dba2d
+def dist_env() -> tuple:
+    "`(rank, world_size, local_rank)` from torchrun's environment (`(0, 1, 0)` without it)."
+    return int(os.environ.get('RANK', 0)), int(os.environ.get('WORLD_SIZE', 1)), int(os.environ.get('LOCAL_RANK', 0))
+
+def setup_distributed(device:str='auto'):
+    "Start the process group when run by torchrun; returns `(device, rank, world_size)`."
+    rank, world, local = dist_env()
+    dev = get_device(device)
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group('nccl' if dev.type == 'cuda' else 'gloo')
+    if world > 1 and dev.type == 'cuda': dev = torch.device('cuda', local); torch.cuda.set_device(dev)
+    return dev, rank, world
+
+def accum_steps(cfg:TrainConfig, world:int) -> int:
+    "Micro-batches per step so that `batch_size * accum * world == global_batch`."
+    if not cfg.global_batch: return 1
+    per = cfg.batch_size * world
+    check(cfg.global_batch % per == 0, f"--global-batch {cfg.global_batch} is not a multiple of batch_size x processes "
+          f"({cfg.batch_size} x {world} = {per}): choose a global batch that is, or change --batch-size.")
+    return cfg.global_batch // per
+
+def _mean_all(t:torch.Tensor) -> torch.Tensor:
+    "Mean of a scalar tensor over all ranks (identity without a process group)."
+    if dist.is_initialized(): t = t.clone(); dist.all_reduce(t); t /= dist.get_world_size()
+    return t
+
+# %% ../nbs/08_train.ipynb #43b4b543
 class NonFiniteLoss(UserError):
     "Raised when the loss is NaN or infinite and `on_nonfinite='stop'`."
 
@@ -185,66 +227,103 @@ def _trim_log(path:Path, step:int):
     keep = [l for l in path.read_text().splitlines() if l.strip() and json.loads(l)['step'] <= step]
     atomic_write_text(path, ''.join(l + '\n' for l in keep))
 
-# %% ../nbs/08_train.ipynb #ef49d022
-def _step(model, x, opt, cfg, ac, device):
-    "One optimisation step; returns the detached loss (no host sync)."
-    with ac: loss = model(x.to(device, non_blocking=True))['loss']
-    opt.zero_grad(set_to_none=True)
-    loss.backward()
-    if cfg.clip_grad: nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad)
-    return loss.detach()
-
 def _check_finite(loss, step, run_dir, cfg):
-    if torch.isfinite(loss).all(): return True
+    "True if finite (on every rank); else stop with a message or, in skip mode, return False."
+    bad = _mean_all((~torch.isfinite(loss)).float().sum())
+    if bad.item() == 0: return True
     if cfg.on_nonfinite == 'skip': return False
     latest = Path(run_dir) / 'checkpoints' / 'latest'
     last = latest.read_text().strip() if latest.exists() else 'none yet'
-    raise NonFiniteLoss(f"The loss became {loss.item()} at or before step {step}. The last good checkpoint is "
+    raise NonFiniteLoss(f"The loss became NaN or infinite at or before step {step}. The last good checkpoint is "
                         f"{last} in {Path(run_dir) / 'checkpoints'}; it was not overwritten. Lower the learning rate, "
-                        "raise warm-up or clipping, or pass on_nonfinite='skip' (--skip-nonfinite) to skip such steps.")
+                        "raise warm-up or clipping, or pass --skip-nonfinite to skip such steps (they are counted).")
 
-# %% ../nbs/08_train.ipynb #43b4b543
+# %% ../nbs/08_train.ipynb #445fd112
+def _step(model, batches, opt, cfg, ac, device, skip_check):
+    "One optimisation step over `batches` (micro-batches, gradients accumulated); the mean loss, detached."
+    opt.zero_grad(set_to_none=True)
+    total = torch.zeros((), device=device)
+    for i, x in enumerate(batches):
+        sync = nullcontext() if i == len(batches) - 1 or not hasattr(model, 'no_sync') else model.no_sync()
+        with sync:
+            with ac: loss = model(x.to(device, non_blocking=True))['loss'] / len(batches)
+            loss.backward()
+        total += loss.detach()
+    if skip_check and not skip_check(total): return total, False
+    if cfg.clip_grad: nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad)
+    opt.step()
+    return total, True
+
+def _micro_batches(loader, accum:int):
+    "Group a loader's `(x, y)` batches into lists of `accum` inputs."
+    buf = []
+    for x, _ in loader:
+        buf.append(x)
+        if len(buf) == accum: yield buf; buf = []
+
+# %% ../nbs/08_train.ipynb #1fe6ef57
+def _resume(run_dir, model, opt, sched, state, resume, log):
+    "Load the newest readable checkpoint into `model`/`opt`/`sched` and `state` when resuming."
+    if not resume: return
+    got = load_latest(run_dir, model, opt, sched, log)
+    if got is None: log(f"No checkpoint in {run_dir}: starting from scratch."); return
+    state.update({k: got[k] for k in state if k in got})
+    rank, world, _ = dist_env()
+    if rank: seed_everything(mix_seed(got.get('seed', 0), rank, state['step']))  # ranks > 0: fresh streams (documented)
+    log(f"Resumed from step {state['step']}.")
+
+def _save(run_dir, model, opt, sched, state, cfg, spe, rank):
+    if rank == 0:
+        raw = model.module if hasattr(model, 'module') else model
+        save_checkpoint(run_dir, raw, opt, sched, dict(state, epoch=state['step'] // spe, seed=cfg.seed), cfg.keep_last, state['best_step'])
+    if dist.is_initialized(): dist.barrier()
+
+# %% ../nbs/08_train.ipynb #9d6eb7ca
 def train(model:nn.Module, dataset, cfg:TrainConfig, run_dir, resume:bool=False, progress:bool=True,
           log=print, stop_after:int|None=None) -> list:
     "Train `model` on `dataset` (a `PretrainDataset`); checkpoints and `metrics.jsonl` in `run_dir`."
     run_dir = Path(run_dir); run_dir.mkdir(parents=True, exist_ok=True)
-    device = get_device(cfg.device); seed_everything(cfg.seed)
+    device, rank, world = setup_distributed(cfg.device)
+    seed_everything(cfg.seed if rank == 0 else mix_seed(cfg.seed, rank))
     if cfg.deterministic: torch.use_deterministic_algorithms(True)
     model.to(device).train()
-    spe = len(dataset) // cfg.batch_size
-    check(spe >= 1, f"The data set has {len(dataset)} images, fewer than one batch of {cfg.batch_size}: lower --batch-size.")
+    accum = accum_steps(cfg, world)
+    G = cfg.batch_size * accum * world
+    spe = len(dataset) // G
+    check(spe >= 1, f"The data set has {len(dataset)} images, fewer than one global batch of {G}: lower --batch-size.")
     opt, ac = make_optimizer(model, cfg), autocast_for(cfg.amp, device)
     sched = make_scheduler(opt, cfg, spe)
     state = dict(step=0, skipped=0, best_loss=None, best_step=None)
-    if resume and (got := load_latest(run_dir, model, opt, sched, log)) is not None:
-        state.update({k: got[k] for k in state if k in got}); log(f"Resumed from step {state['step']}.")
-    _trim_log(run_dir / 'metrics.jsonl', state['step'])
-    sampler = ResumableSampler(len(dataset), seed=cfg.seed)
+    _resume(run_dir, model, opt, sched, state, resume, log)
+    if rank == 0: _trim_log(run_dir / 'metrics.jsonl', state['step'])
+    ddp = nn.parallel.DistributedDataParallel(model, device_ids=[device] if device.type == 'cuda' else None) if world > 1 else model
+    sampler = ResumableSampler(len(dataset), seed=cfg.seed, rank=rank, world_size=world)
+    skip_check = (lambda l: _check_finite(l, state['step'] + 1, run_dir, cfg)) if cfg.on_nonfinite == 'skip' else None
     total, t0 = cfg.epochs * spe, time.time()
-    bar = tqdm(total=total, initial=state['step'], disable=not progress, desc='pretrain', dynamic_ncols=True)
+    bar = tqdm(total=total, initial=state['step'], disable=not progress or rank != 0, desc='pretrain', dynamic_ncols=True)
     run_loss, run_n = torch.zeros((), device=device), 0
     while state['step'] < total:
         epoch, start = divmod(state['step'], spe)
-        sampler.set_epoch(epoch, start=start * cfg.batch_size); dataset.set_epoch(epoch)
-        for x, _ in make_loader(dataset, cfg.batch_size, sampler=sampler, drop_last=True):
-            loss = _step(model, x, opt, cfg, ac, device)
-            ok = _check_finite(loss, state['step'] + 1, run_dir, cfg) if cfg.on_nonfinite == 'skip' else True
-            if ok: opt.step(); run_loss += loss; run_n += 1
+        sampler.set_epoch(epoch, start=start * cfg.batch_size * accum); dataset.set_epoch(epoch)
+        for batches in _micro_batches(make_loader(dataset, cfg.batch_size, sampler=sampler, drop_last=True), accum):
+            loss, ok = _step(ddp, batches, opt, cfg, ac, device, skip_check)
+            if ok: run_loss += loss; run_n += 1
             else: state['skipped'] += 1
             state['step'] += 1; sched.step_update(state['step']); bar.update(1)
             s = state['step']
             if s % cfg.log_every == 0 or s % spe == 0:
                 _check_finite(run_loss, s, run_dir, cfg)
-                rec = dict(step=s, epoch=s / spe, loss=(run_loss / max(run_n, 1)).item(), lr=opt.param_groups[0]['lr'],
+                rec = dict(step=s, epoch=s / spe, loss=(_mean_all(run_loss) / max(run_n, 1)).item(), lr=opt.param_groups[0]['lr'],
                            skipped=state['skipped'], time=round(time.time() - t0, 3))
-                _log_line(run_dir / 'metrics.jsonl', rec); bar.set_postfix(loss=f"{rec['loss']:.4f}")
+                if rank == 0: _log_line(run_dir / 'metrics.jsonl', rec)
+                bar.set_postfix(loss=f"{rec['loss']:.4f}")
                 if state['best_loss'] is None or rec['loss'] < state['best_loss']: state.update(best_loss=rec['loss'], best_step=s)
                 run_loss, run_n = torch.zeros((), device=device), 0
-            if (cfg.ckpt_every and s % cfg.ckpt_every == 0) or s % spe == 0 or s == total:
+            if (cfg.ckpt_every and s % cfg.ckpt_every == 0) or s % spe == 0:
                 _check_finite(run_loss, s, run_dir, cfg)
-                save_checkpoint(run_dir, model, opt, sched, dict(state, epoch=s // spe), cfg.keep_last, state['best_step'])
+                _save(run_dir, model, opt, sched, state, cfg, spe, rank)
             if stop_after is not None and s >= stop_after: bar.close(); return read_log(run_dir)
-            if s >= total or s % spe == 0: break
+            if s % spe == 0: break
     bar.close()
     return read_log(run_dir)
 
