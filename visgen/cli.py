@@ -13,7 +13,7 @@ from .pipeline import RunConfig, pretrain, probe, finetune_run
 
 # %% auto #0
 __all__ = ['COMMANDS', 'parse_opts', 'pretrain_cmd', 'probe_cmd', 'finetune_cmd', 'check_parameters', 'execute_template',
-           'experiment_cmd', 'main_cmd', 'site_cmd', 'main']
+           'experiment_cmd', 'main_cmd', 'site_cmd', 'bench_cmd', 'main']
 
 # %% ../nbs/12_cli.ipynb #c9afcf55
 def parse_opts(s:str|None) -> dict:
@@ -150,9 +150,27 @@ def site_cmd(root:str='.'): # Project root holding _quarto.yml
     from visgen.site import build_site
     p = build_site(root); print(f"Site: {p}"); return p
 
+# %% ../nbs/12_cli.ipynb #0282f56c
+def bench_cmd(methods:str=None,          # Comma-separated methods (default: all registered)
+              shapes:str='vit_t_32',     # Comma-separated shapes: vit_t_32, vit_t_256, vit_s_224, vit_b_224, micro_8
+              batch:int=None,            # Batch size (default: 64 for tiny models, 8 for larger)
+              device:str='auto',         # cpu, cuda or auto
+              amps:str='fp32,bf16',      # Dtypes of the fast path
+              no_reference:store_true=False, # Skip the reference path
+              compile:store_true=False,  # Also time torch.compile of the step
+              repeats:int=5,             # Timed repeats (median reported)
+              out:str=None):             # Write the results as JSON here
+    "Time the training step of every method: images/s, FLOP/s, fraction of peak, memory, speed-up over the reference."
+    from visgen.bench import bench, format_rows
+    res = bench([m for m in methods.split(',')] if methods else None, tuple(shapes.split(',')), batch, device,
+                tuple(amps.split(',')), not no_reference, compile, repeats)
+    print(format_rows(res['rows']))
+    if out: Path(out).write_text(json.dumps(res, indent=1))
+    return res
+
 # %% ../nbs/12_cli.ipynb #663b13b7
 COMMANDS = dict(pretrain=pretrain_cmd, probe=probe_cmd, finetune=finetune_cmd, experiment=experiment_cmd,
-                main=main_cmd, site=site_cmd)
+                bench=bench_cmd, main=main_cmd, site=site_cmd)
 
 def _usage() -> str:
     return "usage: visgen {" + ','.join(COMMANDS) + "} [options]  (visgen COMMAND --help for options)\n" + \

@@ -40,6 +40,7 @@ def seed_everything(seed:int):
 
 def get_device(device:str|None=None) -> torch.device:
     "`device` as a `torch.device`; `None` or 'auto' picks CUDA when present."
+    if isinstance(device, torch.device): return device
     if device in (None, 'auto'): return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
     check(device in ('cpu', 'cuda') or device.startswith('cuda:'),
           f"Unknown device {device!r}: use 'cpu', 'cuda', 'cuda:N' or 'auto'.")
