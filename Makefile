@@ -24,9 +24,9 @@ $(STAMP): setup.py settings.ini
 run: setup
 	$(VENV)/bin/visgen main --out $(OUT)
 
-# Every test: the notebooks' examples (nbdev) and the integration tests (pytest).
+# Every test: the notebooks' examples (nbdev) and the integration tests (pytest), on two workers.
 test: setup
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q -n 2 --dist loadgroup --durations=15 tests
 
 site: setup
 	$(VENV)/bin/visgen site

@@ -1,5 +1,7 @@
 import os, subprocess, sys
 from pathlib import Path
+# Tests run two pytest workers on two cores (see the Makefile): one thread each, set before torch loads.
+os.environ.setdefault('OMP_NUM_THREADS', '1')
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -7,7 +9,7 @@ BIN = Path(sys.executable).parent
 
 def run_visgen(*args, cwd=None, env=None, timeout=600, check=False):
     "Run the `visgen` console script of this environment; returns the CompletedProcess."
-    e = {**os.environ, 'OMP_NUM_THREADS': os.environ.get('OMP_NUM_THREADS', '2'), **(env or {})}
+    e = {**os.environ, **(env or {})}
     p = subprocess.run([str(BIN / 'visgen'), *map(str, args)], cwd=cwd or ROOT, env=e, timeout=timeout,
                        capture_output=True, text=True)
     if check and p.returncode: raise AssertionError(f"visgen {' '.join(map(str, args))} failed:\n{p.stdout}\n{p.stderr}")

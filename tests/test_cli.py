@@ -4,6 +4,8 @@ from pathlib import Path
 import pytest
 from conftest import run_visgen, TINY, ROOT
 
+pytestmark = pytest.mark.xdist_group('cli')  # module fixtures: keep this file on one worker
+
 @pytest.fixture(scope='module')
 def run(tmp_path_factory):
     out = tmp_path_factory.mktemp('runs') / 'darl'
