@@ -13,9 +13,9 @@ from PIL import Image
 
 from visgen.core import UserError
 from visgen.data import (DATASETS, ImageSet, PretrainDataset, ResumableSampler, channel_stats, load_images,
+                         make_loader, pretrain_transform)
 
 pytestmark = pytest.mark.xdist_group('data')  # module fixtures: keep this file on one worker
-                         make_loader, pretrain_transform)
 
 SHARED = Path(__file__).resolve().parents[1] / '..' / 'shared' / 'data'
 FMNIST, CIFAR_TGZ = SHARED / 'fashion-mnist', SHARED / 'cifar10-jpeg' / 'cifar10-jpeg.tar.gz'
