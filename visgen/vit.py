@@ -104,13 +104,13 @@ class CrossAttention(nn.Module):
         self.nh, self.hd = num_heads, dim // num_heads
         self.q, self.kv, self.proj = nn.Linear(dim, dim, bias=qkv_bias), nn.Linear(dim, 2 * dim, bias=qkv_bias), nn.Linear(dim, dim)
 
-    def forward(self, x, mem, rope_q=None, rope_k=None, mask=None):
+    def forward(self, x, mem, rope_q=None, rope_k=None, mask=None, is_causal=False):
         B, Nq, _ = x.shape
         q = self.q(x).view(B, Nq, self.nh, self.hd).transpose(1, 2)            # (B, nh, Nq, hd)
         k, v = self.kv(mem).view(B, mem.shape[1], 2, self.nh, self.hd).permute(2, 0, 3, 1, 4).unbind(0)
         if rope_q is not None: q = apply_rope(q, *rope_q)
         if rope_k is not None: k = apply_rope(k, *rope_k)
-        return self.proj(sdpa(q, k, v, mask).transpose(1, 2).flatten(2))
+        return self.proj(sdpa(q, k, v, mask, is_causal).transpose(1, 2).flatten(2))
 
 # %% ../nbs/04_vit.ipynb #f7fd390f
 class Block(nn.Module):
@@ -133,9 +133,9 @@ class DecoderBlock(nn.Module):
         self.norm_q, self.norm_m, self.cross = nn.LayerNorm(dim), nn.LayerNorm(dim), CrossAttention(dim, num_heads, qkv_bias)
         self.norm2, self.mlp = nn.LayerNorm(dim), Mlp(dim, int(dim * mlp_ratio))
 
-    def forward(self, x, mem, rope=None, rope_mem=None, self_mask=None, self_causal=False, mem_mask=None):
+    def forward(self, x, mem, rope=None, rope_mem=None, self_mask=None, self_causal=False, mem_mask=None, mem_causal=False):
         if self.attn is not None: x = x + self.attn(self.norm1(x), rope, self_mask, self_causal)
-        x = x + self.cross(self.norm_q(x), self.norm_m(mem), rope, rope_mem, mem_mask)
+        x = x + self.cross(self.norm_q(x), self.norm_m(mem), rope, rope_mem, mem_mask, mem_causal)
         return x + self.mlp(self.norm2(x))
 
 # %% ../nbs/04_vit.ipynb #90e90bb4
