@@ -13,7 +13,7 @@ from .pipeline import RunConfig, pretrain, probe, finetune_run
 
 # %% auto #0
 __all__ = ['COMMANDS', 'parse_opts', 'pretrain_cmd', 'probe_cmd', 'finetune_cmd', 'check_parameters', 'execute_template',
-           'experiment_cmd', 'main_cmd', 'site_cmd', 'bench_cmd', 'main']
+           'experiment_cmd', 'retitle', 'main_cmd', 'site_cmd', 'bench_cmd', 'main']
 
 # %% ../nbs/12_cli.ipynb #c9afcf55
 def parse_opts(s:str|None) -> dict:
@@ -118,6 +118,17 @@ def experiment_cmd(template:str=None, # Experiment template, e.g. experiments/pr
     p = execute_template(template, output, parse_opts(params)); print(f"Executed notebook: {p}"); return p
 
 # %% ../nbs/12_cli.ipynb #ec74f8bf
+def retitle(nb_path, suffix:str):
+    "Append `suffix` to the first heading of the notebook at `nb_path` (in place)."
+    import nbformat
+    nb = nbformat.read(nb_path, as_version=4)
+    for c in nb.cells:
+        if c.cell_type == 'markdown' and c.source.startswith('# '):
+            first, _, rest = c.source.partition('\n'); c.source = f"{first}: {suffix}\n{rest}"; break
+    nbformat.write(nb, nb_path)
+    return nb_path
+
+# %% ../nbs/12_cli.ipynb #7b967579
 def main_cmd(out:str='runs/main',          # Where executed notebooks and runs go
              data:str='digits',            # Data set for every method
              data_root:str=None,           # Its folder or archive
@@ -135,7 +146,7 @@ def main_cmd(out:str='runs/main',          # Where executed notebooks and runs g
     for m in todo:
         t0 = time.time(); print(f"[visgen main] {m}: running {template} ...", flush=True)
         params = dict(method=m, data=data, data_root=data_root, device=device, out_dir=str(out / m), overwrite=True)
-        execute_template(template, out / m / 'pretrain.ipynb', params)
+        retitle(execute_template(template, out / m / 'pretrain.ipynb', params), f"{m} on {data}")
         results[m] = json.loads((out / m / 'metrics.json').read_text())
         print(f"[visgen main] {m}: done in {time.time() - t0:.0f}s; " + ', '.join(
             f"{k}={results[m][k]:.3f}" for k in ('knn_acc', 'random_knn_acc', 'pixel_knn_acc') if k in results[m]), flush=True)
