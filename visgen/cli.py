@@ -13,7 +13,7 @@ from .pipeline import RunConfig, pretrain, probe, finetune_run
 
 # %% auto #0
 __all__ = ['COMMANDS', 'parse_opts', 'pretrain_cmd', 'probe_cmd', 'finetune_cmd', 'check_parameters', 'execute_template',
-           'experiment_cmd', 'retitle', 'main_cmd', 'site_cmd', 'bench_cmd', 'main']
+           'experiment_cmd', 'retitle', 'main_cmd', 'site_cmd', 'sample_cmd', 'bench_cmd', 'main']
 
 # %% ../nbs/12_cli.ipynb #c9afcf55
 def parse_opts(s:str|None) -> dict:
@@ -161,6 +161,23 @@ def site_cmd(root:str='.'): # Project root holding _quarto.yml
     from visgen.site import build_site
     p = build_site(root); print(f"Site: {p}"); return p
 
+# %% ../nbs/12_cli.ipynb #89eeae1c
+def sample_cmd(run:str=None,             # Run directory of a DARL pre-training
+               n:int=8,                  # Number of images
+               complete:store_true=False,# Complete the bottom half of test images instead
+               steps:int=None,           # Denoising steps per patch (diffusion)
+               seed:int=0,               # Random seed
+               device:str='cpu',         # cpu or cuda
+               out:str=None):            # PNG to write (default: RUN/samples.png or RUN/completions.png)
+    "Sample (or complete) images autoregressively from a DARL run; saves a PNG grid."
+    check(run, "Pass --run RUN_DIR: the --out directory of a finished `visgen pretrain` of darl_mse or darl_diffusion.")
+    from visgen.darl_diffusion import sample_run, show_images
+    res = sample_run(run, n=n, complete=complete, steps=steps, seed=seed, device=device)
+    out = Path(out or Path(run) / ('completions.png' if complete else 'samples.png'))
+    fig = show_images([v for v in res.values() if hasattr(v, 'shape')])
+    fig.savefig(out, dpi=120); print(f"Wrote {out}")
+    return out
+
 # %% ../nbs/12_cli.ipynb #0282f56c
 def bench_cmd(methods:str=None,          # Comma-separated methods (default: all registered)
               shapes:str='vit_t_32',     # Comma-separated shapes: vit_t_32, vit_t_256, vit_s_224, vit_b_224, micro_8
@@ -181,7 +198,7 @@ def bench_cmd(methods:str=None,          # Comma-separated methods (default: all
 
 # %% ../nbs/12_cli.ipynb #663b13b7
 COMMANDS = dict(pretrain=pretrain_cmd, probe=probe_cmd, finetune=finetune_cmd, experiment=experiment_cmd,
-                bench=bench_cmd, main=main_cmd, site=site_cmd)
+                sample=sample_cmd, bench=bench_cmd, main=main_cmd, site=site_cmd)
 
 def _usage() -> str:
     return "usage: visgen {" + ','.join(COMMANDS) + "} [options]  (visgen COMMAND --help for options)\n" + \

@@ -15,7 +15,7 @@ __all__ = ['METHODS', 'METHOD_MODULES', 'register_method', 'load_methods', 'chec
 
 # %% ../nbs/05_registry.ipynb #99f71f77
 METHODS = {}  # name -> builder function
-METHOD_MODULES = ['visgen.darl', 'visgen.saim', 'visgen.randsac']
+METHOD_MODULES = ['visgen.darl', 'visgen.darl_diffusion', 'visgen.saim', 'visgen.randsac']
 
 def register_method(fn):
     "Register builder `fn` under its name for visgen and for `timm.create_model`."
