@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 from conftest import run_visgen, TINY, ROOT
 
-pytestmark = pytest.mark.xdist_group('cli')  # module fixtures: keep this file on one worker
+pytestmark = pytest.mark.xdist_group(name='cli')  # module fixtures: keep this file on one worker
 
 @pytest.fixture(scope='module')
 def run(tmp_path_factory):

@@ -4,7 +4,7 @@ import pytest
 import torch
 from conftest import run_visgen
 
-pytestmark = pytest.mark.xdist_group('darl_diffusion')  # module fixtures: keep this file on one worker
+pytestmark = pytest.mark.xdist_group(name='darl_diffusion')  # module fixtures: keep this file on one worker
 TINY = 'embed_dim=32,depth=1,num_heads=2'
 
 @pytest.fixture(scope='module')

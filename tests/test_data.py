@@ -15,7 +15,7 @@ from visgen.core import UserError
 from visgen.data import (DATASETS, ImageSet, PretrainDataset, ResumableSampler, channel_stats, load_images,
                          make_loader, pretrain_transform)
 
-pytestmark = pytest.mark.xdist_group('data')  # module fixtures: keep this file on one worker
+pytestmark = pytest.mark.xdist_group(name='data')  # module fixtures: keep this file on one worker
 
 SHARED = Path(__file__).resolve().parents[1] / '..' / 'shared' / 'data'
 FMNIST, CIFAR_TGZ = SHARED / 'fashion-mnist', SHARED / 'cifar10-jpeg' / 'cifar10-jpeg.tar.gz'

@@ -7,7 +7,7 @@ import torch
 from safetensors.torch import load_file
 from conftest import run_visgen, BIN, ROOT
 
-pytestmark = pytest.mark.xdist_group('faults')  # module fixtures: keep this file on one worker
+pytestmark = pytest.mark.xdist_group(name='faults')  # module fixtures: keep this file on one worker
 
 ARGS = ('--method', 'darl_mse', '--data', 'digits', '--epochs', 2, '--batch-size', 32, '--ckpt-every', 3,
         '--opts', 'embed_dim=32,depth=2,num_heads=2', '--device', 'cpu', '--deterministic', '--quiet')

@@ -2,7 +2,7 @@
 from pathlib import Path
 import pytest
 from nbdev.config import get_config
-from nbdev.test import test_nb
+from nbdev.test import test_nb as run_notebook
 
 ROOT = Path(__file__).resolve().parents[1]
 NBS = sorted((ROOT / 'nbs').glob('*.ipynb'))
@@ -11,5 +11,5 @@ NBS = sorted((ROOT / 'nbs').glob('*.ipynb'))
 def test_notebook(nb, monkeypatch):
     monkeypatch.chdir(nb.parent)
     skip = get_config(path=ROOT).get('tst_flags', '').replace('|', ' ').split()
-    ok, secs = test_nb(nb, skip_flags=[f for f in skip if f], do_print=False, showerr=True)
+    ok, secs = run_notebook(nb, skip_flags=[f for f in skip if f], do_print=False, showerr=True)
     assert ok, f"{nb.name} failed (see the traceback above)"

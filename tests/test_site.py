@@ -14,7 +14,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_outp
 from visgen.core import UserError
 from visgen.site import build_site, prepare_results
 
-pytestmark = pytest.mark.xdist_group('site')  # module fixtures: keep this file on one worker
+pytestmark = pytest.mark.xdist_group(name='site')  # module fixtures: keep this file on one worker
 
 REPO = Path(__file__).resolve().parents[1]
 METRICS = {'knn_acc': 0.7123, 'linear_acc': 0.7456, 'random_knn_acc': 0.3012, 'random_linear_acc': 0.3345,
