@@ -11,8 +11,9 @@ TINY_ADDP = ('embed_dim=32,depth=1,num_heads=2,dec_depth=2,vq_width=8,codebook_s
 
 
 def _pretrain(out, method, opts, *extra):
+    cache = out.parent / 'cache'                       # a fresh cache: the generation metric trains its classifier
     p = run_visgen('pretrain', '--method', method, '--data', 'digits', '--epochs', 1, '--out', out, '--device', 'cpu',
-                   '--quiet', '--opts', opts, *extra, env={'OMP_NUM_THREADS': '1'})
+                   '--quiet', '--opts', opts, *extra, env={'OMP_NUM_THREADS': '1', 'VISGEN_CACHE': str(cache)})
     assert p.returncode == 0, p.stdout + p.stderr
     return p
 

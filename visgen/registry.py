@@ -15,7 +15,8 @@ __all__ = ['METHODS', 'METHOD_MODULES', 'register_method', 'load_methods', 'chec
 
 # %% ../nbs/05_registry.ipynb #99f71f77
 METHODS = {}  # name -> builder function
-METHOD_MODULES = ['visgen.darl', 'visgen.darl_diffusion', 'visgen.saim', 'visgen.randsac']
+METHOD_MODULES = ['visgen.darl', 'visgen.darl_diffusion', 'visgen.saim', 'visgen.randsac', 'visgen.vq',
+                  'visgen.token_predictor', 'visgen.addp']
 
 def register_method(fn):
     "Register builder `fn` under its name for visgen and for `timm.create_model`."
