@@ -77,14 +77,7 @@ class TwoStreamAR(nn.Module):
 
     def features(self, imgs, pool:str='mean'):
         "Bidirectional (no mask) pass with the start token; mean of the patch outputs `(B, D)`."
-        check(pool in ('mean', 'last'), f"Unknown pooling {pool!r}: use 'mean' or 'last'.")
-        bb = self.backbone
-        x, grid = bb.embed(imgs)
-        coords = grid_coords(*grid, device=x.device)[None]
-        pe = bb.pos_embed(coords, grid)
-        x = torch.cat([self.start.expand(x.shape[0], -1, -1), x if pe is None else x + pe], 1)
-        h = bb.forward_blocks(x, bb.rope(coords, grid, n_prefix=1))[:, 1:]
-        return h.mean(1) if pool == 'mean' else h[:, -1]
+        return self.backbone.forward_prefixed(imgs, self.start, pool)
 
     @torch.no_grad()
     def predict_images(self, imgs):

@@ -207,6 +207,17 @@ class ViT(nn.Module):
         if pe is not None: x = x + pe
         return self.forward_blocks(x, self.rope(coords, grid), is_causal=is_causal)
 
+    def forward_prefixed(self, imgs, prefix, pool:str='mean', is_causal:bool=False):
+        "Patch tokens after `prefix` tokens `(1|B, n, D)` (not rotated by RoPE), pooled: `(B, D)` ('mean' or 'last')."
+        check(pool in ('mean', 'last'), f"Unknown pooling {pool!r}: use 'mean' or 'last'.")
+        x, grid = self.embed(imgs)
+        coords = grid_coords(*grid, device=x.device)[None]
+        pe = self.pos_embed(coords, grid)
+        n = prefix.shape[1]
+        x = torch.cat([prefix.expand(x.shape[0], -1, -1), x if pe is None else x + pe], 1)
+        h = self.forward_blocks(x, self.rope(coords, grid, n_prefix=n), is_causal=is_causal)[:, n:]
+        return h.mean(1) if pool == 'mean' else h[:, -1]
+
     def group_matcher(self, coarse=False):
         return dict(stem=r'^patch_embed|^pos_table', blocks=[(r'^blocks\.(\d+)', None), (r'^norm', (99999,))])
 
