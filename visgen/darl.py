@@ -45,10 +45,7 @@ class DARL(nn.Module):
         x, grid = self.backbone.embed(imgs)                                     # (B, N, D)
         B, N, _ = x.shape
         order = order_from_rank(self.sample_rank(B, N, x.device, grid) if rank is None else rank)
-        coords = gather_tokens(grid_coords(*grid, device=x.device)[None], order)  # (B, N, 2)
-        x = gather_tokens(x, order)
-        pe = self.backbone.pos_embed(coords, grid)
-        if pe is not None: x = x + pe
+        x, coords, _ = self.backbone.in_order(x, grid, order)                    # (B, N, D), (B, N, 2)
         x = torch.cat([self.sos.expand(B, -1, -1), x[:, :-1]], 1)               # shift right by one
         h = self.backbone.forward_blocks(x, self.backbone.rope(coords[:, :-1], grid, n_prefix=1), is_causal=True)
         return h, order
@@ -76,10 +73,7 @@ def darl_features(model, imgs, pool:str='mean', causal:bool=True):
     bb = model.backbone
     x, grid = bb.embed(imgs)                                                   # (B, N, D)
     order = order_from_rank(model.sample_rank(x.shape[0], x.shape[1], x.device, grid))
-    coords = gather_tokens(grid_coords(*grid, device=x.device)[None], order)    # (B, N, 2)
-    x = gather_tokens(x, order)
-    pe = bb.pos_embed(coords, grid)
-    if pe is not None: x = x + pe
+    x, coords, _ = bb.in_order(x, grid, order)                                   # (B, N, D), (B, N, 2)
     x = torch.cat([model.sos.expand(x.shape[0], -1, -1), x], 1)
     h = bb.forward_blocks(x, bb.rope(coords, grid, n_prefix=1), is_causal=causal)[:, 1:]
     return h.mean(1) if pool == 'mean' else h[:, -1]

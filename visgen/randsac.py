@@ -67,9 +67,7 @@ class RandSAC(nn.Module):
         rank = self.sample_rank(B, grid, x.device, generator) if rank is None else rank
         order = torch.arange(N, device=x.device).expand(B, N) if reference else order_from_rank(rank)
         r = gather_tokens(rank, order)
-        coords = gather_tokens(grid_coords(*grid, device=x.device)[None], order)
-        x, pe = gather_tokens(x, order), bb.pos_embed(coords, grid)
-        if pe is not None: x = x + pe
+        x, coords, _ = bb.in_order(x, grid, order)
         enc, dec, rd = self._split(r, reference)
         re, ce, cd = r[:, enc], coords[:, enc], coords[:, dec]
         if reference: ea, da, ma = dict(mask=content_mask(re)), dict(mask=content_mask(rd)), dict(mask=query_mask(rd, re))

@@ -69,9 +69,8 @@ class SAIM(nn.Module):
         rank = self.sample_rank(B, grid, x.device, generator) if rank is None else rank
         order = torch.arange(N, device=x.device).expand(B, N) if reference else order_from_rank(rank)
         r = gather_tokens(rank, order); rh = prefix_rank(r)                  # (B, N), (B, 1+N)
-        coords = gather_tokens(grid_coords(*grid, device=x.device)[None], order)
-        x, pe = gather_tokens(x, order), bb.pos_embed(coords, grid)
-        x = torch.cat([self.start.expand(B, 1, D), x if pe is None else x + pe], 1)
+        x, coords, _ = bb.in_order(x, grid, order)
+        x = torch.cat([self.start.expand(B, 1, D), x], 1)
         g = sincos_2d(coords, D).to(x.dtype).expand(B, N, D)                             # decoder input: positions
         rope_h, rope_g = bb.rope(coords, grid, n_prefix=1), bb.rope(coords, grid)
         ha, ga = (dict(mask=content_mask(rh)), dict(mask=query_mask(r, rh))) if reference else \

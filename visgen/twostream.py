@@ -59,10 +59,9 @@ class TwoStreamAR(nn.Module):
         rank = self.sample_rank(B, grid, x.device, generator) if rank is None else rank
         order = torch.arange(N, device=x.device).expand(B, N) if reference else order_from_rank(rank)
         r = gather_tokens(rank, order)                                        # ranks as arranged (B, N)
-        coords = gather_tokens(grid_coords(*grid, device=x.device)[None], order)
-        x, pe = gather_tokens(x, order), bb.pos_embed(coords, grid)
+        x, coords, pe = bb.in_order(x, grid, order)
         g = self.query.expand(B, N, D)
-        if pe is not None: x, g = x + pe, g + pe
+        if pe is not None: g = g + pe
         h, rh = torch.cat([self.start.expand(B, 1, D), x], 1), prefix_rank(r)
         if reference: ha, ga = dict(mask=content_mask(rh)), dict(mask=query_mask(r, rh))
         else: ha, ga = attention_args(rh), attention_args(r, rh, strict=True)

@@ -13,6 +13,7 @@ from .core import check  # before timm: makes torchvision importable on a CPU-on
 from timm.layers import Mlp, DropPath, PatchEmbed, trunc_normal_, resample_abs_pos_embed
 from .patches import grid_coords, check_patchable
 from .rope import RoPE, apply_rope
+from .serial import gather_tokens
 
 # %% auto #0
 __all__ = ['SIZES', 'POS_KINDS', 'ViTConfig', 'vit_config', 'KVCache', 'sdpa', 'Attention', 'CrossAttention', 'Block',
@@ -186,6 +187,12 @@ class ViT(nn.Module):
             idx = (coords[..., 0] * grid[1] + coords[..., 1]).long()  # (B|1, N)
             return table[0][idx]
         return None
+
+    def in_order(self, x, grid, order):
+        "Tokens `x` `(B, N, D)` gathered into `order` `(B, N)` with their positions: `(x + pe, coords (B, N, 2), pe or None)`."
+        coords = gather_tokens(grid_coords(*grid, device=x.device)[None], order)
+        x, pe = gather_tokens(x, order), self.pos_embed(coords, grid)
+        return (x if pe is None else x + pe), coords, pe
 
     def rope(self, coords, grid, n_prefix:int=0):
         "RoPE `(cos, sin)` for `n_prefix` unrotated tokens followed by tokens at `coords`, or None."
