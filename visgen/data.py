@@ -53,6 +53,17 @@ class ImageSet:
     def subset(self, idx) -> ImageSet:
         "The images at `idx` (indices or a boolean mask), same classes."
         return ImageSet(self.images[idx], self.labels[idx], self.classes, self.name)
+    def take(self, n:int, seed:int=0) -> ImageSet:
+        "A class-balanced random subset of `n` images (all of them if `n` is 0 or >= len), the same for the same `seed`."
+        check(n >= 0, f"A subset size must be >= 0 (0 keeps every image), got {n}.")
+        if n == 0 or n >= len(self): return self
+        g = torch.Generator().manual_seed(seed)
+        perm = torch.randperm(len(self), generator=g)
+        y = self.labels[perm]                                   # round-robin over classes, random inside each
+        rank_in_class = torch.zeros_like(y)
+        for c in y.unique(): rank_in_class[y == c] = torch.arange(int((y == c).sum()))
+        keep = perm[torch.sort(rank_in_class * len(self) + torch.arange(len(self)), stable=True).indices[:n]]
+        return self.subset(keep.sort().values)
 
 # %% ../nbs/06_data.ipynb #d8b1e8d6
 DATASETS: dict[str, Callable] = {}
