@@ -20,9 +20,9 @@ from tqdm.auto import tqdm
 from .data import ResumableSampler, make_loader, mix_seed
 
 # %% auto #0
-__all__ = ['TrainConfig', 'autocast_for', 'make_optimizer', 'make_scheduler', 'atomic_write_text', 'save_checkpoint',
-           'load_weights', 'read_checkpoint', 'load_latest', 'dist_env', 'setup_distributed', 'accum_steps',
-           'NonFiniteLoss', 'train', 'read_log']
+__all__ = ['TrainConfig', 'autocast_for', 'enable_tf32', 'make_optimizer', 'make_scheduler', 'atomic_write_text',
+           'save_checkpoint', 'load_weights', 'read_checkpoint', 'load_latest', 'dist_env', 'setup_distributed',
+           'accum_steps', 'NonFiniteLoss', 'train', 'read_log']
 
 # %% ../nbs/08_train.ipynb #c90f0c45
 @dataclass
@@ -45,6 +45,7 @@ class TrainConfig:
     on_nonfinite: str = 'stop'      # 'stop' or 'skip' a step whose loss is NaN/inf
     deterministic: bool = False     # torch.use_deterministic_algorithms
     global_batch: int|None = None   # batch_size x accumulation x processes; None: batch_size x processes
+    compile: bool = False           # torch.compile the model for the step (checkpoints keep the plain names)
 
     def __post_init__(self):
         self.betas = tuple(self.betas)
@@ -65,6 +66,12 @@ def autocast_for(amp:str, device:torch.device):
     "The autocast context for `amp` on `device` (bf16 on CPU uses AMX where present)."
     use_bf16 = amp == 'bf16' or (amp == 'auto' and device.type == 'cuda')
     return torch.autocast(device.type, dtype=torch.bfloat16) if use_bf16 else nullcontext()
+
+def enable_tf32(device:torch.device):
+    "On CUDA, let fp32 matmuls and convolutions use TF32 tensor cores (what remains fp32 under bf16 autocast)."
+    if device.type == 'cuda':
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
 
 # %% ../nbs/08_train.ipynb #e372c82f
 def make_optimizer(model:nn.Module, cfg:TrainConfig):
@@ -292,11 +299,13 @@ def train(model:nn.Module, dataset, cfg:TrainConfig, run_dir, resume:bool=False,
     spe = len(dataset) // G
     check(spe >= 1, f"The data set has {len(dataset)} images, fewer than one global batch of {G}: lower --batch-size.")
     opt, ac = make_optimizer(model, cfg), autocast_for(cfg.amp, device)
+    enable_tf32(device)
     sched = make_scheduler(opt, cfg, spe)
     state = dict(step=0, skipped=0, best_loss=None, best_step=None)
     _resume(run_dir, model, opt, sched, state, resume, log)
     if rank == 0: _trim_log(run_dir / 'metrics.jsonl', state['step'])
     ddp = nn.parallel.DistributedDataParallel(model, device_ids=[device] if device.type == 'cuda' else None) if world > 1 else model
+    if cfg.compile: ddp = torch.compile(ddp)        # parameters are shared: `model` still saves and loads as usual
     sampler = ResumableSampler(len(dataset), seed=cfg.seed, rank=rank, world_size=world)
     skip_check = (lambda l: _check_finite(l, state['step'] + 1, run_dir, cfg)) if cfg.on_nonfinite == 'skip' else None
     total, t0 = cfg.epochs * spe, time.time()
