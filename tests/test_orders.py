@@ -58,3 +58,22 @@ def test_sample_rank_every_order_on_device():
         assert a['is_causal'] == (name in ('raster', 'nested_raster', 'round_robin', 'random'))
     with pytest.raises(UserError, match='known orders are'):
         sample_rank('zigzag', 1, (4, 4))
+
+
+@pytest.mark.parametrize('method,kw', [('randsac', dict(order='blob', K=3)), ('randsac', dict(order='blob', K=3, decoder='twostream')),
+                                       ('saim', dict(order='blob', K=3))])
+def test_flex_path_matches_reference(monkeypatch, method, kw):
+    "Blob orders (a different segment pattern per sample) through FlexAttention block masks give the reference loss."
+    import visgen.saim, visgen.randsac, visgen.vit, visgen.serial  # noqa: F401
+    from visgen.registry import create_method
+    calls = []
+    real = visgen.vit.flex
+    monkeypatch.setattr(visgen.serial, 'FLEX', 'always')
+    monkeypatch.setattr(visgen.vit, 'flex', lambda *a: calls.append(1) or real(*a))
+    torch.manual_seed(0)
+    m = create_method(method, img_size=8, patch_size=2, **kw).eval()
+    x = torch.randn(3, 1, 8, 8)
+    rank = m.sample_rank(3, (4, 4), x.device, torch.Generator().manual_seed(0))
+    with torch.no_grad(): fast, ref = m(x, rank=rank)['loss'], m(x, rank=rank, reference=True)['loss']
+    assert calls, 'the FlexAttention path was not taken'
+    torch.testing.assert_close(fast, ref, atol=1e-5, rtol=1e-4)

@@ -8,10 +8,11 @@ import torch
 from .core import check
 
 # %% auto #0
-__all__ = ['memory_mask', 'ORDERS', 'raster_rank', 'order_from_rank', 'gather_tokens', 'scatter_tokens', 'content_mask',
+__all__ = ['memory_mask', 'ORDERS', 'FLEX', 'raster_rank', 'order_from_rank', 'gather_tokens', 'scatter_tokens', 'content_mask',
            'query_mask', 'additive_mask', 'is_permutation', 'check_tiles', 'nested_raster_rank', 'round_robin_rank',
            'random_rank', 'dense_rank', 'segment_rank', 'square_segment_rank', 'blob_segment_rank', 'hierarchical_rank',
-           'shuffled_segment_rank', 'order_options', 'sample_rank', 'attention_args', 'uniform_segments', 'prefix_rank']
+           'shuffled_segment_rank', 'order_options', 'sample_rank', 'use_flex', 'flex_block_mask', 'attention_args',
+           'uniform_segments', 'prefix_rank']
 
 # %% ../nbs/03_serial.ipynb #46ac3cde
 def raster_rank(B:int, N:int, device=None) -> torch.Tensor:
@@ -165,6 +166,21 @@ def sample_rank(order:str, B:int, grid:tuple, generator=None, device=None, **kw)
     return fn(**args, device=device, **kw)
 
 # %% ../nbs/03_serial.ipynb #e1226c81
+FLEX = 'cuda'   # per-sample patterns as FlexAttention block masks: 'cuda' (on GPU only), 'always' or 'never'
+
+def use_flex(device:torch.device) -> bool:
+    "Whether per-sample rank patterns on `device` become FlexAttention block masks (see `FLEX`)."
+    check(FLEX in ('cuda', 'always', 'never'), f"visgen.serial.FLEX must be 'cuda', 'always' or 'never', got {FLEX!r}.")
+    return FLEX == 'always' or (FLEX == 'cuda' and device.type == 'cuda')
+
+def flex_block_mask(rank_q:torch.Tensor, rank_k:torch.Tensor|None=None, strict:bool=False):
+    "FlexAttention `BlockMask` of `content_mask` (or, `strict`, `query_mask`) for per-sample ranks `(B, Nq)`, `(B, Nk)`."
+    from torch.nn.attention.flex_attention import create_block_mask
+    rank_k = rank_q if rank_k is None else rank_k
+    fn = query_mask if strict else content_mask                     # the one rule, evaluated per (b, q, k)
+    def mask_mod(b, h, q, k): return fn(rank_q[b, q].view(1, 1), rank_k[b, k].view(1, 1))[0, 0, 0]
+    return create_block_mask(mask_mod, rank_q.shape[0], None, rank_q.shape[1], rank_k.shape[1], device=rank_q.device)
+
 def attention_args(rank_q:torch.Tensor, rank_k:torch.Tensor|None=None, strict:bool=False) -> dict:
     "`dict(mask=, is_causal=)` for queries/keys with ranks `(B, Nq)`, `(B, Nk)` in their current arrangement."
     rank_k = rank_q if rank_k is None else rank_k
@@ -174,6 +190,7 @@ def attention_args(rank_q:torch.Tensor, rank_k:torch.Tensor|None=None, strict:bo
         m = fn(d[:1, :Nq], d[:1, Nq:])                               # (1, Nq, Nk) shared
         if torch.equal(m[0], torch.ones_like(m[0]).tril()): return dict(mask=None, is_causal=True)
         return dict(mask=m, is_causal=False)
+    if use_flex(rank_q.device): return dict(mask=flex_block_mask(rank_q, rank_k, strict), is_causal=False)
     return dict(mask=fn(rank_q, rank_k), is_causal=False)           # (B, Nq, Nk) per sample
 
 def uniform_segments(rank:torch.Tensor) -> int|None:

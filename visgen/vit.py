@@ -9,6 +9,7 @@ from dataclasses import dataclass, asdict, field
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.attention import sdpa_kernel, SDPBackend
 from .core import check  # before timm: makes torchvision importable on a CPU-only torch
 from timm.layers import Mlp, DropPath, PatchEmbed, trunc_normal_, resample_abs_pos_embed
 from .patches import grid_coords, check_patchable
@@ -16,8 +17,8 @@ from .rope import RoPE, apply_rope
 from .serial import gather_tokens
 
 # %% auto #0
-__all__ = ['SIZES', 'POS_KINDS', 'ViTConfig', 'vit_config', 'KVCache', 'sdpa', 'Attention', 'CrossAttention', 'Block',
-           'DecoderBlock', 'sincos_1d', 'sincos_2d', 'ViT', 'init_weights']
+__all__ = ['SIZES', 'POS_KINDS', 'CPU_MATH_BELOW', 'ViTConfig', 'vit_config', 'KVCache', 'flex', 'sdpa', 'Attention',
+           'CrossAttention', 'Block', 'DecoderBlock', 'sincos_1d', 'sincos_2d', 'ViT', 'init_weights']
 
 # %% ../nbs/04_vit.ipynb #148db17b
 SIZES = dict(micro=dict(embed_dim=64, depth=4, num_heads=4), mini=dict(embed_dim=128, depth=6, num_heads=4),
@@ -70,9 +71,33 @@ class KVCache:
         return self.k, self.v
     def __len__(self): return 0 if self.k is None else self.k.shape[2]
 
+_flex_compiled = None
+
+def flex(q, k, v, block_mask):
+    "FlexAttention with a `BlockMask`: compiled once per process on GPU (kernels cached per shape), eager elsewhere."
+    global _flex_compiled
+    from torch.nn.attention.flex_attention import flex_attention
+    q, k = q.to(v.dtype), k.to(v.dtype)                         # RoPE may have promoted q, k under autocast
+    if q.device.type != 'cuda':                                 # the unfused reference: for tests on CPU
+        import warnings
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore'); return flex_attention(q, k, v, block_mask=block_mask)
+    if _flex_compiled is None: _flex_compiled = torch.compile(flex_attention, dynamic=False)
+    return _flex_compiled(q, k, v, block_mask=block_mask)
+
+CPU_MATH_BELOW = 128   # CPU, bf16/fp16, with gradients: keys shorter than this use SDPA's math backend
+
+def _cpu_math(q, k) -> bool:
+    "True for half-precision training attention on CPU over fewer than `CPU_MATH_BELOW` keys."
+    if q.device.type != 'cpu' or k.shape[-2] >= CPU_MATH_BELOW or not (torch.is_grad_enabled() and q.requires_grad): return False
+    return q.dtype in (torch.bfloat16, torch.float16) or (torch.is_autocast_enabled('cpu') and torch.get_autocast_dtype('cpu') != torch.float32)
+
 def sdpa(q, k, v, mask=None, is_causal=False):
-    "Fused attention on `(B, nh, N, hd)`; a boolean `mask` `(B|1, Nq, Nk)` gets a head axis."
+    "Fused attention on `(B, nh, N, hd)`; a boolean `mask` `(B|1, Nq, Nk)` gets a head axis; a `BlockMask` goes to `flex`."
+    if mask is not None and not isinstance(mask, torch.Tensor): return flex(q, k, v, mask)
     if mask is not None and mask.dim() == 3: mask = mask[:, None]
+    if _cpu_math(q, k):
+        with sdpa_kernel(SDPBackend.MATH): return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=is_causal)
     return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=is_causal)
 
 class Attention(nn.Module):
