@@ -148,3 +148,15 @@ def test_torchrun_two_processes_match_one(tmp_path):
     # and the 2-process run resumes on 1 process
     p = run_visgen('pretrain', *common, '--batch-size', 16, '--global-batch', 32, '--epochs', 2, '--out', two, '--resume', env=ENV)
     assert p.returncode == 0, p.stderr
+
+def test_torchrun_addp_trains_its_parts(tmp_path):
+    "Under torchrun, ADDP's nested tokenizer and predictor runs train on both ranks and leave the process group open."
+    out = tmp_path / 'addp'
+    p = subprocess.run([str(BIN / 'torchrun'), '--standalone', '--nproc_per_node', '2', str(BIN / 'visgen'), 'pretrain',
+                        '--method', 'addp', '--epochs', '1', '--batch-size', '16', '--device', 'cpu', '--quiet',
+                        '--opts', 'vq_epochs=1,predictor_epochs=1,dec_depth=1', '--out', str(out)],
+                       env={**os.environ, **ENV}, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    for d in (out / 'vq', out / 'predictor', out):
+        assert (d / 'model.safetensors').exists() and (d / 'metrics.json').exists(), d
+        assert json.loads((d / 'config.json').read_text())['world_size'] == 2

@@ -50,13 +50,17 @@ def pretrain_cmd(method:str='darl_mse',   # Registered method name (`visgen main
                  skip_nonfinite:store_true=False, # Skip and count steps with a NaN/inf loss instead of stopping
                  deterministic:store_true=False,  # torch.use_deterministic_algorithms
                  on_corrupt:str='fail',   # Corrupt images in an ImageFolder tree: fail or skip (and count)
+                 compile:store_true=False, # torch.compile the model for the training step
+                 train_limit:int=0,       # Class-balanced subset of this many training images (0: all)
+                 test_limit:int=0,        # ... and of test images
                  quiet:store_true=False): # No progress bar
     "Pre-train a method, then evaluate it beside random-init and raw-pixel baselines."
     check(out, "Pass --out RUN_DIR: the directory the run is written to.")
     cfg = RunConfig(method=method, data=data, data_root=data_root, epochs=epochs, seed=seed, device=device, size=size,
                     patch_size=patch_size, batch_size=batch_size, lr=lr, amp=amp, aug=aug, opts=parse_opts(opts),
                     global_batch=global_batch, ckpt_every=ckpt_every, keep_last=keep_last, skip_nonfinite=skip_nonfinite,
-                    deterministic=deterministic, on_corrupt=on_corrupt)
+                    deterministic=deterministic, on_corrupt=on_corrupt,
+                    train_limit=train_limit, test_limit=test_limit, compile=compile)
     m = pretrain(out, cfg, resume=resume, overwrite=overwrite, progress=not quiet)
     print(json.dumps(m, indent=1)); print(f"Run written to {out}")
     return m

@@ -55,6 +55,9 @@ class RunConfig:
     global_batch: int|None = None   # reach this batch by gradient accumulation (and processes)
     deterministic: bool = False     # torch.use_deterministic_algorithms
     on_corrupt: str = 'fail'        # corrupt image files in an ImageFolder tree: 'fail' or 'skip'
+    train_limit: int = 0            # use a class-balanced subset of this many training images (0: all)
+    test_limit: int = 0             # ... and of this many test images (the same subset for every seed)
+    compile: bool = False           # torch.compile the training step's model
 
     def __post_init__(self):
         check_types(self)
@@ -62,6 +65,7 @@ class RunConfig:
         check(self.data in DATASETS, f"Unknown dataset {self.data!r}: known data sets are {sorted(DATASETS)}.")
         reserved = sorted(set(self.opts) & {'size', 'img_size', 'in_chans', 'patch_size'})
         check(not reserved, f"opts may not set {reserved}: use --size / --patch-size; image size and channels come from the data.")
+        check(self.train_limit >= 0 and self.test_limit >= 0, "train_limit and test_limit must be >= 0 (0 uses every image).")
         check(self.on_corrupt in ('fail', 'skip'), f"on_corrupt must be 'fail' or 'skip', got {self.on_corrupt!r}.")
         self.train_config()  # validates the optimisation settings now, before any data is loaded
 
@@ -70,7 +74,7 @@ class RunConfig:
                            warmup_epochs=self.warmup_epochs, amp=self.amp, device=self.device, seed=self.seed,
                            log_every=self.log_every, ckpt_every=self.ckpt_every, keep_last=self.keep_last,
                            on_nonfinite='skip' if self.skip_nonfinite else 'stop', global_batch=self.global_batch,
-                           deterministic=self.deterministic)
+                           deterministic=self.deterministic, compile=self.compile)
 
 # %% ../nbs/10_pipeline.ipynb #0a8fc56b
 def prepare_run_dir(out, cfg:RunConfig, resume:bool=False, overwrite:bool=False) -> Path:
@@ -93,7 +97,8 @@ def prepare_run_dir(out, cfg:RunConfig, resume:bool=False, overwrite:bool=False)
 # %% ../nbs/10_pipeline.ipynb #73da88e3
 def _load(cfg:RunConfig, split:str):
     kw = {'on_corrupt': cfg.on_corrupt} if 'on_corrupt' in inspect.signature(DATASETS[cfg.data]).parameters else {}
-    return load_images(cfg.data, cfg.data_root, split, **kw)
+    limit = cfg.train_limit if split == 'train' else cfg.test_limit
+    return load_images(cfg.data, cfg.data_root, split, **kw).take(limit, seed=0)
 
 def load_data(cfg:RunConfig):
     "Train and test `ImageSet`s and their channel statistics (from the training split)."
@@ -153,10 +158,17 @@ def _start_run(out, cfg, resume, overwrite, info):
     prepare_run_dir(out, cfg, resume, overwrite)
     atomic_write_text(Path(out) / 'config.json', json.dumps(info, indent=1))
 
+def _finish(owner:bool):
+    "End a (distributed) run: every rank leaves together; the process group is closed by the run that opened it."
+    if not dist.is_initialized(): return
+    dist.barrier()
+    if owner: dist.destroy_process_group()
+
 def pretrain(out, cfg:RunConfig|None=None, resume:bool=False, overwrite:bool=False, progress:bool=True,
              log=print, **kwargs) -> dict:
     "Pre-train `cfg.method` on `cfg.data` into run directory `out`, evaluate, and write `metrics.json`."
     cfg = cfg or RunConfig(**kwargs)
+    owner = not dist.is_initialized()   # a nested run (e.g. ADDP training its tokenizer) leaves the group to its caller
     device, rank, world = setup_distributed(cfg.device)   # under torchrun: one process per GPU (or CPU rank)
     train_set, test_set, mean, std = load_data(cfg)
     model = build_model(cfg, train_set.img_size, train_set.channels)
@@ -172,7 +184,7 @@ def pretrain(out, cfg:RunConfig|None=None, resume:bool=False, overwrite:bool=Fal
     ds = PretrainDataset(train_set, mean, std, transform=tf, seed=cfg.seed)
     t0 = time.time()
     hist = train(model, ds, cfg.train_config(), out, resume=resume, progress=progress, log=log)
-    if rank != 0: dist.destroy_process_group(); return {}
+    if rank != 0: _finish(owner); return {}     # ranks > 0 wait until rank 0 has evaluated and written the run
     secs = time.time() - t0
     _save_weights(model, out / 'model.safetensors')
     metrics = dict(method=cfg.method, data=cfg.data, epochs=cfg.epochs, steps=hist[-1]['step'] if hist else 0,
@@ -181,7 +193,7 @@ def pretrain(out, cfg:RunConfig|None=None, resume:bool=False, overwrite:bool=Fal
     if hasattr(model, 'extra_metrics'):  # method-specific numbers (e.g. a tokenizer's reconstruction error)
         metrics.update(model.extra_metrics(test_set=test_set, mean=mean, std=std, device=device))
     atomic_write_text(out / 'metrics.json', json.dumps(metrics, indent=1))
-    if dist.is_initialized(): dist.destroy_process_group()
+    _finish(owner)
     return metrics
 
 # %% ../nbs/10_pipeline.ipynb #81790a68

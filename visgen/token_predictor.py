@@ -128,7 +128,8 @@ def fit_part(part:nn.Module, method:str, opts:dict, sub_dir, given, cfg, epochs:
     if not given and not (resume and (src / 'model.safetensors').exists()):
         sub = RunConfig(method=method, data=cfg.data, data_root=cfg.data_root, epochs=epochs, size=cfg.size,
                         patch_size=cfg.patch_size, batch_size=cfg.batch_size, lr=lr, amp=cfg.amp, device=cfg.device,
-                        seed=cfg.seed, opts=opts, log_every=cfg.log_every)
+                        seed=cfg.seed, opts=opts, log_every=cfg.log_every, on_corrupt=cfg.on_corrupt,
+                        train_limit=cfg.train_limit, test_limit=cfg.test_limit)
         log(f"Training the {method} part in {src} ({epochs} epochs) ...")
         m = pretrain(src, sub, resume=resume and src.exists(), overwrite=not resume, progress=False, log=log)
         log(f"{method}: " + ', '.join(f"{k}={v:.4g}" for k, v in m.items() if isinstance(v, float)))
