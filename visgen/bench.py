@@ -5,6 +5,7 @@
 # %% ../nbs/21_bench.ipynb #7b784978
 from __future__ import annotations
 import contextlib, math, resource, statistics, time
+from dataclasses import replace
 import torch
 import torch.nn.functional as F
 from .core import check, get_device, seed_everything
@@ -15,7 +16,8 @@ from .train import autocast_for
 
 # %% auto #0
 __all__ = ['SHAPES', 'reference_sdpa', 'reference_attention', 'matmul_peak', 'count_step_flops', 'peak_rss_mb', 'time_step',
-           'bench_method', 'check_paths_agree', 'bench', 'format_rows', 'profile_step']
+           'bench_method', 'check_paths_agree', 'bench', 'format_rows', 'profile_step', 'amp_curves', 'curve_gap',
+           'bench_attention']
 
 # %% ../nbs/21_bench.ipynb #8c47a771
 def reference_sdpa(q, k, v, mask=None, is_causal=False):
@@ -166,3 +168,49 @@ def profile_step(method:str, shape:str='vit_t_32', batch:int=64, device='cpu', a
     with torch.profiler.profile(activities=acts) as prof: time_step(model, x, device, amp, repeats=1, warmup=0)
     key = 'self_cuda_time_total' if device.type == 'cuda' else 'self_cpu_time_total'
     return prof.key_averages().table(sort_by=key, row_limit=rows)
+
+# %% ../nbs/21_bench.ipynb #5e9ca0d4
+def amp_curves(method:str='darl_mse', steps:int=100, data:str='digits', data_root=None, amps=('fp32', 'bf16'),
+               batch_size:int=64, size:str='micro', seed:int=0, device='cpu', **opts) -> dict:
+    "Per-step training losses of the same run under each dtype in `amps`: `{amp: [loss, ...]}`."
+    from visgen.pipeline import RunConfig, load_data, build_model
+    from visgen.data import PretrainDataset
+    from visgen.train import train
+    import tempfile
+    cfg = RunConfig(method=method, data=data, data_root=data_root, size=size, batch_size=batch_size, seed=seed,
+                    device=str(device), opts=opts)
+    train_set, _, mean, std = load_data(cfg)
+    epochs = math.ceil(steps / (len(train_set) // batch_size))
+    out = {}
+    for amp in amps:
+        model, ds = build_model(cfg, train_set.img_size, train_set.channels), PretrainDataset(train_set, mean, std, seed=seed)
+        tc = replace(cfg, epochs=epochs, amp=amp, log_every=1).train_config()
+        with tempfile.TemporaryDirectory() as d:
+            out[amp] = [r['loss'] for r in train(model, ds, tc, d, progress=False, log=lambda *a: None, stop_after=steps)]
+    return out
+
+def curve_gap(a, b, window:int=10) -> float:
+    "Largest relative difference between moving averages (over `window` steps) of loss curves `b` and reference `a`."
+    a, b = (torch.tensor(c, dtype=torch.float64)[None, None] for c in (a, b))
+    sa, sb = (F.avg_pool1d(c, window, stride=1)[0, 0] for c in (a, b))
+    return ((sb - sa).abs() / sa.abs()).max().item()
+
+# %% ../nbs/21_bench.ipynb #2537498c
+def bench_attention(lengths=(16, 64, 196, 256, 1024), tokens:int=4096, heads:int=3, head_dim:int=64,
+                    dtypes=('fp32', 'bf16'), repeats:int=5) -> list:
+    "Median ms of causal SDPA forward+backward on CPU per backend; batch = `tokens // length`."
+    from torch.nn.attention import sdpa_kernel, SDPBackend
+    rows = []
+    for dt in dtypes:
+        for N in lengths:
+            q, k, v = (torch.randn(max(1, tokens // N), heads, N, head_dim, dtype={'fp32': torch.float32, 'bf16': torch.bfloat16}[dt], requires_grad=True) for _ in range(3))
+            row = dict(dtype=dt, length=N, batch=q.shape[0])
+            for name, be in (('flash_ms', SDPBackend.FLASH_ATTENTION), ('math_ms', SDPBackend.MATH)):
+                def step():
+                    with sdpa_kernel(be): F.scaled_dot_product_attention(q, k, v, is_causal=True).sum().backward()
+                step(); ts = []
+                for _ in range(repeats): t = time.perf_counter(); step(); ts.append(time.perf_counter() - t)
+                row[name] = 1e3 * statistics.median(ts)
+            row['math_speedup'] = row['flash_ms'] / row['math_ms']
+            rows.append(row)
+    return rows

@@ -24,8 +24,8 @@ from timm.scheduler import CosineLRScheduler
 
 # %% auto #0
 __all__ = ['seeded', 'as_device', 'autocast', 'apply_batched', 'extract_features', 'knn_votes', 'knn_accuracy', 'probe_head',
-           'linear_probe', 'pixel_features', 'center_features', 'evaluate_features', 'Classifier', 'make_randaugment',
-           'randaugment_batch', 'finetune_optimizer', 'normalize_uint8', 'finetune']
+           'linear_probe', 'pixel_features', 'center_features', 'evaluate_features', 'probe_noise', 'Classifier',
+           'make_randaugment', 'randaugment_batch', 'finetune_optimizer', 'normalize_uint8', 'finetune']
 
 # %% ../nbs/09_evaluate.ipynb #3073fc27
 @contextmanager
@@ -142,6 +142,12 @@ def evaluate_features(train_f:torch.Tensor, train_y:torch.Tensor, test_f:torch.T
     return {f'{prefix}knn_acc': knn_accuracy(train_f, train_y, test_f, test_y, k=k, T=T),
             f'{prefix}linear_acc': linear_probe(train_f, train_y, test_f, test_y, epochs=probe_epochs,
                                                 lr=probe_lr, seed=seed, device=device)}
+
+# %% ../nbs/09_evaluate.ipynb #9d937a46
+def probe_noise(acc:float, n:int, z:float=2.) -> float:
+    "`z` standard errors of the difference of two accuracies near `acc`, each measured on `n` test images."
+    check(n > 0 and 0 <= acc <= 1, f"probe_noise needs n > 0 and an accuracy in [0, 1], got n={n}, acc={acc}.")
+    return z * math.sqrt(2 * acc * (1 - acc) / n)
 
 # %% ../nbs/09_evaluate.ipynb #0be2be24
 class Classifier(nn.Module):
