@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from .core import check, get_device, seed_everything
 import visgen.vit as vit
 from torch.utils.flop_counter import FlopCounterMode
-from .registry import create_method, load_methods
+from .registry import METHODS, create_method, load_methods
 from .train import autocast_for
 
 # %% auto #0
@@ -135,7 +135,11 @@ def bench(methods=None, shapes=('vit_t_32',), batch:int|None=None, device='cpu',
           reference:bool=True, compile:bool=False, repeats:int=5, log=print) -> dict:
     "Benchmark `methods` (default: all registered) at `shapes`; returns the peaks and the rows."
     device = get_device(device)
-    names = methods or load_methods()
+    names = list(methods or load_methods())
+    load_methods()                                             # registers every method, so names can be checked
+    bad = [f"shape {s!r}" for s in shapes if s not in SHAPES] + [f"dtype {a!r}" for a in amps if a not in ('fp32', 'bf16')] + \
+          [f"method {m!r}" for m in names if m not in METHODS]
+    check(not bad, f"Unknown {', '.join(bad)}: shapes are {list(SHAPES)}, dtypes fp32/bf16, methods {sorted(METHODS)}.")
     peaks = {a: matmul_peak({'fp32': torch.float32, 'bf16': torch.bfloat16}[a], device, n=4096 if device.type == 'cuda' else 2048)
              for a in set(amps) | {'fp32'}}
     log('measured matmul peak: ' + ', '.join(f"{a} {p / 1e12:.2f} TFLOP/s" for a, p in peaks.items()))
