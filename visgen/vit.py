@@ -63,13 +63,20 @@ def vit_config(size:str='micro', **kwargs) -> ViTConfig:
 
 # %% ../nbs/04_vit.ipynb #7e894f75
 class KVCache:
-    "Keys and values of the tokens seen so far, `(B, nh, n, hd)` each, grown one step at a time."
-    def __init__(self): self.k = self.v = None
+    "Keys and values of the tokens seen so far, `(B, nh, n, hd)` views of buffers that double when full."
+    def __init__(self): self.k = self.v = None; self.n = 0
     def append(self, k, v):
-        self.k = k if self.k is None else torch.cat([self.k, k], 2)
-        self.v = v if self.v is None else torch.cat([self.v, v], 2)
-        return self.k, self.v
-    def __len__(self): return 0 if self.k is None else self.k.shape[2]
+        "Add `k, v` `(B, nh, m, hd)`; returns all keys and values so far. Amortised O(m) copying, not O(n)."
+        n, m = self.n, k.shape[2]
+        if self.k is None or n + m > self.k.shape[2]:
+            cap = max(16, 2 * (n + m))
+            K, V = (t.new_empty(*t.shape[:2], cap, t.shape[3]) for t in (k, v))
+            if n: K[:, :, :n], V[:, :, :n] = self.k[:, :, :n], self.v[:, :, :n]
+            self.k, self.v = K, V
+        self.k[:, :, n:n + m], self.v[:, :, n:n + m] = k, v
+        self.n = n + m
+        return self.k[:, :, :self.n], self.v[:, :, :self.n]
+    def __len__(self): return self.n
 
 _flex_compiled = None
 
