@@ -73,9 +73,9 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 # %% ../nbs/21_bench.ipynb #b6fee525
-def time_step(model, x, device, amp:str='fp32', repeats:int=5, warmup:int=2, compile:bool=False) -> dict:
-    "Median seconds of a full training step (forward, backward, AdamW) and the peak memory it needed."
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=device.type == 'cuda' or None)
+def time_step(model, x, device, amp:str='fp32', repeats:int=5, warmup:int=2, compile:bool=False, fused:bool=True) -> dict:
+    "Median seconds of a full training step (forward, backward, AdamW, `fused` or PyTorch's default) and its peak memory."
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=fused or None)
     ac = autocast_for(amp, device)
     fwd = torch.compile(model) if compile else model
     def step():
@@ -106,7 +106,7 @@ def bench_method(method:str, shape:str, batch:int, device='cpu', amps=('fp32', '
     rows = []
     for path, amp, comp in runs:
         with (reference_attention() if path == 'reference' else contextlib.nullcontext()):
-            r = time_step(model, x, device, amp, repeats=repeats, compile=comp)
+            r = time_step(model, x, device, amp, repeats=repeats, compile=comp, fused=path != 'reference')
         peak = (peaks or {}).get(amp)
         rows.append(dict(method=method, shape=shape, batch=batch, path=path, dtype=amp, img_s=batch / r['secs'],
                          step_ms=1e3 * r['secs'], tflops=flops / r['secs'] / 1e12,
