@@ -24,6 +24,8 @@ def test_bench_template_runs(tmp_path):
     from visgen.cli import execute_template
     nb = execute_template(ROOT / 'experiments' / 'bench.ipynb', tmp_path / 'bench.ipynb', dict(
         methods='darl_mse', shapes='micro_8', batch=8, device='cpu', repeats=1, amp_check_steps=12, amp_check_methods='darl_mse',
-        attention_lengths='16', gen_size='micro', gen_batch='2', gen_patches='4'), cwd=ROOT)
+        attention_lengths='16', gen_size='micro', gen_batch='2', gen_patches='4',
+        more_shapes='micro_8', more_methods='saim'), cwd=ROOT)
     text = nb.read_text()
-    for s in ('measured matmul peak', 'largest gap', 'math speed-up', 'recompute s/img', 'image/png'): assert s in text, s
+    for s in ('measured matmul peak', 'largest gap', 'math speed-up', 'recompute s/img', 'image/png', '| saim | micro_8 |',
+              '| DARL-MSE fast bf16, fraction of the bf16 matmul peak | >= 30% |'): assert s in text, s

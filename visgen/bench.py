@@ -4,7 +4,8 @@
 
 # %% ../nbs/21_bench.ipynb #7b784978
 from __future__ import annotations
-import contextlib, math, resource, statistics, time
+import contextlib, ctypes, math, statistics, time
+from pathlib import Path
 from dataclasses import replace
 import torch
 import torch.nn.functional as F
@@ -15,9 +16,9 @@ from .registry import METHODS, create_method, load_methods
 from .train import autocast_for
 
 # %% auto #0
-__all__ = ['SHAPES', 'reference_sdpa', 'reference_attention', 'matmul_peak', 'count_step_flops', 'peak_rss_mb', 'time_step',
-           'bench_method', 'check_paths_agree', 'bench', 'format_rows', 'profile_step', 'amp_curves', 'curve_gap',
-           'bench_attention']
+__all__ = ['SHAPES', 'reference_sdpa', 'reference_attention', 'matmul_peak', 'count_step_flops', 'peak_mb', 'make_step',
+           'time_steps', 'time_step', 'bench_method', 'check_paths_agree', 'bench', 'format_rows', 'profile_step',
+           'amp_curves', 'curve_gap', 'bench_attention']
 
 # %% ../nbs/21_bench.ipynb #8c47a771
 def reference_sdpa(q, k, v, mask=None, is_causal=False):
@@ -68,27 +69,57 @@ def count_step_flops(model, x) -> int:
     if hasattr(model, 'zero_grad'): model.zero_grad(set_to_none=True)
     return fc.get_total_flops()
 
-def peak_rss_mb() -> float:
-    "This process's peak resident set size so far, in MiB (Linux reports KiB)."
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+def _proc_mb(field:str) -> float|None:
+    "`VmRSS` (resident now) or `VmHWM` (peak resident since the last reset) of this process in MiB; None off Linux."
+    try:
+        for line in open('/proc/self/status'):
+            if line.startswith(field + ':'): return int(line.split()[1]) / 1024
+    except OSError: return None
+
+def _reset_peak_rss() -> bool:
+    "Reset this process's peak RSS (Linux: `5` to `/proc/self/clear_refs`); False where that is not possible."
+    try: Path('/proc/self/clear_refs').write_text('5'); return True
+    except OSError: return False
+
+def _trim():
+    "Hand the C allocator's free pages back to the OS (glibc), so resident memory counts what is in use."
+    with contextlib.suppress(OSError, AttributeError): ctypes.CDLL('libc.so.6').malloc_trim(0)
+
+def peak_mb(fn, device) -> float:
+    "Run `fn()`: the peak memory it needs above what was in use before, in MiB (CUDA: allocated; CPU: resident, else NaN)."
+    if device.type == 'cuda':
+        torch.cuda.synchronize(device); m0 = torch.cuda.memory_allocated(device); torch.cuda.reset_peak_memory_stats(device)
+        fn(); torch.cuda.synchronize(device)
+        return (torch.cuda.max_memory_allocated(device) - m0) / 2**20
+    _trim(); r0 = _proc_mb('VmRSS')
+    ok = r0 is not None and _reset_peak_rss()
+    fn()
+    return _proc_mb('VmHWM') - r0 if ok else float('nan')
 
 # %% ../nbs/21_bench.ipynb #b6fee525
-def time_step(model, x, device, amp:str='fp32', repeats:int=5, warmup:int=2, compile:bool=False, fused:bool=True) -> dict:
-    "Median seconds of a full training step (forward, backward, AdamW, `fused` or PyTorch's default) and its peak memory."
+def make_step(model, x, device, amp:str='fp32', compile:bool=False, reference:bool=False, fused:bool=True):
+    "A closure running one training step on `x`: forward (fast or `reference` attention), backward, AdamW (`fused` or not)."
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=fused or None)
-    ac = autocast_for(amp, device)
-    fwd = torch.compile(model) if compile else model
+    ac, fwd = autocast_for(amp, device), (torch.compile(model) if compile else model)
     def step():
-        with ac: loss = fwd(x)['loss']
-        opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
-    if device.type == 'cuda': torch.cuda.reset_peak_memory_stats(device)
-    rss0 = peak_rss_mb()
-    for _ in range(warmup): step()
-    ts = []
+        with reference_attention() if reference else contextlib.nullcontext():
+            with ac: loss = fwd(x)['loss']
+            opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
+    return step
+
+def time_steps(steps:dict, device, repeats:int=5, warmup:int=2) -> dict:
+    "Median seconds and peak memory (`peak_mb`) of each closure in `steps`; the repeats are interleaved, so drift hits all alike."
+    for s in steps.values():
+        for _ in range(warmup): s()
+    ts = {k: [] for k in steps}
     for _ in range(repeats):
-        _sync(device); t = time.perf_counter(); step(); _sync(device); ts.append(time.perf_counter() - t)
-    mem = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == 'cuda' else peak_rss_mb() - rss0
-    return dict(secs=statistics.median(ts), mem_mb=round(mem, 1))
+        for k, s in steps.items():
+            _sync(device); t = time.perf_counter(); s(); _sync(device); ts[k].append(time.perf_counter() - t)
+    return {k: dict(secs=statistics.median(ts[k]), mem_mb=round(peak_mb(s, device), 1)) for k, s in steps.items()}
+
+def time_step(model, x, device, amp:str='fp32', repeats:int=5, warmup:int=2, compile:bool=False, fused:bool=True) -> dict:
+    "Median seconds of one path's training step and its peak memory."
+    return time_steps({0: make_step(model, x, device, amp, compile, fused=fused)}, device, repeats, warmup)[0]
 
 # %% ../nbs/21_bench.ipynb #b8da79ed
 def bench_method(method:str, shape:str, batch:int, device='cpu', amps=('fp32', 'bf16'), reference:bool=True,
@@ -103,10 +134,10 @@ def bench_method(method:str, shape:str, batch:int, device='cpu', amps=('fp32', '
     flops = count_step_flops(model, x)
     runs = [('fast', a, False) for a in amps] + ([('reference', 'fp32', False)] if reference else []) + \
            ([('fast+compile', amps[-1], True)] if compile else [])
+    steps = {(path, amp): make_step(model, x, device, amp, comp, reference=path == 'reference', fused=path != 'reference')
+             for path, amp, comp in runs}
     rows = []
-    for path, amp, comp in runs:
-        with (reference_attention() if path == 'reference' else contextlib.nullcontext()):
-            r = time_step(model, x, device, amp, repeats=repeats, compile=comp, fused=path != 'reference')
+    for (path, amp), r in time_steps(steps, device, repeats).items():
         peak = (peaks or {}).get(amp)
         rows.append(dict(method=method, shape=shape, batch=batch, path=path, dtype=amp, img_s=batch / r['secs'],
                          step_ms=1e3 * r['secs'], tflops=flops / r['secs'] / 1e12,
