@@ -8,7 +8,7 @@ TORCH_SPEC ?= torch==2.13.0 torchvision==0.28.0
 STAMP := $(VENV)/.visgen-installed
 OUT ?= runs/main
 
-.PHONY: setup run test site export clean-nbs lab
+.PHONY: setup run test site export clean-nbs outputs lab
 
 setup: $(STAMP)
 
@@ -32,9 +32,15 @@ site: setup
 	$(VENV)/bin/visgen site
 
 export: setup
+	$(VENV)/bin/nbdev_clean
 	$(VENV)/bin/nbdev_export
 
 clean-nbs: setup
+	$(VENV)/bin/nbdev_clean
+
+# Run the library notebooks in place and keep their outputs (figures for the site), then clean them.
+outputs: setup
+	$(PY) -c "import glob, visgen.site as s; s.execute_notebooks(sorted(glob.glob('nbs/*.ipynb')))"
 	$(VENV)/bin/nbdev_clean
 
 lab: setup

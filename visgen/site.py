@@ -6,10 +6,12 @@
 from __future__ import annotations
 import json, math, shutil, subprocess, sys
 from pathlib import Path
+from fastcore.xtras import working_directory
 from .core import UserError, check
 
 # %% auto #0
-__all__ = ['ACC_COLS', 'TIME_KEYS', 'SUMMARY_MARK', 'read_metrics', 'results_summary', 'prepare_results', 'build_site']
+__all__ = ['ACC_COLS', 'TIME_KEYS', 'SUMMARY_MARK', 'read_metrics', 'results_summary', 'prepare_results', 'build_site',
+           'execute_notebooks']
 
 # %% ../nbs/11_site.ipynb #abee967f
 ACC_COLS = ('knn_acc', 'linear_acc', 'random_knn_acc', 'random_linear_acc', 'pixel_knn_acc', 'pixel_linear_acc')
@@ -156,3 +158,32 @@ def build_site(root='.', out=None, quiet:bool=True) -> Path:
     check(index is not None, f"The site in {dest} has no index.html: add an index.qmd at the root of {root} "
           "or an index.ipynb in nbs/.")
     return index
+
+# %% ../nbs/11_site.ipynb #a4bf7806
+def _flags(source:str) -> set:
+    "The words of a cell's leading `#|` directive lines (`#| slow` -> {'slow'})."
+    out = set()
+    for line in source.splitlines():
+        if not line.startswith('#|'): break
+        out.update(line[2:].replace(':', ' ').split())
+    return out
+
+def execute_notebooks(paths, skip_flags=('slow', 'cuda')) -> list:
+    "Run each notebook in `paths` in its folder and save it with its outputs; cells with `skip_flags` are not run."
+    from execnb.shell import CaptureShell
+    from execnb.nbio import read_nb, write_nb
+    done = []
+    for p in map(Path, paths):
+        nb = read_nb(p)
+        def skip(cell):
+            if cell.cell_type != 'code': return True
+            if set(skip_flags) & _flags(cell.source): cell.outputs = []; return True
+            return False
+        sh = CaptureShell(p)
+        try:
+            with working_directory(p.parent): sh.run_all(nb, exc_stop=True, preproc=skip)
+        except Exception as e:
+            raise UserError(f"{p} failed, so its outputs were not saved: fix the cell named here and run again.\n"
+                            f"{sh.prettytb(fname=p)}") from e
+        write_nb(nb, p); done.append(p)
+    return done
