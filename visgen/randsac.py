@@ -10,7 +10,7 @@ from torch import nn
 from .core import check
 from .patches import patchify, unpatchify, grid_coords, norm_pix as _norm_pix
 from .serial import (sample_rank, order_from_rank, gather_tokens, scatter_tokens, content_mask, query_mask,
-                           attention_args, uniform_segments)
+                           attention_args, segment_size, sorted_rank, sorted_attention_args)
 from .vit import ViT, ViTConfig, vit_config, DecoderBlock, sincos_2d, init_weights
 from .twostream import TwoStreamAR, check_paths_agree
 from .saim import order_kwargs
@@ -53,10 +53,9 @@ class RandSAC(nn.Module):
     def sample_rank(self, B:int, grid, device, generator=None):
         return sample_rank(self.order, B, grid, generator, device, **self.order_kw)
 
-    def _split(self, r, reference:bool):
-        "Encoder and decoder token slices and the decoder's ranks, from ranks `r` `(B, N)` as arranged."
-        n = None if reference else uniform_segments(r)
-        if n is not None: return slice(0, r.shape[1] - n), slice(n, None), r[:, n:]
+    def _split(self, r, S:int|None):
+        "Encoder and decoder token slices and the decoder's ranks, from ranks `r` `(B, N)` as arranged (segments of `S`)."
+        if S is not None: return slice(0, r.shape[1] - S), slice(S, None), r[:, S:]
         first_last = r.max(1, keepdim=True).values + 1                       # (B, 1): rank S
         return slice(None), slice(None), torch.where(r == 0, first_last, r)
 
@@ -68,10 +67,15 @@ class RandSAC(nn.Module):
         order = torch.arange(N, device=x.device).expand(B, N) if reference else order_from_rank(rank)
         r = gather_tokens(rank, order)
         x, coords, _ = bb.in_order(x, grid, order)
-        enc, dec, rd = self._split(r, reference)
+        S = None if reference else segment_size(self.order, **self.order_kw)   # known before sampling (None: blobs)
+        enc, dec, rd = self._split(r, S)
         re, ce, cd = r[:, enc], coords[:, enc], coords[:, dec]
         if reference: ea, da, ma = dict(mask=content_mask(re)), dict(mask=content_mask(rd)), dict(mask=query_mask(rd, re))
-        else: ea, da, ma = attention_args(re), attention_args(rd), attention_args(rd, re, strict=True)
+        elif S is None: ea, da, ma = attention_args(re), attention_args(rd), attention_args(rd, re, strict=True)
+        else:
+            rs = sorted_rank(N, S)
+            ea, da, ma = (sorted_attention_args(q, k, strict, x.device) for q, k, strict in
+                          [(rs[:-S], None, False), (rs[S:], None, False), (rs[S:], rs[:-S], True)])
         _, layers = bb.forward_blocks(x[:, enc], bb.rope(ce, grid), return_layers=True, **ea)
         g, rope_d, rope_e = sincos_2d(cd, D).to(x.dtype).expand(B, -1, D), bb.rope(cd, grid), bb.rope(ce, grid)
         for blk, mem in zip(self.decoder, self.skip(layers)):

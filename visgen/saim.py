@@ -10,8 +10,8 @@ from torch import nn
 from .core import check
 from timm.layers import Mlp, trunc_normal_
 from .patches import patchify, unpatchify, grid_coords, norm_pix as _norm_pix
-from .serial import (sample_rank, order_from_rank, gather_tokens, scatter_tokens, content_mask, query_mask,
-                           attention_args, prefix_rank, order_options)
+from .serial import (sample_rank, order_from_rank, gather_tokens, scatter_tokens, order_options, segment_size,
+                           stream_attention_args)
 from .vit import ViT, ViTConfig, vit_config, DecoderBlock, sincos_2d, init_weights
 from .twostream import two_stream_block, check_paths_agree
 from .registry import register_method
@@ -68,13 +68,12 @@ class SAIM(nn.Module):
         x, grid = bb.embed(imgs); B, N, D = x.shape
         rank = self.sample_rank(B, grid, x.device, generator) if rank is None else rank
         order = torch.arange(N, device=x.device).expand(B, N) if reference else order_from_rank(rank)
-        r = gather_tokens(rank, order); rh = prefix_rank(r)                  # (B, N), (B, 1+N)
+        r = gather_tokens(rank, order)                                       # (B, N) as arranged
         x, coords, _ = bb.in_order(x, grid, order)
         x = torch.cat([self.start.expand(B, 1, D), x], 1)
         g = sincos_2d(coords, D).to(x.dtype).expand(B, N, D)                             # decoder input: positions
         rope_h, rope_g = bb.rope(coords, grid, n_prefix=1), bb.rope(coords, grid)
-        ha, ga = (dict(mask=content_mask(rh)), dict(mask=query_mask(r, rh))) if reference else \
-                 (attention_args(rh), attention_args(r, rh, strict=True))
+        ha, ga = stream_attention_args(r, segment_size(self.order, **self.order_kw), reference)
         if self.share:
             for blk in bb.blocks: x, g = two_stream_block(blk, x, g, ha, ga, rope_h, rope_g)
             g = bb.norm(g)

@@ -4,15 +4,17 @@
 
 # %% ../nbs/03_serial.ipynb #61e833c2
 from __future__ import annotations
+import functools
 import torch
 from .core import check
 
 # %% auto #0
-__all__ = ['memory_mask', 'ORDERS', 'FLEX', 'raster_rank', 'order_from_rank', 'gather_tokens', 'scatter_tokens', 'content_mask',
-           'query_mask', 'additive_mask', 'is_permutation', 'check_tiles', 'nested_raster_rank', 'round_robin_rank',
-           'random_rank', 'dense_rank', 'segment_rank', 'square_segment_rank', 'blob_segment_rank', 'hierarchical_rank',
-           'shuffled_segment_rank', 'order_options', 'sample_rank', 'use_flex', 'flex_block_mask', 'attention_args',
-           'uniform_segments', 'prefix_rank']
+__all__ = ['memory_mask', 'ORDERS', 'FLEX', 'SEGMENT_SIDE', 'raster_rank', 'order_from_rank', 'gather_tokens', 'scatter_tokens',
+           'content_mask', 'query_mask', 'additive_mask', 'is_permutation', 'check_tiles', 'nested_raster_rank',
+           'round_robin_rank', 'random_rank', 'dense_rank', 'segment_rank', 'square_segment_rank', 'blob_segment_rank',
+           'hierarchical_rank', 'shuffled_segment_rank', 'order_options', 'sample_rank', 'use_flex', 'flex_block_mask',
+           'attention_args', 'uniform_segments', 'prefix_rank', 'segment_size', 'sorted_rank', 'sorted_attention_args',
+           'stream_attention_args']
 
 # %% ../nbs/03_serial.ipynb #46ac3cde
 def raster_rank(B:int, N:int, device=None) -> torch.Tensor:
@@ -202,3 +204,38 @@ def uniform_segments(rank:torch.Tensor) -> int|None:
 def prefix_rank(rank:torch.Tensor, n:int=1) -> torch.Tensor:
     "Ranks with `n` always-visible prefix tokens (start/class tokens, rank -1) in front: `(B, n+N)`."
     return torch.cat([rank.new_full((rank.shape[0], n), -1), rank], 1)
+
+# %% ../nbs/03_serial.ipynb #a34f4baf
+SEGMENT_SIDE = dict(raster=1, nested_raster=1, round_robin=1, random=1, square='M', hierarchical='M', shuffled='M', blob=None)
+
+def segment_size(order:str, **kw) -> int|None:
+    "Tokens per segment when every segment of every sample of `order` has that many (known before sampling); None (blobs) else."
+    side = SEGMENT_SIDE[order] if order in SEGMENT_SIDE else order_options(order)   # (the latter fails clearly)
+    if isinstance(side, str): side = {**order_options(order), **kw}[side]
+    return None if side is None else side * side
+
+def sorted_rank(N:int, S:int, n_prefix:int=0) -> tuple:
+    "Ranks of `N` tokens sorted into segments of `S` (`i // S`), after `n_prefix` always-visible tokens (rank -1)."
+    return (-1,) * n_prefix + tuple(i // S for i in range(N))
+
+@functools.lru_cache(maxsize=256)
+def sorted_attention_args(rank_q:tuple, rank_k:tuple|None=None, strict:bool=False, device=torch.device('cpu')) -> dict:
+    "`attention_args` for sorted ranks every sample shares, given on the host (`sorted_rank`): no device sync; cached."
+    rank_k = rank_q if rank_k is None else rank_k
+    check(list(rank_q) == sorted(rank_q) and list(rank_k) == sorted(rank_k), "sorted_attention_args needs sorted ranks.")
+    seen, j = [], 0                                   # keys visible to each query: a prefix of the sorted keys
+    for q in rank_q:
+        while j < len(rank_k) and (rank_k[j] < q if strict else rank_k[j] <= q): j += 1
+        seen.append(j)
+    if seen == list(range(1, len(rank_q) + 1)): return dict(mask=None, is_causal=True)
+    m = torch.arange(len(rank_k))[None, :] < torch.tensor(seen)[:, None]      # (Nq, Nk)
+    return dict(mask=m[None].to(device), is_causal=False)
+
+# %% ../nbs/03_serial.ipynb #cd9a0205
+def stream_attention_args(r:torch.Tensor, S:int|None=None, reference:bool=False) -> tuple:
+    "Content args over `[start] + tokens` `(B, 1+N)` and query args tokens -> `[start] + tokens`, for ranks `r` `(B, N)` as arranged."
+    rh = prefix_rank(r)
+    if reference: return dict(mask=content_mask(rh)), dict(mask=query_mask(r, rh))
+    if S is None: return attention_args(rh), attention_args(r, rh, strict=True)
+    rs = sorted_rank(r.shape[1], S); rhs = (-1,) + rs                  # known before sampling: no sync
+    return sorted_attention_args(rhs, None, False, r.device), sorted_attention_args(rs, rhs, True, r.device)

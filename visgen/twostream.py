@@ -12,8 +12,8 @@ from .core import check
 from timm.layers import trunc_normal_
 from .patches import patchify, unpatchify, grid_coords, norm_pix as _norm_pix
 from .rope import apply_rope
-from .serial import (sample_rank, order_from_rank, gather_tokens, scatter_tokens, content_mask, query_mask,
-                           attention_args, prefix_rank, order_options)
+from .serial import (sample_rank, order_from_rank, gather_tokens, scatter_tokens, order_options, segment_size,
+                           stream_attention_args)
 from .vit import ViT, ViTConfig, Block
 
 # %% auto #0
@@ -62,9 +62,8 @@ class TwoStreamAR(nn.Module):
         x, coords, pe = bb.in_order(x, grid, order)
         g = self.query.expand(B, N, D)
         if pe is not None: g = g + pe
-        h, rh = torch.cat([self.start.expand(B, 1, D), x], 1), prefix_rank(r)
-        if reference: ha, ga = dict(mask=content_mask(rh)), dict(mask=query_mask(r, rh))
-        else: ha, ga = attention_args(rh), attention_args(r, rh, strict=True)
+        h = torch.cat([self.start.expand(B, 1, D), x], 1)
+        ha, ga = stream_attention_args(r, segment_size(self.order, **self.order_kw), reference)
         rope_h, rope_g = bb.rope(coords, grid, n_prefix=1), bb.rope(coords, grid)
         for blk in bb.blocks: h, g = two_stream_block(blk, h, g, ha, ga, rope_h, rope_g)
         pred = self.head(bb.norm(g))                                          # (B, N, p*p*C)
