@@ -81,14 +81,14 @@ def test_flex_path_matches_reference(monkeypatch, method, kw):
 
 @pytest.mark.parametrize('method,kw', [('saim', {}), ('saim', dict(share=True, order='square', M=2)),
                                        ('randsac', dict(order='hierarchical', M=1, P=2)), ('randsac', dict(decoder='twostream')),
-                                       ('darl_mse', {})])
+                                       ('darl_mse', {}), ('darl_diffusion', {}), ('vq', {}), ('addp', {})])
 def test_training_forward_is_one_graph(method, kw):
     "Orders whose segment size is known before sampling need no host read of the ranks: one torch.compile graph, no sync."
     import torch._dynamo as dynamo
-    import visgen.saim, visgen.randsac, visgen.darl  # noqa: F401
-    from visgen.registry import create_method
+    from visgen.registry import create_method, load_methods
+    load_methods()
     torch.manual_seed(0)
-    m = create_method(method, img_size=8, patch_size=2, **kw)
+    m = create_method(method, img_size=8, **({} if method == 'vq' else dict(patch_size=2)), **kw)
     dynamo.reset()
     e = dynamo.explain(m)(torch.randn(2, 1, 8, 8))
     assert e.graph_break_count == 0, [str(b.reason)[:200] for b in e.break_reasons]

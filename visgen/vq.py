@@ -151,7 +151,8 @@ class VQ(nn.Module):
 # %% ../nbs/17_vq.ipynb #e6c6e2c1
 def codebook_stats(ids:torch.Tensor, K:int) -> dict:
     "`usage` (fraction of codes used) and `perplexity` of token ids `(...)` over a codebook of `K`."
-    p = torch.bincount(ids.flatten(), minlength=K).float()
+    ids = ids.flatten()
+    p = torch.zeros(K, device=ids.device).index_add_(0, ids, torch.ones_like(ids, dtype=torch.float))  # counts (K,)
     p = p / p.sum()
     return dict(usage=(p > 0).float().mean(), perplexity=torch.exp(-(p * (p + 1e-10).log()).sum()))
 
