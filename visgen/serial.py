@@ -4,7 +4,6 @@
 
 # %% ../nbs/03_serial.ipynb #61e833c2
 from __future__ import annotations
-import functools
 import torch
 from .core import check
 
@@ -218,9 +217,16 @@ def sorted_rank(N:int, S:int, n_prefix:int=0) -> tuple:
     "Ranks of `N` tokens sorted into segments of `S` (`i // S`), after `n_prefix` always-visible tokens (rank -1)."
     return (-1,) * n_prefix + tuple(i // S for i in range(N))
 
-@functools.lru_cache(maxsize=256)
+_SORTED_ARGS = {}   # (rank_q, rank_k, strict, device) -> attention args, for eager steps
+
 def sorted_attention_args(rank_q:tuple, rank_k:tuple|None=None, strict:bool=False, device=torch.device('cpu')) -> dict:
     "`attention_args` for sorted ranks every sample shares, given on the host (`sorted_rank`): no device sync; cached."
+    key = (tuple(rank_q), None if rank_k is None else tuple(rank_k), strict, torch.device(device))
+    if torch.compiler.is_compiling(): return _sorted_args(*key)       # traced once into the graph (a cache would be guarded on)
+    if key not in _SORTED_ARGS: _SORTED_ARGS[key] = _sorted_args(*key)
+    return _SORTED_ARGS[key]
+
+def _sorted_args(rank_q:tuple, rank_k:tuple|None, strict:bool, device:torch.device) -> dict:
     rank_k = rank_q if rank_k is None else rank_k
     check(list(rank_q) == sorted(rank_q) and list(rank_k) == sorted(rank_k), "sorted_attention_args needs sorted ranks.")
     seen, j = [], 0                                   # keys visible to each query: a prefix of the sorted keys
