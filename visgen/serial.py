@@ -227,6 +227,7 @@ def sorted_attention_args(rank_q:tuple, rank_k:tuple|None=None, strict:bool=Fals
     return _SORTED_ARGS[key]
 
 def _sorted_args(rank_q:tuple, rank_k:tuple|None, strict:bool, device:torch.device) -> dict:
+    "The content (or `strict` query) mask of sorted host ranks as `is_causal` or a `(1, Nq, Nk)` mask on `device`."
     rank_k = rank_q if rank_k is None else rank_k
     check(list(rank_q) == sorted(rank_q) and list(rank_k) == sorted(rank_k), "sorted_attention_args needs sorted ranks.")
     seen, j = [], 0                                   # keys visible to each query: a prefix of the sorted keys
