@@ -9,7 +9,7 @@ from pathlib import Path
 from dataclasses import replace
 import torch
 import torch.nn.functional as F
-from .core import check, get_device, seed_everything
+from .core import check, get_device, seed_everything, native_bf16, cpu_description, bf16_slowdown
 import visgen.vit as vit
 from torch.utils.flop_counter import FlopCounterMode
 from .registry import METHODS, create_method, load_methods
@@ -17,8 +17,8 @@ from .train import autocast_for
 
 # %% auto #0
 __all__ = ['SHAPES', 'reference_sdpa', 'reference_attention', 'matmul_peak', 'count_step_flops', 'peak_mb', 'make_step',
-           'time_steps', 'time_step', 'bench_method', 'check_paths_agree', 'bench', 'format_rows', 'profile_step',
-           'amp_curves', 'curve_gap', 'bench_attention']
+           'time_steps', 'time_step', 'bench_method', 'check_paths_agree', 'usable_amps', 'bench', 'format_rows',
+           'profile_step', 'amp_curves', 'curve_gap', 'bench_attention']
 
 # %% ../nbs/21_bench.ipynb #8c47a771
 def reference_sdpa(q, k, v, mask=None, is_causal=False):
@@ -161,6 +161,16 @@ def check_paths_agree(method:str, shape:str='micro_8', batch:int=4, atol:float=1
     torch.testing.assert_close(l1, l2, atol=atol, rtol=1e-4)
     for n in g1: torch.testing.assert_close(g1[n], g2[n], atol=atol, rtol=1e-3, msg=lambda m: f"{method} {n}: {m}")
 
+# %% ../nbs/21_bench.ipynb #1c4eb528
+def usable_amps(amps, device, log=print) -> tuple:
+    "`(amps, why)`: `amps` without bf16 where `device` emulates it, and the logged reason (None when nothing is left out)."
+    device = get_device(device)
+    if 'bf16' not in amps or native_bf16(device): return tuple(amps), None
+    why = (f"bf16 skipped: emulated on {cpu_description() if device.type == 'cpu' else device} "
+           f"(a matmul measured {bf16_slowdown():.0f}x slower than fp32)")
+    log(why)
+    return tuple(a for a in amps if a != 'bf16'), why
+
 # %% ../nbs/21_bench.ipynb #19af5011
 def bench(methods=None, shapes=('vit_t_32',), batch:int|None=None, device='cpu', amps=('fp32', 'bf16'),
           reference:bool=True, compile:bool=False, repeats:int=5, log=print) -> dict:
@@ -171,6 +181,7 @@ def bench(methods=None, shapes=('vit_t_32',), batch:int|None=None, device='cpu',
     bad = [f"shape {s!r}" for s in shapes if s not in SHAPES] + [f"dtype {a!r}" for a in amps if a not in ('fp32', 'bf16')] + \
           [f"method {m!r}" for m in names if m not in METHODS]
     check(not bad, f"Unknown {', '.join(bad)}: shapes are {list(SHAPES)}, dtypes fp32/bf16, methods {sorted(METHODS)}.")
+    amps, skipped = usable_amps(amps, device, log)
     peaks = {a: matmul_peak({'fp32': torch.float32, 'bf16': torch.bfloat16}[a], device, n=4096 if device.type == 'cuda' else 2048)
              for a in set(amps) | {'fp32'}}
     log('measured matmul peak: ' + ', '.join(f"{a} {p / 1e12:.2f} TFLOP/s" for a, p in peaks.items()))
@@ -181,7 +192,7 @@ def bench(methods=None, shapes=('vit_t_32',), batch:int|None=None, device='cpu',
             try: rows += bench_method(m, shape, b, device, amps, reference, compile, repeats, peaks)
             except Exception as e: log(f"skipped {m} at {shape}: {type(e).__name__}: {e}")
             if rows: log(format_rows(rows[-(len(amps) + reference + compile):], header=False))
-    return dict(device=str(device), peaks=peaks, rows=rows)
+    return dict(device=str(device), cpu=cpu_description(), amps=amps, skipped=skipped, peaks=peaks, rows=rows)
 
 def format_rows(rows, header:bool=True) -> str:
     "A markdown table of benchmark rows."
@@ -236,7 +247,7 @@ def bench_attention(lengths=(16, 64, 196, 256, 1024), tokens:int=4096, heads:int
     "Median ms of causal SDPA forward+backward on CPU per backend; batch = `tokens // length`."
     from torch.nn.attention import sdpa_kernel, SDPBackend
     rows = []
-    for dt in dtypes:
+    for dt in usable_amps(dtypes, 'cpu', log=lambda *a: None)[0]:
         for N in lengths:
             q, k, v = (torch.randn(max(1, tokens // N), heads, N, head_dim, dtype={'fp32': torch.float32, 'bf16': torch.bfloat16}[dt], requires_grad=True) for _ in range(3))
             row = dict(dtype=dt, length=N, batch=q.shape[0])

@@ -4,12 +4,13 @@
 
 # %% ../nbs/00_core.ipynb #1af56bf6
 from __future__ import annotations
-import dataclasses, os, random, sys, importlib
+import dataclasses, functools, os, platform, random, sys, importlib, time, warnings
 import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['UserError', 'check', 'check_types', 'seed_everything', 'get_device', 'import_torchvision']
+__all__ = ['UserError', 'check', 'check_types', 'seed_everything', 'get_device', 'native_bf16', 'cpu_description',
+           'bf16_slowdown', 'resolve_amp', 'import_torchvision']
 
 # %% ../nbs/00_core.ipynb #d9badffb
 class UserError(ValueError):
@@ -48,6 +49,44 @@ def get_device(device:str|None=None) -> torch.device:
           f"Device {device!r} was asked for but torch sees no CUDA GPU: use --device cpu, "
           "or install a CUDA build of torch on a GPU machine.")
     return torch.device(device)
+
+# %% ../nbs/00_core.ipynb #ce8b4616
+def native_bf16(device='cpu') -> bool:
+    "Whether `device` computes bf16 matmuls in hardware (CUDA with bf16; a CPU with AMX or AVX512-BF16)."
+    device = get_device(device)
+    if device.type == 'cuda': return torch.cuda.is_bf16_supported()
+    return bool(torch.cpu._is_amx_tile_supported() or torch.cpu._is_avx512_bf16_supported())
+
+def cpu_description() -> str:
+    "This CPU's model name and torch's vector capability, e.g. 'AMD EPYC (AVX2, bf16 emulated)'."
+    name = next((l.split(':', 1)[1].strip() for l in _read_lines('/proc/cpuinfo') if l.startswith('model name')), None)
+    bf = 'bf16 native' if native_bf16('cpu') else 'bf16 emulated'
+    return f"{name or platform.processor() or platform.machine()} ({torch.backends.cpu.get_cpu_capability()}, {bf})"
+
+def _read_lines(path):
+    try: return open(path).read().splitlines()
+    except OSError: return []
+
+# %% ../nbs/00_core.ipynb #e6aff363
+@functools.cache
+def bf16_slowdown(n:int=256) -> float:
+    "Measured time of an `n`x`n` bf16 matmul over the fp32 one on this CPU (best of 3; ~1 or below where native)."
+    def best(dt):
+        a = torch.randn(n, n).to(dt); a @ a
+        ts = []
+        for _ in range(3): t = time.perf_counter(); a @ a; ts.append(time.perf_counter() - t)
+        return min(ts)
+    return best(torch.bfloat16) / best(torch.float32)
+
+def resolve_amp(amp:str, device) -> str:
+    "'auto' -> 'bf16' on a CUDA device with bf16, else 'fp32'; an explicit 'bf16' where it is emulated warns."
+    check(amp in ('auto', 'bf16', 'fp32'), f"Unknown amp {amp!r}: use --amp auto, bf16 or fp32.")
+    device = get_device(device)
+    if amp == 'auto': return 'bf16' if device.type == 'cuda' and native_bf16(device) else 'fp32'
+    if amp == 'bf16' and not native_bf16(device):
+        warnings.warn(f"--amp bf16 on {cpu_description() if device.type == 'cpu' else device}: bf16 is emulated here "
+                      f"(a matmul measured {bf16_slowdown():.0f}x slower than fp32). Use --amp fp32 (or auto).", stacklevel=2)
+    return amp
 
 # %% ../nbs/00_core.ipynb #2e9406dd
 _TV_SCHEMAS = ("nms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor",

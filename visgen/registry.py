@@ -6,12 +6,15 @@
 from __future__ import annotations
 import importlib, inspect
 from functools import wraps
+from dataclasses import dataclass
+from typing import Callable
 from .core import check, UserError
 import timm
 from timm.models import register_model
 
 # %% auto #0
-__all__ = ['METHODS', 'METHOD_MODULES', 'register_method', 'load_methods', 'check_method', 'create_method', 'method_options']
+__all__ = ['METHODS', 'METHOD_MODULES', 'PAPER_CARDS', 'register_method', 'load_methods', 'check_method', 'create_method',
+           'method_options', 'CardRow', 'paper_card', 'card_rows', 'check_card', 'render_card']
 
 # %% ../nbs/05_registry.ipynb #99f71f77
 METHODS = {}  # name -> builder function
@@ -53,3 +56,42 @@ def method_options(name:str) -> dict:
     "The options of method `name` with their defaults."
     check_method(name)
     return {k: p.default for k, p in inspect.signature(METHODS[name]).parameters.items() if p.default is not p.empty}
+
+# %% ../nbs/05_registry.ipynb #c1ebaa05
+@dataclass
+class CardRow:
+    "One design choice: the paper's value, the official code's, and a reader of visgen's default from a built model."
+    choice: str                 # what is chosen, e.g. 'target blur padding'
+    paper: object               # the paper's value ('lost' where extraction lost it)
+    get: Callable               # model -> visgen's value
+    code: object = ''           # the official code's value ('' where there is no code)
+    why: str = ''               # why visgen differs, where it does
+
+PAPER_CARDS = {}  # method name -> (paper title, [CardRow])
+
+def paper_card(name:str, paper:str, rows:list):
+    "Record the card of method `name` (`paper`: short citation)."
+    PAPER_CARDS[name] = (paper, list(rows))
+
+# %% ../nbs/05_registry.ipynb #b1ed638f
+def _same(a, b) -> bool: return str(a).strip().lower() == str(b).strip().lower()
+
+def card_rows(name:str, **build_kw) -> list:
+    "The card of `name` with visgen's values read from `create_method(name, **build_kw)`: a list of dicts."
+    model = create_method(name, **build_kw)
+    return [dict(choice=r.choice, paper=r.paper, code=r.code, visgen=r.get(model),
+                 same=_same(r.get(model), r.paper), why=r.why) for r in PAPER_CARDS[name][1]]
+
+def check_card(name:str, **build_kw):
+    "Fail when a default differs from the paper's value without a stated reason."
+    bad = [r['choice'] for r in card_rows(name, **build_kw) if not r['same'] and not r['why']]
+    check(not bad, f"{name}: defaults differ from the paper without a reason: {bad}. Follow the paper or add `why`.")
+
+# %% ../nbs/05_registry.ipynb #0ca294f2
+def render_card(name:str, **build_kw) -> str:
+    "The card of `name` as a markdown table."
+    rows = card_rows(name, **build_kw)
+    out = [f"**{name}** — {PAPER_CARDS[name][0]}", '', '| choice | paper | official code | visgen default | note |',
+           '|---|---|---|---|---|']
+    for r in rows: out.append(f"| {r['choice']} | {r['paper']} | {r['code']} | {r['visgen']} | {'same' if r['same'] else r['why']} |")
+    return '\n'.join(out)
