@@ -146,7 +146,7 @@ def test_torchrun_two_processes_match_one(tmp_path):
     for ra, rb in zip(a, b): assert abs(ra['loss'] - rb['loss']) <= 1e-4 * max(1, abs(ra['loss'])), (ra, rb)
     assert json.loads((two / 'config.json').read_text())['world_size'] == 2
     # and the 2-process run resumes on 1 process
-    p = run_visgen('pretrain', *common, '--batch-size', 16, '--global-batch', 32, '--epochs', 2, '--out', two, '--resume', env=ENV)
+    p = run_visgen('pretrain', *common, '--batch-size', 16, '--global-batch', 32, '--epochs', 2, '--out', two, '--resume', '--extend', env=ENV)
     assert p.returncode == 0, p.stderr
 
 def test_torchrun_addp_trains_its_parts(tmp_path):

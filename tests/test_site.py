@@ -33,7 +33,7 @@ def write_nb(path: Path, title: str, printed: str | None = None):
 
 def copy_site(dest: Path, runs=True, experiments=True) -> Path:
     "Copy what the site is made of into `dest`; add a fake main run and fake experiment notebooks."
-    for name in ('_quarto.yml', 'results.qmd'):
+    for name in ('_quarto.yml', 'results.qmd', 'faults.qmd', 'styles.css', 'settings.ini', 'README.md'):  # settings.ini: nbdev's doc processing; README: the home page
         shutil.copy(REPO / name, dest / name)
     shutil.copytree(REPO / 'nbs', dest / 'nbs', ignore=shutil.ignore_patterns('.ipynb_checkpoints'))
     if experiments:
@@ -112,8 +112,11 @@ def test_quarto_is_used_when_installed(tmp_path, monkeypatch):
     fake_quarto(bin_dir, f'echo "$@" > {log}\nmkdir -p "$2/_site/nbs" && echo home > "$2/_site/nbs/index.html"\n')
     monkeypatch.setenv('PATH', f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}")
     index = build_site(root)
-    assert log.read_text().split() == ['render', str(root), '--quiet']
+    # Quarto renders the pre-processed copy (as with nbdev_docs), whose site is moved to root/_site
+    assert log.read_text().split() == ['render', str(root / '_proc'), '--quiet']
     assert index == root / '_site' / 'index.html' and 'url=nbs/index.html' in index.read_text()
+    staged = (root / '_proc' / 'nbs' / '01_patches.ipynb').read_text()
+    assert 'show_doc(patchify)' in staged and '#| export' not in staged
     fake_quarto(bin_dir, 'echo "ERROR: bad page nbs/x.ipynb" >&2\nexit 1\n')
     with pytest.raises(UserError, match='bad page nbs/x.ipynb'):
         build_site(root)

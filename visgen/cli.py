@@ -4,7 +4,7 @@
 
 # %% ../nbs/12_cli.ipynb #ad16f605
 from __future__ import annotations
-import ast, json, sys, time
+import ast, json, os, sys, time
 from pathlib import Path
 from .core import check, UserError
 from fastcore.script import anno_parser, store_true
@@ -13,7 +13,8 @@ from .pipeline import RunConfig, pretrain, probe, finetune_run
 
 # %% auto #0
 __all__ = ['COMMANDS', 'parse_opts', 'pretrain_cmd', 'probe_cmd', 'finetune_cmd', 'check_parameters', 'execute_template',
-           'experiment_cmd', 'retitle', 'main_cmd', 'site_cmd', 'sample_cmd', 'bench_cmd', 'main']
+           'template_dirs', 'find_template', 'experiment_cmd', 'retitle', 'main_cmd', 'site_cmd', 'sample_cmd',
+           'bench_cmd', 'main']
 
 # %% ../nbs/12_cli.ipynb #c9afcf55
 def parse_opts(s:str|None) -> dict:
@@ -34,7 +35,8 @@ def pretrain_cmd(method:str='darl_mse',   # Registered method name (`visgen main
                  epochs:int=30,           # Pre-training epochs
                  out:str=None,            # Run directory to create
                  seed:int=0,              # Random seed
-                 resume:store_true=False, # Continue the run in --out from its last checkpoint
+                 resume:store_true=False, # Continue the run in --out from its last checkpoint (same settings)
+                 extend:store_true=False, # With --resume and a larger --epochs: train a run longer (the cosine schedule is recomputed for the new total)
                  overwrite:store_true=False, # Replace an existing run in --out
                  device:str='auto',       # cpu, cuda or auto
                  size:str='micro',        # Model size: micro, mini, tiny, small, base, large
@@ -53,6 +55,7 @@ def pretrain_cmd(method:str='darl_mse',   # Registered method name (`visgen main
                  compile:store_true=False, # torch.compile the model for the training step
                  train_limit:int=0,       # Class-balanced subset of this many training images (0: all)
                  test_limit:int=0,        # ... and of test images
+                 test_split:str='test',   # Evaluation split of an ImageFolder tree (without test/, val/ is used)
                  quiet:store_true=False): # No progress bar
     "Pre-train a method, then evaluate it beside random-init and raw-pixel baselines."
     check(out, "Pass --out RUN_DIR: the directory the run is written to.")
@@ -60,8 +63,8 @@ def pretrain_cmd(method:str='darl_mse',   # Registered method name (`visgen main
                     patch_size=patch_size, batch_size=batch_size, lr=lr, amp=amp, aug=aug, opts=parse_opts(opts),
                     global_batch=global_batch, ckpt_every=ckpt_every, keep_last=keep_last, skip_nonfinite=skip_nonfinite,
                     deterministic=deterministic, on_corrupt=on_corrupt,
-                    train_limit=train_limit, test_limit=test_limit, compile=compile)
-    m = pretrain(out, cfg, resume=resume, overwrite=overwrite, progress=not quiet)
+                    train_limit=train_limit, test_limit=test_limit, test_split=test_split, compile=compile)
+    m = pretrain(out, cfg, resume=resume, overwrite=overwrite, progress=not quiet, extend=extend)
     print(json.dumps(m, indent=1)); print(f"Run written to {out}")
     return m
 
@@ -98,37 +101,60 @@ def check_parameters(template, params:dict) -> dict:
         default = spec[k]['default']
         try: d = ast.literal_eval(default)
         except (ValueError, SyntaxError): continue
-        ok = d is None or v is None or isinstance(v, type(d)) or (isinstance(d, float) and isinstance(v, int) and not isinstance(v, bool))
+        num = lambda x: isinstance(x, (int, float)) and not isinstance(x, bool)   # a bool is not a number here
+        ok = (d is None or v is None or (isinstance(v, bool) == isinstance(d, bool) and isinstance(v, type(d)))
+              or (isinstance(d, float) and num(v)))
         check(ok, f"Parameter {k!r} of {template} expects {type(d).__name__} (default {default}), got {type(v).__name__} {v!r}.")
     return params
 
 def execute_template(template, out_nb, params:dict, cwd=None, log_output:bool=False):
     "Run an experiment template with papermill after checking `params`; returns the output path."
-    import papermill as pm
+    import papermill as pm, nbformat
     check(Path(template).exists(), f"Template {template} not found: run from the repository root or pass its path.")
+    try: nbformat.read(str(template), as_version=4)
+    except Exception as e:
+        raise UserError(f"Template {template} is not a readable notebook ({type(e).__name__}): pass an .ipynb file, "
+                        "e.g. --template pretrain.") from None
     check_parameters(template, params)
     Path(out_nb).parent.mkdir(parents=True, exist_ok=True)
     pm.execute_notebook(str(template), str(out_nb), parameters=params, kernel_name='python3',
                         cwd=str(cwd or Path.cwd()), progress_bar=False, log_output=log_output)
     return Path(out_nb)
 
+# %% ../nbs/12_cli.ipynb #8ab3c77c
+def template_dirs() -> list:
+    "Where shipped templates live: `visgen/templates` (wheel), then `experiments/` beside the package (clone, editable install)."
+    from importlib.resources import files
+    pkg = Path(str(files('visgen')))
+    return [d for d in (pkg/'templates', pkg.parent/'experiments') if d.is_dir()]
+
+def find_template(template) -> Path:
+    "`template` if it is a file, else the shipped template of that name (`pretrain`, `pretrain.ipynb`, `experiments/pretrain.ipynb`)."
+    p = Path(template)
+    if p.is_file(): return p
+    name = p.name if p.suffix == '.ipynb' else f'{p.name}.ipynb'
+    for d in template_dirs():
+        if (d/name).is_file(): return d/name
+    shipped = sorted({t.stem for d in template_dirs() for t in d.glob('*.ipynb')})
+    raise UserError(f"Template {template} not found: pass the path of a notebook, or a shipped template: {', '.join(shipped)}.")
+
 # %% ../nbs/12_cli.ipynb #a157661d
-def experiment_cmd(template:str=None, # Experiment template, e.g. experiments/pretrain.ipynb
+def experiment_cmd(template:str=None, # Experiment template: a path, or a shipped one by name (pretrain, darl, orders, addp, bench)
                    output:str=None,   # Where the executed notebook goes
                    params:str=None):  # Parameters, e.g. "method=darl_mse,epochs=5,opts={}"
     "Run an experiment template with papermill after checking its parameters."
     check(template and output, "Pass --template TEMPLATE.ipynb and --output EXECUTED.ipynb.")
     check(not Path(output).exists(), f"{output} exists: choose another --output (it is never overwritten).")
-    p = execute_template(template, output, parse_opts(params)); print(f"Executed notebook: {p}"); return p
+    p = execute_template(find_template(template), output, parse_opts(params)); print(f"Executed notebook: {p}"); return p
 
 # %% ../nbs/12_cli.ipynb #ec74f8bf
 def retitle(nb_path, suffix:str):
-    "Append `suffix` to the first heading of the notebook at `nb_path` (in place)."
+    "Put `suffix` in front of the first heading of the notebook at `nb_path` (in place): sidebars show where titles differ."
     import nbformat
     nb = nbformat.read(nb_path, as_version=4)
     for c in nb.cells:
         if c.cell_type == 'markdown' and c.source.startswith('# '):
-            first, _, rest = c.source.partition('\n'); c.source = f"{first}: {suffix}\n{rest}"; break
+            first, _, rest = c.source.partition('\n'); c.source = f"# {suffix}: {first[2:]}\n{rest}"; break
     nbformat.write(nb, nb_path)
     return nb_path
 
@@ -138,7 +164,8 @@ def main_cmd(out:str='runs/main',          # Where executed notebooks and runs g
              data_root:str=None,           # Its folder or archive
              device:str='auto',            # cpu, cuda or auto
              methods:str=None,             # Comma-separated subset (default: every registered method)
-             template:str='experiments/pretrain.ipynb', # The experiment template
+             template:str='pretrain',      # The experiment template: a path, or a shipped one by name
+             epochs:int=None,              # Pre-training epochs (default: the template's)
              no_site:store_true=False,     # Skip building the site
              list:store_true=False):       # Only list the registered methods
     "The main job: the pre-training template for every registered method, then the site."
@@ -146,24 +173,35 @@ def main_cmd(out:str='runs/main',          # Where executed notebooks and runs g
     if list: print('\n'.join(names)); return names
     todo = [m.strip() for m in methods.split(',')] if methods else names
     for m in todo: check(m in names, f"Unknown method {m!r}: registered methods are {names}.")
-    out, results = Path(out), {}
+    out, results, template = Path(out), {}, find_template(template)
     for m in todo:
         t0 = time.time(); print(f"[visgen main] {m}: running {template} ...", flush=True)
         params = dict(method=m, data=data, data_root=data_root, device=device, out_dir=str(out / m), overwrite=True)
-        retitle(execute_template(template, out / m / 'pretrain.ipynb', params), f"{m} on {data}")
+        if epochs is not None: params['epochs'] = epochs
+        # papermill writes the notebook while it runs: beside the run, moved in afterwards (the run directory
+        # must hold only what visgen wrote for --overwrite to accept it)
+        tmp, nb = out / f'.{m}.pretrain.ipynb', out / m / 'pretrain.ipynb'
+        try: execute_template(template, tmp, params)
+        finally:
+            if tmp.exists() and (out / m).is_dir(): os.replace(tmp, nb)
+        retitle(nb, f"{m} on {data}")
         results[m] = json.loads((out / m / 'metrics.json').read_text())
         print(f"[visgen main] {m}: done in {time.time() - t0:.0f}s; " + ', '.join(
             f"{k}={results[m][k]:.3f}" for k in ('knn_acc', 'random_knn_acc', 'pixel_knn_acc') if k in results[m]), flush=True)
     from visgen.site import results_summary, build_site
     print(results_summary(out, write=True))
-    if not no_site: print(f"[visgen main] site: {build_site('.')}")
+    if not no_site:  # in a clone (a _quarto.yml here, --out below it): the repository's site; else a site of the runs in --out
+        here = Path.cwd().resolve()
+        repo = (here/'_quarto.yml').is_file() and out.resolve().is_relative_to(here)
+        print(f"[visgen main] site: {build_site(here if repo else out)}")
     print(f"[visgen main] results: {out.resolve()}")
     return results
 
-def site_cmd(root:str='.'): # Project root holding _quarto.yml
+def site_cmd(root:str='.', # Project root holding _quarto.yml, or a `visgen main --out` folder
+             out:str=None): # Where the site goes (default: ROOT/_site)
     "Build the documentation and results site (Quarto if installed, else smalldocs)."
     from visgen.site import build_site
-    p = build_site(root); print(f"Site: {p}"); return p
+    p = build_site(root, out); print(f"Site: {p}"); return p
 
 # %% ../nbs/12_cli.ipynb #89eeae1c
 def sample_cmd(run:str=None,             # Run directory of a DARL pre-training
@@ -226,4 +264,7 @@ def main(argv:list|None=None):
     try: fn(**args)
     except UserError as e:
         print(f"visgen {cmd}: error: {e}", file=sys.stderr); sys.exit(e.exit_code)
+    except KeyboardInterrupt:
+        print(f"visgen {cmd}: interrupted. A pre-training that wrote a checkpoint continues from it with the same "
+              "command and --resume (one that wrote none left nothing behind).", file=sys.stderr); sys.exit(130)
     return 0

@@ -107,4 +107,4 @@ def import_torchvision():
     return importlib.import_module('torchvision')
 
 # %% ../nbs/00_core.ipynb #2d85104c
-import_torchvision()
+import_torchvision();  # the semicolon: no module repr in the notebook

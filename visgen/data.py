@@ -21,8 +21,8 @@ from torchvision.transforms import v2
 # %% auto #0
 __all__ = ['DATASETS', 'ImageSet', 'register_dataset', 'load_images', 'data_root', 'cache_dir', 'stratified_split', 'load_digits',
            'decode_images', 'load_imagefolder', 'extract_once', 'load_cifar10_jpeg', 'load_fashion_mnist',
-           'load_cifar10', 'channel_stats', 'check_channels', 'pretrain_transform', 'mix_seed', 'PretrainDataset',
-           'ResumableSampler', 'make_loader']
+           'load_cifar10', 'channel_stats', 'check_channels', 'match_splits', 'pretrain_transform', 'mix_seed',
+           'PretrainDataset', 'ResumableSampler', 'make_loader']
 
 # %% ../nbs/06_data.ipynb #f5f45b74
 @dataclass(repr=False)
@@ -155,13 +155,13 @@ def _decode(path, size=None) -> np.ndarray:
 
 def _corrupt_msg(path, e) -> str:
     return (f"Could not decode the image file {path} ({type(e).__name__}: {e}). Delete or replace "
-            "that file, or pass on_corrupt='skip' to leave unreadable files out (they are counted "
-            "and reported).")
+            "that file, or pass --on-corrupt skip (on_corrupt='skip' in Python) to leave unreadable files "
+            "out (they are counted and reported).")
 
 # %% ../nbs/06_data.ipynb #0b182429
-def decode_images(paths:list, on_corrupt:str='fail', size=None) -> tuple[torch.Tensor, list[int]]:
-    "Decode `paths` -> uint8 `(n, C, H, W)` and the indices of the decoded paths (others skipped)."
-    check(on_corrupt in ('fail', 'skip'), f"on_corrupt must be 'fail' or 'skip', not {on_corrupt!r}.")
+def decode_images(paths:list, on_corrupt:str='fail', size=None, io_errors:list|None=None) -> tuple[torch.Tensor, list[int]]:
+    "Decode `paths` -> uint8 `(n, C, H, W)` and the indices of the decoded paths (others skipped; files that could not be *read*, as opposed to decoded, are appended to `io_errors`)."
+    check(on_corrupt in ('fail', 'skip'), f"on_corrupt must be 'fail' or 'skip' (--on-corrupt), not {on_corrupt!r}.")
     if size is not None and isinstance(size, int): size = (size, size)
     arrs, kept, bad = [], [], []
     for i, p in enumerate(paths):
@@ -169,12 +169,13 @@ def decode_images(paths:list, on_corrupt:str='fail', size=None) -> tuple[torch.T
         except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError) as e:
             if on_corrupt == 'fail': raise UserError(_corrupt_msg(p, e)) from e
             bad.append(str(p))
+            if io_errors is not None and getattr(e, 'errno', None) is not None: io_errors.append(str(p))   # unreadable, not corrupt
     if bad: warnings.warn(f"Skipped {len(bad)} unreadable image file(s) of {len(paths)}, e.g. "
-                          f"{', '.join(bad[:3])} (on_corrupt='skip').", stacklevel=2)
+                          f"{', '.join(bad[:3])} (--on-corrupt skip).", stacklevel=2)
     check(arrs, f"None of the {len(paths)} image files could be decoded (e.g. {', '.join(bad[:3])}).")
     sizes = sorted({a.shape[:2] for a in arrs})
     check(len(sizes) == 1, f"The images have different sizes ({', '.join(f'{h}x{w}' for h, w in sizes[:4])}"
-          f"{', ...' if len(sizes) > 4 else ''}): pass size=(H, W) to resize them all, or resize the files.")
+          f"{', ...' if len(sizes) > 4 else ''}): resize the files to one size (in Python: size=(H, W) resizes them all).")
     if any(a.shape[2] == 3 for a in arrs): arrs = [np.repeat(a, 3, 2) if a.shape[2] == 1 else a for a in arrs]
     return torch.from_numpy(np.stack(arrs)).permute(0, 3, 1, 2).contiguous(), kept
 
@@ -187,8 +188,12 @@ def _split_dir(root:Path, split:str) -> Path:
           f"ImageFolder tree root/<split>/<class>/<image>. {_HINT}")
     if (root / split).is_dir(): return root / split
     found = [s for s in _SPLITS if (root / s).is_dir()]
+    val = next((s for s in ('val', 'valid', 'validation') if s in found), None)
+    if split == 'test' and val:     # ImageNet-style trees have train/ and val/
+        warnings.warn(f"{root} has no test/ split: evaluating on {val}/ instead (pass --test-split to choose).", stacklevel=2)
+        return root / val
     check(not found, f"{root} has the split folder(s) {', '.join(found)} but no {split!r}: "
-          f"create {root / split}/<class>/ or ask for one of {', '.join(found)}.")
+          f"create {root / split}/<class>/ or pass --test-split with one of {', '.join(found)}.")
     check(split == 'train', f"{root} has no split folders, so it is one training tree "
           f"(root/<class>/<image>); there is no {split!r} split. Make {root}/train/<class>/ and "
           f"{root}/{split}/<class>/ to have both.")
@@ -210,11 +215,14 @@ def _list_tree(tree:Path) -> tuple[list[str], list[tuple[str, int]]]:
 # %% ../nbs/06_data.ipynb #9ea92c8e
 def _decode_tree(tree:Path, on_corrupt='fail', size=None) -> dict:
     "Decode an ImageFolder tree -> dict(images, labels, classes, skipped)."
+    stamp = _tree_stamp(tree)
     classes, samples = _list_tree(tree)
-    images, kept = decode_images([p for p, _ in samples], on_corrupt, size)
+    io_errors = []
+    images, kept = decode_images([p for p, _ in samples], on_corrupt, size, io_errors)
     skipped = sorted(set(range(len(samples))) - set(kept))
+    partial = bool(io_errors) or _tree_stamp(tree) != stamp     # unreadable files, or the tree changed while read
     return dict(images=images, labels=torch.tensor([samples[i][1] for i in kept]), classes=classes,
-                skipped=[samples[i][0] for i in skipped])
+                skipped=[samples[i][0] for i in skipped], partial=partial)
 
 def _cached(key:str, build:Callable) -> dict:
     "`build()` once; later calls with the same `key` read `cache_dir('decoded')/key.pt`."
@@ -227,6 +235,9 @@ def _cached(key:str, build:Callable) -> dict:
             return d
         except Exception: f.unlink(missing_ok=True)   # a broken cache file is rebuilt
     d, tmpf = build(), f.with_suffix(f'.tmp{os.getpid()}')
+    if d.get('partial'):      # a partial read is used once, never cached as the complete data set
+        warnings.warn(f"Some files could not be read (or the tree changed while it was read): this load is not cached.", stacklevel=2)
+        return d
     try: torch.save(d, tmpf); os.replace(tmpf, f)
     except (OSError, RuntimeError) as e:
         tmpf.unlink(missing_ok=True)
@@ -235,8 +246,9 @@ def _cached(key:str, build:Callable) -> dict:
 
 # %% ../nbs/06_data.ipynb #ad24862d
 def _tree_stamp(tree:Path) -> tuple:
-    "Cheap identity of a tree: its path and the mtimes of the tree and its class folders."
-    return (str(tree.resolve()),) + tuple((p.name, p.stat().st_mtime_ns) for p in sorted(tree.iterdir()) if p.is_dir())
+    "Identity of a tree: its path and a hash of the relative path, size and mtime of every file under it."
+    files = sorted(p for p in tree.rglob('*') if p.is_file())
+    return (str(tree.resolve()), _key(*[(str(p.relative_to(tree)), *_stamp(p)[1:]) for p in files]))
 
 @register_dataset('imagefolder')
 def load_imagefolder(root=None, split:str='train', download:bool=False, on_corrupt:str='fail',
@@ -386,6 +398,20 @@ def check_channels(images:ImageSet, in_chans:int) -> ImageSet:
           f"but the model expects in_chans={in_chans}: build the model with in_chans={images.channels}, "
           f"or choose a data set with {in_chans}-channel images.")
     return images
+
+# %% ../nbs/06_data.ipynb #bee85d58
+def match_splits(train:ImageSet, test:ImageSet) -> ImageSet:
+    "`test` with labels indexing `train.classes`, matched by class name; fails on other channels, sizes or unknown classes."
+    check(test.channels == train.channels and test.img_size == train.img_size,
+          f"The splits differ: training images are {train.channels}x{train.img_size[0]}x{train.img_size[1]}, test images "
+          f"{test.channels}x{test.img_size[0]}x{test.img_size[1]} (channels x height x width). Convert the files so both "
+          "splits match.")
+    if list(test.classes) == list(train.classes): return test
+    extra = [c for c in test.classes if c not in train.classes]
+    check(not extra, f"The test split has class(es) the training split lacks: {extra[:5]}{' ...' if len(extra) > 5 else ''} "
+          f"(training classes: {list(train.classes)[:10]}). Labels are matched by class name: make the class folders agree.")
+    idx = torch.tensor([list(train.classes).index(c) for c in test.classes])   # test label -> training label, by name
+    return ImageSet(test.images, idx[test.labels], list(train.classes), test.name)
 
 # %% ../nbs/06_data.ipynb #e324f4ca
 def pretrain_transform(img_size, scale=(0.35, 1.0), flip:bool=True) -> v2.Compose:

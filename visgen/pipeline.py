@@ -4,22 +4,24 @@
 
 # %% ../nbs/10_pipeline.ipynb #1ac6bbfe
 from __future__ import annotations
-import copy, json, os, shutil, time
+import copy, fcntl, json, math, os, shutil, time
+from . import __version__
 from dataclasses import dataclass, asdict, field, fields
 from pathlib import Path
 import torch
 from .core import check, check_types, UserError, get_device, seed_everything
 import inspect
 from safetensors.torch import save_file
-from .data import load_images, channel_stats, check_channels, PretrainDataset, pretrain_transform, DATASETS
-from .registry import create_method, check_method, load_methods
-from .train import TrainConfig, train, load_weights, atomic_write_text, read_log, setup_distributed
+from .data import load_images, channel_stats, check_channels, PretrainDataset, pretrain_transform, DATASETS, match_splits
+from .registry import create_method, check_method, load_methods, method_options, METHODS
+from .train import TrainConfig, train, load_weights, atomic_write_text, read_log, setup_distributed, steps_per_epoch, nonfinite_keys
 import torch.distributed as dist
 from .evaluate import extract_features, evaluate_features, pixel_features, finetune
 
 # %% auto #0
-__all__ = ['default_patch_size', 'RunConfig', 'prepare_run_dir', 'load_data', 'build_model', 'load_run', 'normalise',
-           'evaluate_run', 'on_rank0', 'pretrain', 'eval_data', 'probe', 'finetune_run']
+__all__ = ['MARKER', 'LOCK', 'RESUME_MAY_CHANGE', 'default_patch_size', 'RunConfig', 'check_opts', 'is_run_dir', 'read_config',
+           'check_run_dir', 'RunLock', 'resume_diff', 'check_resume', 'load_data', 'build_model', 'load_run',
+           'normalise', 'evaluate_run', 'on_rank0', 'write_json', 'pretrain', 'eval_data', 'probe', 'finetune_run']
 
 # %% ../nbs/10_pipeline.ipynb #a99d5574
 def default_patch_size(H:int, W:int) -> int:
@@ -57,6 +59,7 @@ class RunConfig:
     on_corrupt: str = 'fail'        # corrupt image files in an ImageFolder tree: 'fail' or 'skip'
     train_limit: int = 0            # use a class-balanced subset of this many training images (0: all)
     test_limit: int = 0             # ... and of this many test images (the same subset for every seed)
+    test_split: str = 'test'        # the evaluation split's name (an ImageFolder tree without test/ falls back to val/)
     compile: bool = False           # torch.compile the training step's model
 
     def __post_init__(self):
@@ -66,7 +69,10 @@ class RunConfig:
         reserved = sorted(set(self.opts) & {'size', 'img_size', 'in_chans', 'patch_size'})
         check(not reserved, f"opts may not set {reserved}: use --size / --patch-size; image size and channels come from the data.")
         check(self.train_limit >= 0 and self.test_limit >= 0, "train_limit and test_limit must be >= 0 (0 uses every image).")
-        check(self.on_corrupt in ('fail', 'skip'), f"on_corrupt must be 'fail' or 'skip', got {self.on_corrupt!r}.")
+        check(self.on_corrupt in ('fail', 'skip'), f"on_corrupt must be 'fail' or 'skip' (--on-corrupt), got {self.on_corrupt!r}.")
+        check(self.patch_size is None or self.patch_size >= 1, f"--patch-size must be at least 1, got {self.patch_size} "
+              "(leave it out for the default).")
+        check_opts(self.method, self.opts)
         self.train_config()  # validates the optimisation settings now, before any data is loaded
 
     def train_config(self) -> TrainConfig:
@@ -76,33 +82,128 @@ class RunConfig:
                            on_nonfinite='skip' if self.skip_nonfinite else 'stop', global_batch=self.global_batch,
                            deterministic=self.deterministic, compile=self.compile)
 
+# %% ../nbs/10_pipeline.ipynb #f6f34709
+def _kind(v) -> str: return type(v).__name__
+
+def check_opts(method:str, opts:dict):
+    "Fail clearly on method options `method` does not have, or of another type than their defaults."
+    known = method_options(method)
+    if any(p.kind == p.VAR_KEYWORD for p in inspect.signature(METHODS[method]).parameters.values()):
+        from visgen.vit import ViTConfig         # builders with **vit_kwargs pass them to the backbone's config
+        known = {**{f.name: f.default for f in fields(ViTConfig)}, **known}
+    unknown = sorted(set(opts) - set(known))
+    check(not unknown, f"Unknown option(s) {unknown} for method {method!r} (--opts): its options are {sorted(known)}.")
+    for k, v in opts.items():
+        d = known[k]
+        if d is None or v is None: continue
+        ok = (isinstance(v, bool) if isinstance(d, bool) else
+              isinstance(v, int) and not isinstance(v, bool) if isinstance(d, int) else
+              isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) if isinstance(d, float) else
+              isinstance(v, (tuple, list)) if isinstance(d, (tuple, list)) else isinstance(v, type(d)))
+        check(ok, f"--opts {k}={v!r}: method {method!r} expects {_kind(d)} (default {d!r}), got {_kind(v)}.")
+
 # %% ../nbs/10_pipeline.ipynb #0a8fc56b
-def prepare_run_dir(out, cfg:RunConfig, resume:bool=False, overwrite:bool=False) -> Path:
-    "Create or reuse run directory `out` safely; returns it."
+MARKER, LOCK = '.visgen-run', '.visgen-lock'
+
+def is_run_dir(d) -> bool:
+    "Whether `d` carries the marker file visgen writes into every run directory it creates."
+    return (Path(d) / MARKER).is_file()
+
+def _listing(d:Path, n:int=4) -> str:
+    names = sorted(p.name for p in d.iterdir())
+    return ', '.join(names[:n]) + (f', ... ({len(names)} entries)' if len(names) > n else '')
+
+def read_config(run_dir) -> dict:
+    "A run's `config.json`, with a clear error when it is missing or unreadable."
+    p = Path(run_dir) / 'config.json'
+    check(p.is_file(), f"{run_dir} is not a visgen run (no config.json): pass the --out of `visgen pretrain`.")
+    try: info = json.loads(p.read_text())
+    except (ValueError, UnicodeDecodeError) as e:
+        raise UserError(f"{p} is corrupt ({type(e).__name__}: {e}). Restore it from a copy, or start a new run.") from None
+    check(isinstance(info, dict) and 'method' in info, f"{p} is not a visgen run configuration (no 'method').")
+    return info
+
+def check_run_dir(out, resume:bool=False, overwrite:bool=False) -> str:
+    "Check, changing nothing, that `out` may take this run: 'new', 'resume' or 'overwrite'."
     out = Path(out)
     check(not (resume and overwrite), "Pass either --resume or --overwrite, not both.")
-    used = out.exists() and any(out.iterdir())
-    if used and overwrite: shutil.rmtree(out)
-    elif used and resume:
-        old = json.loads((out / 'config.json').read_text()) if (out / 'config.json').exists() else {}
-        keys = ('method', 'data', 'size', 'opts', 'seed') + (('patch_size',) if cfg.patch_size else ())
-        diff = {k: (old.get(k), v) for k, v in asdict(cfg).items() if k in keys and old.get(k, v) != v}
-        check(not diff, f"Cannot resume {out}: its run used other settings {diff} (old, new). Resume with the same "
-                        "settings, or start a new run directory.")
-    elif used: raise UserError(f"The run directory {out} already exists and is not empty. Pass --resume to continue "
-                               "that run, --overwrite to replace it, or choose another --out.")
-    out.mkdir(parents=True, exist_ok=True)
-    return out
+    check(not out.exists() or out.is_dir(), f"--out {out} is a file, not a directory: choose a directory for the run.")
+    if not (out.exists() and any(p.name != LOCK for p in out.iterdir())):   # a left-over lock file alone is no content
+        base = next(p for p in [out, *out.parents] if p.exists())
+        check(base.is_dir() and os.access(base, os.W_OK | os.X_OK), f"Cannot create the run directory {out}: "
+              f"{base} is not a writable folder. Choose --out in a writable place.")
+        return 'new'
+    if overwrite:
+        check(is_run_dir(out), f"--overwrite refused: {out} is not a visgen run directory (it has no {MARKER} marker) "
+              f"and holds {_listing(out)}. visgen replaces only runs it wrote: choose another --out.")
+        return 'overwrite'
+    if resume:
+        read_config(out)
+        return 'resume'
+    raise UserError(f"The run directory {out} already exists and is not empty. Pass --resume to continue "
+                    "that run, --overwrite to replace it, or choose another --out.")
+
+# %% ../nbs/10_pipeline.ipynb #4340bf5e
+class RunLock:
+    "An exclusive `fcntl.flock` on `run_dir/.visgen-lock`; the kernel drops it when the holder dies, so it never goes stale."
+    def __init__(self, run_dir): self.path, self.fd = Path(run_dir) / LOCK, None
+
+    def acquire(self):
+        while True:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try: fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                pid = os.pread(fd, 32, 0).decode(errors='replace').strip() or 'unknown'; os.close(fd)
+                raise UserError(f"The run directory {self.path.parent} is in use by another visgen process (PID {pid}): "
+                                "wait for it to finish (or stop it) before writing to this run.") from None
+            try: same = os.fstat(fd).st_ino == os.stat(self.path).st_ino
+            except FileNotFoundError: same = False
+            if same: break
+            os.close(fd)          # the holder removed the file between our open and our lock: take the new one
+        os.ftruncate(fd, 0); os.pwrite(fd, str(os.getpid()).encode(), 0); self.fd = fd
+        return self
+
+    def release(self):
+        if self.fd is None: return
+        try: os.unlink(self.path)
+        except FileNotFoundError: pass
+        os.close(self.fd); self.fd = None
+
+    def __enter__(self): return self.acquire()
+    def __exit__(self, *exc): self.release()
+
+# %% ../nbs/10_pipeline.ipynb #20c395a2
+RESUME_MAY_CHANGE = {'device', 'data_root', 'log_every', 'ckpt_every', 'keep_last', 'pool', 'compile', 'deterministic',
+                     'skip_nonfinite', 'workers', 'num_workers', 'world_size', 'n_params'}
+
+def _global_batch(d:dict) -> int: return d.get('global_batch') or d['batch_size'] * d.get('world_size', 1)
+
+def resume_diff(old:dict, new:dict, extend:bool=False) -> dict:
+    "Settings and data fingerprints of `new` that differ from the run's `old` config: `{name: (old, new)}`."
+    new = json.loads(json.dumps(new))       # compare as config.json stores them (lists, not tuples)
+    diff = {k: (old[k], v) for k, v in new.items() if k in old and k not in RESUME_MAY_CHANGE and old[k] != v}
+    if 'global_batch' in diff and _global_batch(old) == _global_batch(new): del diff['global_batch']
+    if extend and 'epochs' in diff and diff['epochs'][1] > diff['epochs'][0]: del diff['epochs']
+    return diff
+
+def check_resume(out, info:dict, extend:bool=False):
+    "Fail, changing nothing, unless `info` (the new run's config) may continue the run in `out`."
+    diff = resume_diff(read_config(out), info, extend)
+    check(not diff, f"Cannot resume {out}: these settings differ from its config.json (old, new): "
+          + '; '.join(f"{k}: {a!r} -> {b!r}" for k, a, b in ((k, *v) for k, v in diff.items()))
+          + ". Resume with the run's settings, or start a new --out."
+          + (" To train a finished run longer, pass --extend with a larger --epochs." if 'epochs' in diff else ''))
 
 # %% ../nbs/10_pipeline.ipynb #73da88e3
 def _load(cfg:RunConfig, split:str):
     kw = {'on_corrupt': cfg.on_corrupt} if 'on_corrupt' in inspect.signature(DATASETS[cfg.data]).parameters else {}
     limit = cfg.train_limit if split == 'train' else cfg.test_limit
-    return load_images(cfg.data, cfg.data_root, split, **kw).take(limit, seed=0)
+    return load_images(cfg.data, cfg.data_root, cfg.test_split if split == 'test' else split, **kw).take(limit, seed=0)
 
 def load_data(cfg:RunConfig):
     "Train and test `ImageSet`s and their channel statistics (from the training split)."
-    train_set, test_set = _load(cfg, 'train'), _load(cfg, 'test')
+    train_set = _load(cfg, 'train')
+    test_set = match_splits(train_set, _load(cfg, 'test'))   # same channels and size; labels matched by class name
     mean, std = channel_stats(train_set)
     return train_set, test_set, mean, std
 
@@ -116,12 +217,15 @@ def build_model(cfg:RunConfig, img_size, in_chans:int):
 def load_run(run_dir, weights:str='model.safetensors'):
     "Rebuild a run's model from `config.json` and load its weights; returns `(model, cfg, info)`."
     run_dir = Path(run_dir)
-    check((run_dir / 'config.json').exists(), f"{run_dir} is not a visgen run (no config.json): pass the --out of `visgen pretrain`.")
-    info = json.loads((run_dir / 'config.json').read_text())
+    info = read_config(run_dir)
     cfg = RunConfig(**{f.name: info[f.name] for f in fields(RunConfig) if f.name in info})
     model = build_model(cfg, info['img_size'], info['in_chans'])
     check((run_dir / weights).exists(), f"{run_dir / weights} is missing: the run did not finish. Resume it with --resume.")
-    return load_weights(model, run_dir / weights), cfg, info
+    load_weights(model, run_dir / weights)
+    bad = nonfinite_keys(model.state_dict())
+    check(not bad, f"{run_dir / weights} holds NaN or infinite weights ({', '.join(bad[:3])}{', ...' if len(bad) > 3 else ''}): "
+          "any probe of it would be meaningless. Retrain, or resume from a good checkpoint with a lower --lr.")
+    return model, cfg, info
 
 # %% ../nbs/10_pipeline.ipynb #e654d49c
 def normalise(images, mean, std) -> torch.Tensor:
@@ -143,20 +247,66 @@ def evaluate_run(model, random_model, train_set, test_set, mean, std, device='cp
 def _save_weights(model, path:Path):
     tmp = path.with_name(f'.{path.name}.tmp')
     save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, tmp)
+    from visgen.train import respect_umask; respect_umask(tmp)
     os.replace(tmp, path)
 
 def on_rank0(fn, *args, **kwargs):
-    "Run `fn` on rank 0 only; its `UserError` is raised on every rank (so no rank waits forever)."
-    err = None
+    "Run `fn` on rank 0 only and return its result there; its `UserError` is raised on every rank (so no rank waits forever)."
+    err = res = None
     if not dist.is_initialized() or dist.get_rank() == 0:
-        try: fn(*args, **kwargs)
+        try: res = fn(*args, **kwargs)
         except UserError as e: err = str(e)
     if dist.is_initialized(): box = [err]; dist.broadcast_object_list(box, src=0); err = box[0]
     if err: raise UserError(err)
+    return res
 
-def _start_run(out, cfg, resume, overwrite, info):
-    prepare_run_dir(out, cfg, resume, overwrite)
-    atomic_write_text(Path(out) / 'config.json', json.dumps(info, indent=1))
+def write_json(path, obj, what:str='results'):
+    "Write `obj` as JSON atomically; NaN and inf are refused (they are not JSON), naming the keys."
+    try: text = json.dumps(obj, indent=1, allow_nan=False)
+    except ValueError:
+        bad = [k for k, v in obj.items() if isinstance(v, float) and not math.isfinite(v)] if isinstance(obj, dict) else []
+        raise UserError(f"The {what} hold NaN or infinite values ({bad or 'nested'}), so {path} was not written: "
+                        "the run diverged or an input was invalid.") from None
+    atomic_write_text(path, text)
+
+def _clear(out:Path):
+    "Delete what is in run directory `out` except its lock (which this process holds)."
+    for p in out.iterdir():
+        if p.name == LOCK: continue
+        if p.is_dir() and not p.is_symlink(): shutil.rmtree(p)
+        else: p.unlink()
+
+def _mark(out:Path): write_json(out / MARKER, dict(visgen=__version__, created=time.strftime('%Y-%m-%dT%H:%M:%S%z')), 'marker')
+
+def _start_run(out, info, resume, overwrite, extend):
+    "The last step before training: lock `out`, check it again, clear it if overwriting, mark it; `(lock, created)`."
+    out = Path(out); check_run_dir(out, resume, overwrite)
+    existed = out.exists()
+    try: out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"Cannot create the run directory {out} ({e.strerror}): choose --out in a writable place.") from None
+    lock = RunLock(out).acquire()
+    try:
+        mode = check_run_dir(out, resume, overwrite)       # again, now that no other visgen process can change it
+        if mode == 'resume': check_resume(out, info, extend); return lock, None
+        if mode == 'overwrite': _clear(out)
+        _mark(out); write_json(out / 'config.json', info, 'settings')
+    except BaseException:
+        lock.release()
+        if not existed: shutil.rmtree(out, ignore_errors=True)
+        raise
+    return lock, 'contents' if existed else 'dir'
+
+def _remove_stub(out:Path, created:str|None):
+    "After a failed start: delete what this start created, unless a checkpoint (of the run or a sub-run) exists."
+    if not created or not out.exists() or any(out.rglob('checkpoints/latest')): return
+    if created == 'dir': shutil.rmtree(out, ignore_errors=True)
+    else: _clear(out)
+
+def _resumed(out:Path, info:dict):
+    "Once a resume has loaded its checkpoint: record the settings it continues with."
+    if not is_run_dir(out): _mark(out)     # a run written before the marker existed
+    write_json(out / 'config.json', info, 'settings')
 
 def _finish(owner:bool):
     "End a (distributed) run: every rank leaves together; the process group is closed by the run that opened it."
@@ -165,65 +315,86 @@ def _finish(owner:bool):
     if owner: dist.destroy_process_group()
 
 def pretrain(out, cfg:RunConfig|None=None, resume:bool=False, overwrite:bool=False, progress:bool=True,
-             log=print, **kwargs) -> dict:
+             log=print, extend:bool=False, **kwargs) -> dict:
     "Pre-train `cfg.method` on `cfg.data` into run directory `out`, evaluate, and write `metrics.json`."
     cfg = cfg or RunConfig(**kwargs)
+    check(not extend or resume, "--extend continues a run: pass it together with --resume.")
     owner = not dist.is_initialized()   # a nested run (e.g. ADDP training its tokenizer) leaves the group to its caller
     device, rank, world = setup_distributed(cfg.device)   # under torchrun: one process per GPU (or CPU rank)
+    on_rank0(check_run_dir, out, resume, overwrite)        # fail fast, before the data is read
     train_set, test_set, mean, std = load_data(cfg)
     model = build_model(cfg, train_set.img_size, train_set.channels)
     random_model = copy.deepcopy(model)                     # the same network at random initialisation
     info = {**asdict(cfg), 'img_size': list(train_set.img_size), 'in_chans': train_set.channels,
             'patch_size': cfg.patch_size or default_patch_size(*train_set.img_size), 'world_size': world,
-            'mean': mean.tolist(), 'std': std.tolist(), 'n_params': sum(p.numel() for p in model.parameters())}
-    on_rank0(_start_run, out, cfg, resume, overwrite, info)
+            'mean': mean.tolist(), 'std': std.tolist(), 'n_params': sum(p.numel() for p in model.parameters()),
+            'n_train': len(train_set), 'n_test': len(test_set)}
+    steps_per_epoch(len(train_set), cfg.train_config(), world)   # one global batch fits: checked before any file is touched
+    lock, created = on_rank0(_start_run, out, info, resume, overwrite, extend) or (None, None)
     out = Path(out)
-    if hasattr(model, 'prepare'):  # methods with trained dependencies (e.g. ADDP's tokenizer) build them here
-        model.prepare(train_set=train_set, mean=mean, std=std, run_dir=out, cfg=cfg, resume=resume, log=log)
-    tf = pretrain_transform(train_set.img_size) if cfg.aug else None
-    ds = PretrainDataset(train_set, mean, std, transform=tf, seed=cfg.seed)
-    t0 = time.time()
-    hist = train(model, ds, cfg.train_config(), out, resume=resume, progress=progress, log=log)
-    if rank != 0: _finish(owner); return {}     # ranks > 0 wait until rank 0 has evaluated and written the run
-    secs = time.time() - t0
-    _save_weights(model, out / 'model.safetensors')
-    metrics = dict(method=cfg.method, data=cfg.data, epochs=cfg.epochs, steps=hist[-1]['step'] if hist else 0,
-                   final_loss=hist[-1]['loss'] if hist else None, pretrain_s=round(secs, 2))
-    metrics.update(evaluate_run(model, random_model.to(device), train_set, test_set, mean, std, device, cfg.pool))
-    if hasattr(model, 'extra_metrics'):  # method-specific numbers (e.g. a tokenizer's reconstruction error)
-        metrics.update(model.extra_metrics(test_set=test_set, mean=mean, std=std, device=device))
-    atomic_write_text(out / 'metrics.json', json.dumps(metrics, indent=1))
+    try:
+        if hasattr(model, 'prepare'):  # methods with trained dependencies (e.g. ADDP's tokenizer) build them here
+            model.prepare(train_set=train_set, mean=mean, std=std, run_dir=out, cfg=cfg, resume=resume, log=log)
+        tf = pretrain_transform(train_set.img_size) if cfg.aug else None
+        ds = PretrainDataset(train_set, mean, std, transform=tf, seed=cfg.seed)
+        t0 = time.time()
+        hist = train(model, ds, cfg.train_config(), out, resume=resume, progress=progress, log=log,
+                     on_start=(lambda: _resumed(out, info)) if resume else None, extend=extend)
+        if rank != 0: _finish(owner); return {}     # ranks > 0 wait until rank 0 has evaluated and written the run
+        secs = time.time() - t0
+        _save_weights(model, out / 'model.safetensors')
+        metrics = dict(method=cfg.method, data=cfg.data, epochs=cfg.epochs, steps=hist[-1]['step'] if hist else 0,
+                       final_loss=hist[-1]['loss'] if hist else None, pretrain_s=round(secs, 2))
+        metrics.update(evaluate_run(model, random_model.to(device), train_set, test_set, mean, std, device, cfg.pool))
+        if hasattr(model, 'extra_metrics'):  # method-specific numbers (e.g. a tokenizer's reconstruction error)
+            metrics.update(model.extra_metrics(test_set=test_set, mean=mean, std=std, device=device))
+        write_json(out / 'metrics.json', metrics, 'metrics')
+    except BaseException:
+        if rank == 0: _remove_stub(out, created)   # a failed start leaves nothing behind (a run with checkpoints stays)
+        raise
+    finally:
+        if lock: lock.release()
     _finish(owner)
     return metrics
 
 # %% ../nbs/10_pipeline.ipynb #81790a68
-def eval_data(cfg:RunConfig, info:dict, data:str|None=None, data_root:str|None=None):
-    "The run's data, or another data set (`data`) checked against the model's channels."
+def eval_data(cfg:RunConfig, info:dict, data:str|None=None, data_root:str|None=None, model=None):
+    "The run's data, or another data set (`data`) checked against the model's channels (and, given `model`, its image size)."
     if data: cfg = RunConfig(**{**asdict(cfg), 'data': data, 'data_root': data_root})
     train_set, test_set, mean, std = load_data(cfg)
     for s in (train_set, test_set): check_channels(s, info['in_chans'])
+    if model is not None and list(train_set.img_size) != list(info['img_size']):
+        try: extract_features(model, normalise(train_set.images[:2], mean, std), device='cpu')
+        except Exception as e:
+            raise UserError(f"The run was trained on {info['img_size'][0]}x{info['img_size'][1]} images and its model cannot "
+                            f"take the {train_set.img_size[0]}x{train_set.img_size[1]} images of {cfg.data!r} "
+                            f"({type(e).__name__}: {e}). Use data of the run's image size.") from None
     return train_set, test_set, mean, std
 
 def probe(run_dir, device='auto', pool:str|None=None, data:str|None=None, data_root:str|None=None) -> dict:
     "Re-evaluate a finished run with kNN and linear probes (and its baselines); writes `probe.json`."
     model, cfg, info = load_run(run_dir)
     dev = get_device(device)
-    train_set, test_set, mean, std = eval_data(cfg, info, data, data_root)
+    train_set, test_set, mean, std = eval_data(cfg, info, data, data_root, model)
     random_model = build_model(cfg, info['img_size'], info['in_chans'])
     res = evaluate_run(model.to(dev), random_model.to(dev), train_set, test_set, mean, std, dev, pool or cfg.pool)
-    atomic_write_text(Path(run_dir) / 'probe.json', json.dumps(res, indent=1))
+    write_json(Path(run_dir) / 'probe.json', res, 'probe results')
     return res
 
 def finetune_run(run_dir, epochs:int=10, lr:float=1e-3, batch_size:int=128, layer_decay:float=0.75,
                  device='auto', randaug:str|None='rand-m9-mstd0.5', mixup:float=0.8, cutmix:float=1.0, seed:int=0,
                  data:str|None=None, data_root:str|None=None) -> dict:
     "Fine-tune a run's backbone (and, as the baseline, the same backbone at random init); writes `finetune.json`."
+    check(isinstance(epochs, int) and epochs >= 1, f"--epochs must be at least 1 for fine-tuning, got {epochs!r}.")
+    check(math.isfinite(lr) and lr > 0, f"--lr must be a positive finite number, got {lr}.")
+    check(batch_size >= 1, f"--batch-size must be at least 1, got {batch_size}.")
+    check(math.isfinite(layer_decay) and 0 < layer_decay <= 1, f"--layer-decay must be in (0, 1], got {layer_decay}.")
     model, cfg, info = load_run(run_dir)
-    train_set, test_set, mean, std = eval_data(cfg, info, data, data_root)
+    train_set, test_set, mean, std = eval_data(cfg, info, data, data_root, model)
     kw = dict(epochs=epochs, lr=lr, batch_size=batch_size, layer_decay=layer_decay, device=str(get_device(device)),
               randaug=randaug, mixup=mixup, cutmix=cutmix, seed=seed, mean=mean, std=std)
     args = (train_set.images, train_set.labels, test_set.images, test_set.labels)
     res = dict(acc=finetune(model.backbone, *args, **kw)['acc'])
     res['random_acc'] = finetune(build_model(cfg, info['img_size'], info['in_chans']).backbone, *args, **kw)['acc']
-    atomic_write_text(Path(run_dir) / 'finetune.json', json.dumps(res, indent=1))
+    write_json(Path(run_dir) / 'finetune.json', res, 'fine-tuning results')
     return res

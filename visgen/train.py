@@ -12,7 +12,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 from torch import nn
-from .core import check, check_types, UserError, get_device, seed_everything
+from .core import check, check_types, UserError, get_device, seed_everything, resolve_amp
 from timm.optim import param_groups_weight_decay
 from timm.scheduler import CosineLRScheduler
 from safetensors.torch import save_file, load_file
@@ -20,9 +20,10 @@ from tqdm.auto import tqdm
 from .data import ResumableSampler, make_loader, mix_seed
 
 # %% auto #0
-__all__ = ['TrainConfig', 'autocast_for', 'enable_tf32', 'make_optimizer', 'make_scheduler', 'atomic_write_text',
-           'save_checkpoint', 'load_weights', 'read_checkpoint', 'load_latest', 'dist_env', 'setup_distributed',
-           'accum_steps', 'NonFiniteLoss', 'train', 'read_log']
+__all__ = ['TrainConfig', 'autocast_for', 'enable_tf32', 'make_optimizer', 'make_scheduler', 'respect_umask', 'atomic_write_text',
+           'save_checkpoint', 'load_weights', 'nonfinite_keys', 'read_checkpoint', 'load_latest', 'dist_env',
+           'setup_distributed', 'accum_steps', 'steps_per_epoch', 'NonFiniteLoss', 'last_good_checkpoint', 'train',
+           'read_log']
 
 # %% ../nbs/08_train.ipynb #c90f0c45
 @dataclass
@@ -50,21 +51,24 @@ class TrainConfig:
     def __post_init__(self):
         self.betas = tuple(self.betas)
         check_types(self)
-        check(self.epochs >= 1, f"epochs must be at least 1, got {self.epochs}.")
+        bad = {k: getattr(self, k) for k in ('lr', 'min_lr', 'weight_decay', 'warmup_epochs', 'clip_grad')
+               if not math.isfinite(getattr(self, k))}
+        check(not bad, f"{bad} must be finite numbers (--lr, weight decay, warm-up, clipping): NaN or inf train nothing.")
+        check(self.epochs >= 1, f"epochs must be at least 1 (--epochs), got {self.epochs}.")
         check(self.batch_size >= 1, f"batch_size must be at least 1, got {self.batch_size}.")
         check(self.lr > 0 and self.min_lr >= 0, f"Learning rates must be positive (lr={self.lr}, min_lr={self.min_lr}).")
         check(self.weight_decay >= 0, f"weight_decay must be non-negative, got {self.weight_decay}.")
         check(self.warmup_epochs >= 0, f"warmup_epochs must be non-negative, got {self.warmup_epochs}.")
         check(self.amp in ('auto', 'bf16', 'fp32'), f"Unknown amp {self.amp!r}: use 'auto', 'bf16' or 'fp32'.")
         check(self.on_nonfinite in ('stop', 'skip'), f"on_nonfinite must be 'stop' or 'skip', got {self.on_nonfinite!r}.")
-        check(self.keep_last >= 1, "keep_last must be at least 1.")
+        check(self.keep_last >= 1, f"keep_last must be at least 1 (--keep-last), got {self.keep_last}.")
         check(self.ckpt_every >= 0 and self.log_every >= 1, "ckpt_every must be >= 0 and log_every >= 1.")
         check(self.global_batch is None or self.global_batch >= self.batch_size,
               f"global_batch ({self.global_batch}) must be at least batch_size ({self.batch_size}).")
 
 def autocast_for(amp:str, device:torch.device):
-    "The autocast context for `amp` on `device` (bf16 on CPU uses AMX where present)."
-    use_bf16 = amp == 'bf16' or (amp == 'auto' and device.type == 'cuda')
+    "The autocast context for `amp` on `device`: `resolve_amp` picks bf16 for 'auto' only where it is native."
+    use_bf16 = resolve_amp(amp, device) == 'bf16'
     return torch.autocast(device.type, dtype=torch.bfloat16) if use_bf16 else nullcontext()
 
 def enable_tf32(device:torch.device):
@@ -93,6 +97,10 @@ def _fsync_dir(path:Path):
     try:
         fd = os.open(path, os.O_RDONLY); os.fsync(fd); os.close(fd)
     except OSError: pass
+
+def respect_umask(path):
+    "Give `path` the mode a plain `open` gives (0666 less the umask): safetensors creates its files 0600."
+    m = os.umask(0); os.umask(m); os.chmod(path, 0o666 & ~m)
 
 def atomic_write_text(path, text:str):
     "Write `text` to `path` through a temporary file and `os.replace`."
@@ -130,6 +138,7 @@ def save_checkpoint(run_dir, model, opt, sched, state:dict, keep_last:int=2, bes
     save_file(rng, tmp / 'rng.safetensors')
     (tmp / 'state.json').write_text(json.dumps({**state, 'rng': extra, 'sched': sched.state_dict() if sched else None}))
     for f in tmp.iterdir():
+        respect_umask(f)
         with open(f, 'rb') as fh: os.fsync(fh.fileno())
     final = ck / name
     if final.exists(): shutil.rmtree(final)
@@ -164,19 +173,30 @@ def load_weights(model:nn.Module, path, strict:bool=True):
     model.load_state_dict(sd, strict=False)
     return model
 
+def nonfinite_keys(sd:dict) -> list:
+    "Names of the floating-point tensors of state dict `sd` holding NaN or inf."
+    return [k for k, v in sd.items() if torch.is_tensor(v) and v.is_floating_point() and not torch.isfinite(v).all()]
+
 def read_checkpoint(path:Path, model, opt, sched):
     "Restore model, optimiser, scheduler and RNG states from one checkpoint directory; returns its state."
-    state = json.loads((path / 'state.json').read_text())
-    load_weights(model, path / 'model.safetensors')
+    try: state = json.loads((path / 'state.json').read_text()); state['rng'], state['step']
+    except Exception as e:
+        raise UserError(f"{path / 'state.json'} is unreadable ({type(e).__name__}: {e}).") from None
     try:
         with warnings.catch_warnings():
             warnings.simplefilter('ignore')  # torch warns about pickle protocols before refusing
-            opt.load_state_dict(torch.load(path / 'optim.pt', map_location='cpu', weights_only=True))
+            osd = torch.load(path / 'optim.pt', map_location='cpu', weights_only=True)
     except Exception as e:
         raise UserError(f"{path / 'optim.pt'} was refused by the safe loader (torch.load(weights_only=True), "
                         f"{type(e).__name__}): it is corrupt or holds more than tensors, and nothing in it was run.") from None
+    try: rng = load_file(str(path / 'rng.safetensors'))
+    except Exception as e: raise UserError(f"{path / 'rng.safetensors'} is unreadable ({type(e).__name__}: {e}).") from None
+    bad = nonfinite_keys(load_file(str(path / 'model.safetensors'))) if (path / 'model.safetensors').exists() else []
+    check(not bad, f"{path / 'model.safetensors'} holds NaN/inf weights ({bad[:3]}): it is not a usable checkpoint.")
+    load_weights(model, path / 'model.safetensors')   # every file was read: now change the model, optimiser and RNG
+    opt.load_state_dict(osd)
     if sched is not None and state.get('sched'): sched.load_state_dict(state['sched'])
-    _set_rng_state(load_file(str(path / 'rng.safetensors')), state['rng'])
+    _set_rng_state(rng, state['rng'])
     return state
 
 def load_latest(run_dir, model, opt, sched, log=print):
@@ -188,7 +208,7 @@ def load_latest(run_dir, model, opt, sched, log=print):
     errors = []
     for c in cands:
         try: return read_checkpoint(c, model, opt, sched)
-        except (UserError, OSError, ValueError, KeyError, RuntimeError) as e:
+        except Exception as e:   # any unreadable file of a checkpoint: fall back to the one before
             errors.append(f"{c.name}: {e}"); log(f"Skipping unreadable checkpoint {c.name}: {e}")
     check(not errors, f"No checkpoint in {ck} could be read, so the run cannot resume: " + ' | '.join(errors) +
           " Nothing was changed. Move the bad checkpoint directories away (or start over with --overwrite).")
@@ -216,6 +236,13 @@ def accum_steps(cfg:TrainConfig, world:int) -> int:
           f"({cfg.batch_size} x {world} = {per}): choose a global batch that is, or change --batch-size.")
     return cfg.global_batch // per
 
+def steps_per_epoch(n:int, cfg:TrainConfig, world:int=1) -> tuple[int, int]:
+    "`(accum, steps per epoch)` for `n` training images; fails clearly when not one global batch fits."
+    accum = accum_steps(cfg, world)
+    G = cfg.batch_size * accum * world
+    check(n >= G, f"The data set has {n} images, fewer than one global batch of {G}: lower --batch-size (or --global-batch).")
+    return accum, n // G
+
 def _mean_all(t:torch.Tensor) -> torch.Tensor:
     "Mean of a scalar tensor over all ranks (identity without a process group)."
     if dist.is_initialized(): t = t.clone(); dist.all_reduce(t); t /= dist.get_world_size()
@@ -228,19 +255,35 @@ class NonFiniteLoss(UserError):
 def _log_line(path:Path, rec:dict):
     with open(path, 'a') as f: f.write(json.dumps(rec) + '\n')
 
+def _records(path:Path) -> list:
+    "The JSON lines of `path`; a line cut by a kill (not valid JSON) is dropped."
+    out = []
+    for l in path.read_text().splitlines():
+        try: out.append(json.loads(l))
+        except ValueError: pass
+    return out
+
 def _trim_log(path:Path, step:int):
-    "Drop log lines written after the checkpoint we resume from."
+    "Drop log lines written after the checkpoint we resume from, and a partial last line."
     if not path.exists(): return
-    keep = [l for l in path.read_text().splitlines() if l.strip() and json.loads(l)['step'] <= step]
-    atomic_write_text(path, ''.join(l + '\n' for l in keep))
+    keep = [r for r in _records(path) if isinstance(r, dict) and r.get('step', 0) <= step]
+    atomic_write_text(path, ''.join(json.dumps(r) + '\n' for r in keep))
+
+def last_good_checkpoint(run_dir) -> Path|None:
+    "The newest checkpoint of `run_dir` whose weights load and are all finite."
+    for c in sorted((Path(run_dir) / 'checkpoints').glob('step-*'), reverse=True):
+        try:
+            if not nonfinite_keys(load_file(str(c / 'model.safetensors'))): return c
+        except Exception: pass
+    return None
 
 def _check_finite(loss, step, run_dir, cfg):
     "True if finite (on every rank); else stop with a message or, in skip mode, return False."
     bad = _mean_all((~torch.isfinite(loss)).float().sum())
     if bad.item() == 0: return True
     if cfg.on_nonfinite == 'skip': return False
-    latest = Path(run_dir) / 'checkpoints' / 'latest'
-    last = latest.read_text().strip() if latest.exists() else 'none yet'
+    last = last_good_checkpoint(run_dir)
+    last = last.name if last else 'none yet'
     raise NonFiniteLoss(f"The loss became NaN or infinite at or before step {step}. The last good checkpoint is "
                         f"{last} in {Path(run_dir) / 'checkpoints'}; it was not overwritten. Lower the learning rate, "
                         "raise warm-up or clipping, or pass --skip-nonfinite to skip such steps (they are counted).")
@@ -282,28 +325,32 @@ def _resume(run_dir, model, opt, sched, state, resume, log):
 def _save(run_dir, model, opt, sched, state, cfg, spe, rank):
     if rank == 0:
         raw = model.module if hasattr(model, 'module') else model
+        bad = nonfinite_keys(raw.state_dict())
+        if bad: raise NonFiniteLoss(f"The weights became NaN or infinite ({bad[:3]}) by step {state['step']}; no checkpoint "
+                                    f"was written. The last good checkpoint is {getattr(last_good_checkpoint(run_dir), 'name', 'none yet')}.")
         save_checkpoint(run_dir, raw, opt, sched, dict(state, epoch=state['step'] // spe, seed=cfg.seed), cfg.keep_last, state['best_step'])
     if dist.is_initialized(): dist.barrier()
 
 # %% ../nbs/08_train.ipynb #9d6eb7ca
 def train(model:nn.Module, dataset, cfg:TrainConfig, run_dir, resume:bool=False, progress:bool=True,
-          log=print, stop_after:int|None=None) -> list:
+          log=print, stop_after:int|None=None, on_start=None,
+          extend:bool=False) -> list: # resuming with more epochs: recompute the schedule for the new total
     "Train `model` on `dataset` (a `PretrainDataset`); checkpoints and `metrics.jsonl` in `run_dir`."
     run_dir = Path(run_dir); run_dir.mkdir(parents=True, exist_ok=True)
     device, rank, world = setup_distributed(cfg.device)
     seed_everything(cfg.seed if rank == 0 else mix_seed(cfg.seed, rank))
     if cfg.deterministic: torch.use_deterministic_algorithms(True)
     model.to(device).train()
-    accum = accum_steps(cfg, world)
-    G = cfg.batch_size * accum * world
-    spe = len(dataset) // G
-    check(spe >= 1, f"The data set has {len(dataset)} images, fewer than one global batch of {G}: lower --batch-size.")
+    accum, spe = steps_per_epoch(len(dataset), cfg, world)
     opt, ac = make_optimizer(model, cfg), autocast_for(cfg.amp, device)
     enable_tf32(device)
     sched = make_scheduler(opt, cfg, spe)
     state = dict(step=0, skipped=0, best_loss=None, best_step=None)
     _resume(run_dir, model, opt, sched, state, resume, log)
+    if extend:   # the checkpoint's scheduler ends at the old total: continue on the cosine of the new one from this step
+        sched = make_scheduler(opt, cfg, spe); sched.step_update(state['step'])
     if rank == 0: _trim_log(run_dir / 'metrics.jsonl', state['step'])
+    if rank == 0 and on_start: on_start()     # e.g. the pipeline's config.json, written once the checkpoint loaded
     ddp = nn.parallel.DistributedDataParallel(model, device_ids=[device] if device.type == 'cuda' else None) if world > 1 else model
     if cfg.compile: ddp = torch.compile(ddp)        # parameters are shared: `model` still saves and loads as usual
     sampler = ResumableSampler(len(dataset), seed=cfg.seed, rank=rank, world_size=world)
@@ -339,4 +386,4 @@ def train(model:nn.Module, dataset, cfg:TrainConfig, run_dir, resume:bool=False,
 def read_log(run_dir) -> list:
     "The metric records of `run_dir/metrics.jsonl`."
     p = Path(run_dir) / 'metrics.jsonl'
-    return [json.loads(l) for l in p.read_text().splitlines() if l.strip()] if p.exists() else []
+    return _records(p) if p.exists() else []
