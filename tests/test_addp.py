@@ -94,3 +94,28 @@ def test_addp_template_runs(tmp_path, monkeypatch):
     assert 'image/png' in text and 'FCD' in text and 'held' in text
     for f in ('samples.png', 'intermediate_steps.png', 'inpainting.png', 'vq_reconstructions.png'):
         assert (out / f).exists(), f
+
+
+def test_ablation_switches_from_the_cli(addp_run, tmp_path):
+    "The switches of the paper's tables 5 and 6 train end to end from the CLI (reusing the trained parts)."
+    out = tmp_path / 'switches'
+    _pretrain(out, 'addp', TINY_ADDP + f",predictor_run={addp_run / 'predictor'},condition=same,target=both,fixed_ratio=0.5,"
+              "token_input=both")
+    opts = json.loads((out / 'config.json').read_text())['opts']
+    assert (opts['condition'], opts['target'], opts['fixed_ratio'], opts['token_input']) == ('same', 'both', 0.5, 'both')
+    m = json.loads((out / 'metrics.json').read_text())
+    assert m['final_loss'] == m['final_loss'] and 'knn_acc' in m                       # finite (not NaN), evaluated
+
+
+@pytest.mark.parametrize('opts,word', [('target=pixels', 'target'), ('token_input=encoder', 'token_input')])
+def test_bad_switch_is_refused(tmp_path, opts, word):
+    p = run_visgen('pretrain', '--method', 'addp', '--data', 'digits', '--epochs', 1, '--out', tmp_path / 'bad', '--quiet',
+                   '--opts', TINY_ADDP + ',' + opts)
+    assert p.returncode == 2 and word in p.stderr and 'Traceback' not in p.stderr, p.stderr
+
+
+def test_predictor_with_other_ratio_distribution_is_refused(addp_run, tmp_path):
+    "A predictor trained with MAGE's ratios (the default) is not reused where MaskGIT's are asked for."
+    p = run_visgen('pretrain', '--method', 'addp', '--data', 'digits', '--epochs', 1, '--out', tmp_path / 'bad', '--quiet',
+                   '--opts', TINY_ADDP + f",tp_ratio_dist=maskgit,predictor_run={addp_run / 'predictor'}")
+    assert p.returncode == 2 and 'ratio_dist' in p.stderr and 'Traceback' not in p.stderr, p.stderr

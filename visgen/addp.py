@@ -12,62 +12,82 @@ from torch import nn
 from .core import check
 from timm.layers import trunc_normal_
 from .vit import ViT, ViTConfig, vit_config, Block, init_weights
-from .registry import register_method
-from .vq import VQ
-from .token_predictor import (TokenPredictor, random_rank, rank_mask, mask_ratio, mask_count, fit_part,
+from .patches import grid_coords
+import inspect
+from .registry import register_method, paper_card, CardRow
+from .vq import VQ, _pair
+from .token_predictor import (TokenPredictor, random_rank, rank_mask, mask_ratio, mask_count, fit_part, MAGE_RATIO,
                                     vq_options, build_vq)
 
 # %% auto #0
-__all__ = ['MAPPINGS', 'DEC_DEPTH', 'ratio_grid', 'step_probs', 'sample_ratios', 'ADDP', 'map_unreliable', 'compose',
-           'token_logits', 'addp_forward', 'addp_features', 'top_p_filter', 'denoise', 'generate', 'inpaint',
-           'addp_predict', 'PredictorSampler', 'addp_prepare', 'addp_metrics', 'addp']
+__all__ = ['MAPPINGS', 'TOKEN_INPUTS', 'CONDITIONS', 'TARGETS', 'DEC_DEPTH', 'ratio_grid', 'step_probs', 'sample_ratios', 'ADDP',
+           'map_unreliable', 'compose', 'encode', 'token_logits', 'addp_forward', 'addp_features', 'top_p_filter',
+           'denoise', 'generate', 'inpaint', 'addp_predict', 'PredictorSampler', 'addp_prepare', 'addp_metrics', 'addp']
 
 # %% ../nbs/19_addp.ipynb #e23048c0
 def ratio_grid(T:int) -> torch.Tensor:
     "Mask ratios `(T+1,)`: `cos(pi/2 * k/T)` for `k = 0..T` (1 = all masked, 0 = none)."
     return torch.cos(math.pi / 2 * torch.arange(T + 1) / T)
 
-def step_probs(T:int, mean:float=0.55, std:float=0.25, lo:float=0.5, hi:float=1.0) -> torch.Tensor:
-    "Probability `(T+1,)` of grid step `k`: normal density at `r_k` truncated to `[lo, hi)`, normalised."
+def step_probs(T:int, mean:float=0.55, std:float=0.25, lo:float=0.5, hi:float=1.0, fixed:float|None=None) -> torch.Tensor:
+    "Probability `(T+1,)` of grid step `k`: normal density at `r_k` truncated to `[lo, hi)`, normalised; all on the step nearest `fixed`."
     r = ratio_grid(T).double()
+    if fixed is not None: return F.one_hot((r - fixed).abs().argmin(), T + 1).float()   # the 'fixed (50%)' ablation
     w = torch.exp(-(r - mean) ** 2 / (2 * std ** 2)) * ((r >= lo) & (r < hi))
     check(w.sum() > 0, f"No grid ratio cos(pi/2 k/{T}) falls in [{lo}, {hi}): use more steps or a wider range.")
     return (w / w.sum()).float()
 
 def sample_ratios(B:int, probs:torch.Tensor, max_delta:int=5, device=None, generator=None):
-    "Per-sample ratios `(B,)` of the reliable state and of the state 1..`max_delta` grid steps more masked."
+    "Per-sample ratios `(B,)` of the reliable state and of the state 1..`max_delta` grid steps more masked (below 1)."
     T, dev = len(probs) - 1, probs.device
     k = torch.multinomial(probs, B, replacement=True, generator=generator)
     d = torch.randint(1, max_delta + 1, (B,), device=dev, generator=generator)
     r = ratio_grid(T).to(dev)
-    return r[k].to(device), r[(k - d).clamp_min(0)].to(device)
+    return r[k].to(device), r[(k - d).clamp_min(1)].to(device)          # k=0 is all masked: never the condition
 
 # %% ../nbs/19_addp.ipynb #0ebad65f
 MAPPINGS = ('wsum', 'argmax', 'sample')
+TOKEN_INPUTS = ('decoder', 'both', 'none')   # table 5: reliable tokens to the decoder (paper), to encoder & decoder, none
+CONDITIONS = ('next', 'same')                # table 5: unreliable tokens from q(. | z_{t+1}) (paper) or q(. | z_t)
+TARGETS = ('q', 'z0', 'both')                # table 6: q(zbar_{t-1} | z_t) (paper), the tokens z0, or both losses summed
 
 class ADDP(nn.Module):
     "Pixel encoder + token decoder trained on alternating-denoising states of a frozen VQ + token predictor."
-    def __init__(self, cfg:ViTConfig, predictor:TokenPredictor, dec_dim:int=32, dec_depth:int=8, dec_heads:int=4,
-                 mapping:str='wsum', feed_tokens:bool=True, steps:int|None=None, ratio_mean:float=.55,
-                 ratio_std:float=.25, ratio_min:float=.5, max_delta:int=5, label_smoothing:float=.1):
+    def __init__(self, cfg:ViTConfig, predictor:TokenPredictor,
+                 dec_dim:int|None=None,        # decoder width; None: the encoder's (the paper's)
+                 dec_depth:int=8, dec_heads:int|None=None, mapping:str='wsum',
+                 token_input:str='decoder',    # where the reliable tokens go: `TOKEN_INPUTS`
+                 steps:int|None=None, ratio_mean:float=.55, ratio_std:float=.25, ratio_min:float=.5, max_delta:int=5,
+                 label_smoothing:float=.1,
+                 condition:str='next',         # the unreliable tokens' condition: `CONDITIONS`
+                 target:str='q',               # the training target: `TARGETS`
+                 fixed_ratio:float|None=None,  # mask every sample at this ratio (table 6's 'fixed (50%)')
+                 temperature:float=6.0):       # Gumbel temperature of generation (official ADDP code)
         super().__init__()
-        check(mapping in MAPPINGS, f"Unknown mapping {mapping!r}: use one of {MAPPINGS}.")
+        for v, ok, opt in ((mapping, MAPPINGS, 'mapping'), (token_input, TOKEN_INPUTS, 'token_input'),
+                           (condition, CONDITIONS, 'condition'), (target, TARGETS, 'target')):
+            check(v in ok, f"Unknown {opt} {v!r}: use one of {ok} (--opts {opt}={ok[0]}).")
         check(tuple(cfg.grid) == tuple(predictor.vq.grid), f"The ViT's patch grid {cfg.grid} differs from the VQ token "
               f"grid {predictor.vq.grid}: use a VQ downsampling factor (down) equal to the patch size.")
-        self.cfg, self.mapping, self.feed_tokens, self.max_delta, self.ls = cfg, mapping, feed_tokens, max_delta, label_smoothing
+        self.cfg, self.mapping, self.token_input, self.max_delta, self.ls = cfg, mapping, token_input, max_delta, label_smoothing
+        self.condition, self.target, self.fixed_ratio, self.temperature = condition, target, fixed_ratio, temperature
+        self.ratio_args = dict(mean=ratio_mean, std=ratio_std, lo=ratio_min)
         self.K, self.N = predictor.K, predictor.N
         self.T = steps or self.N
-        self.register_buffer('probs', step_probs(self.T, ratio_mean, ratio_std, ratio_min), persistent=False)
+        dec_dim, dec_heads = dec_dim or cfg.embed_dim, dec_heads or cfg.num_heads
+        self.register_buffer('probs', step_probs(self.T, ratio_mean, ratio_std, ratio_min, fixed=fixed_ratio), persistent=False)
         self.backbone = ViT(cfg)
         self.predictor = predictor.requires_grad_(False)
         self.enc_proj = nn.Linear(cfg.embed_dim, dec_dim)
         self.tok_embed = nn.Embedding(self.K, dec_dim)
+        self.enc_tok_embed = nn.Embedding(self.K, cfg.embed_dim) if token_input == 'both' else None
         self.mask_token = nn.Parameter(torch.zeros(1, 1, dec_dim))
         self.pos_pix, self.pos_tok, self.pos_mask = (nn.Parameter(torch.zeros(1, self.N, dec_dim)) for _ in range(3))
         self.dec = nn.ModuleList([Block(dec_dim, dec_heads) for _ in range(dec_depth)])
         self.dec_norm, self.head = nn.LayerNorm(dec_dim), nn.Linear(dec_dim, self.K)
         for m in (self.enc_proj, self.dec, self.dec_norm, self.head): m.apply(init_weights)
         for p in (self.mask_token, self.pos_pix, self.pos_tok, self.pos_mask, self.tok_embed.weight): trunc_normal_(p, std=.02)
+        if self.enc_tok_embed is not None: trunc_normal_(self.enc_tok_embed.weight, std=.02)
 
     @property
     def vq(self) -> VQ: return self.predictor.vq
@@ -77,7 +97,7 @@ class ADDP(nn.Module):
         return self
 
     def no_weight_decay(self):
-        return {'backbone.pos_table', 'mask_token', 'pos_pix', 'pos_tok', 'pos_mask', 'tok_embed.weight'}
+        return {'backbone.pos_table', 'mask_token', 'pos_pix', 'pos_tok', 'pos_mask', 'tok_embed.weight', 'enc_tok_embed.weight'}
 
 # %% ../nbs/19_addp.ipynb #f6670bdb
 def map_unreliable(vq:VQ, probs:torch.Tensor, mapping:str='wsum', generator=None) -> torch.Tensor:
@@ -92,19 +112,29 @@ def compose(self, ids, unknown, probs, mapping=None, generator=None):
     codes = torch.where(unknown[..., None], map_unreliable(self.vq, probs, mapping or self.mapping, generator), self.vq.embed(ids))
     return self.vq.decode_codes(codes)
 
+def encode(self, x, ids=None, unknown=None):
+    "Encoder features `(B, N, D)` of images `x`; with `token_input='both'` and `ids`, reliable token embeddings join the patches."
+    bb = self.backbone
+    if self.enc_tok_embed is None or ids is None: return bb.forward_features(x)
+    h, grid = bb.embed(x)                                                 # (B, N, D)
+    h = h + self.enc_tok_embed(ids) * (~unknown[..., None]).to(h.dtype)
+    coords = grid_coords(*grid, device=h.device)[None]
+    pe = bb.pos_embed(coords, grid)
+    return bb.forward_blocks(h if pe is None else h + pe, bb.rope(coords, grid))
+
 def token_logits(self, x, ids, unknown):
     "Logits `(B, N, K)` from noisy images `x` `(B, C, H, W)` (or None), reliable `ids` and `unknown` `(B, N)`."
-    B = ids.shape[0]
-    masked = (self.mask_token + self.pos_mask).expand(B, -1, -1)
-    if x is None: h = masked
-    else:
-        rel = self.enc_proj(self.backbone.forward_features(x)) + self.pos_pix
-        if self.feed_tokens: rel = rel + self.tok_embed(ids) + self.pos_tok
-        h = torch.where(unknown[..., None], masked, rel)
-    for blk in self.dec: h = blk(h)
-    return self.head(self.dec_norm(h))
+    B, N = ids.shape
+    h, keys = (self.mask_token + self.pos_mask).expand(B, -1, -1), None   # (B, N, Dd)
+    if x is not None:
+        h = torch.where(unknown[..., None], h, self.enc_proj(self.encode(x, ids, unknown)) + self.pos_pix)
+        if self.token_input != 'none':                                    # reliable tokens as N more tokens
+            h = torch.cat([h, self.tok_embed(ids) + self.pos_tok], 1)     # (B, 2N, Dd)
+            keys = torch.cat([torch.ones_like(unknown), ~unknown], 1)[:, None]   # (B, 1, 2N): unreliable slots unseen
+    for blk in self.dec: h = blk(h, mask=keys)
+    return self.head(self.dec_norm(h[:, :N]))
 
-ADDP.compose, ADDP.token_logits = compose, token_logits
+ADDP.compose, ADDP.encode, ADDP.token_logits = compose, encode, token_logits
 
 # %% ../nbs/19_addp.ipynb #deca9100
 def addp_forward(self, imgs):
@@ -114,14 +144,17 @@ def addp_forward(self, imgs):
         r_t, r_more = sample_ratios(B, self.probs, self.max_delta, imgs.device)
         rank = random_rank(B, self.N, imgs.device)
         m_t, m_more = rank_mask(rank, mask_count(r_t, self.N)), rank_mask(rank, mask_count(r_more, self.N))
-        q = self.predictor.logits(torch.cat([z0, z0]), torch.cat([m_more, m_t])).float().softmax(-1)
-        q_unrel, q_target = q.chunk(2)                                    # (B, N, K) each
+        if self.condition == 'next':                                      # q(zbar_t | z_{t+1}) and q(zbar_{t-1} | z_t)
+            q = self.predictor.logits(torch.cat([z0, z0]), torch.cat([m_more, m_t])).float().softmax(-1)
+            q_unrel, q_target = q.chunk(2)                                # (B, N, K) each
+        else: q_unrel = q_target = self.predictor.logits(z0, m_t).float().softmax(-1)
         x_t = self.compose(z0, m_t, q_unrel)                              # the noisy image, (B, C, H, W)
-    logits = self.token_logits(x_t, z0, m_t).float()
-    target = (1 - self.ls) * q_target + self.ls / self.K
-    ce = -(target * logits.log_softmax(-1)).sum(-1)                       # (B, N)
+    logp = self.token_logits(x_t, z0, m_t).float().log_softmax(-1)      # (B, N, K)
+    ce = lambda p: -(((1 - self.ls) * p + self.ls / self.K) * logp).sum(-1)   # label-smoothed soft cross-entropy (B, N)
+    ce_all = ((ce(q_target) if self.target != 'z0' else 0) +
+              (ce(F.one_hot(z0, self.K).float()) if self.target != 'q' else 0))
     w = m_t.float()
-    return dict(loss=(ce * w).sum() / w.sum(), x_t=x_t, mask=m_t)
+    return dict(loss=(ce_all * w).sum() / w.sum(), x_t=x_t, mask=m_t)
 
 def addp_features(self, imgs, pool:str='mean'):
     "Probe features `(B, D)`: the pixel encoder's mean patch output on clean images."
@@ -144,11 +177,11 @@ def _gumbel(shape, device, generator):
     return -torch.log(-torch.log(u))
 
 @torch.no_grad()
-def denoise(self, ids, known, x=None, s0:int=0, steps:int|None=None, schedule:str='cosine', temperature:float=6.0,
+def denoise(self, ids, known, x=None, s0:int=0, steps:int|None=None, schedule:str='cosine', temperature:float|None=None,
             top_p:float=1.0, mapping:str|None=None, generator=None, return_steps:bool=False):
     "Alternating MaskGIT decoding from state `ids`, `known` `(B, N)` at step `s0` of `steps`: images `(B, C, H, W)`."
     S, (B, N) = steps or self.T, ids.shape
-    dev, hist = ids.device, []
+    dev, hist, temperature = ids.device, [], self.temperature if temperature is None else temperature
     for s in range(s0, S):
         unknown = ~known
         logits = self.token_logits(x if known.any() else None, ids, unknown).float()
@@ -207,9 +240,10 @@ ADDP.inpaint, ADDP.predict_images = inpaint, addp_predict
 # %% ../nbs/19_addp.ipynb #87dcadfd
 class PredictorSampler(nn.Module):
     "The token predictor as a MaskGIT generator with `denoise`/`generate`, for comparison with ADDP."
-    def __init__(self, predictor:TokenPredictor, mapping:str='wsum'):
+    def __init__(self, predictor:TokenPredictor, mapping:str='wsum', temperature:float=4.5):   # MAGE's generation temperature
         super().__init__()
         self.predictor, self.mapping, self.K, self.N, self.T = predictor, mapping, predictor.K, predictor.N, predictor.N
+        self.temperature = temperature
         self.mask_token = nn.Parameter(torch.zeros(1), requires_grad=False)   # carries the device
     vq = ADDP.vq
     def token_logits(self, x, ids, unknown): return self.predictor.logits(ids, unknown)
@@ -248,21 +282,76 @@ DEC_DEPTH = dict(micro=4)   # decoder blocks where not 8 (the paper's): micro ke
 
 @register_method
 def addp(size:str='micro', img_size=8, patch_size:int=2, in_chans:int=1, pos:str='rope2d', drop_path:float=0.,
-         dec_dim:int=32, dec_depth:int|None=None, dec_heads:int=2, mapping:str='wsum', feed_tokens:bool=True,
-         steps:int|None=None, max_delta:int=5, label_smoothing:float=0.1,
+         dec_dim:int|None=None, dec_depth:int|None=None, dec_heads:int|None=None, mapping:str='wsum',
+         token_input:str='decoder', condition:str='next', target:str='q', fixed_ratio:float|None=None,
+         temperature:float=6.0, steps:int|None=None, max_delta:int=5, label_smoothing:float=0.1,
          vq_run:str|None=None, predictor_run:str|None=None, down:int|None=None, vq_width:int=32,
          codebook_size:int=64, code_dim:int=16, vq_epochs:int=20, vq_lr:float=2e-3,
-         tp_dim:int=32, tp_depth:int=2, tp_heads:int=2, predictor_epochs:int=15, predictor_lr:float=2e-3,
+         tp_dim:int=32, tp_depth:int=2, tp_heads:int=2, tp_ratio_dist:str='mage', predictor_epochs:int=15,
+         predictor_lr:float=2e-3,
          eval_samples:int=0, **vit_kwargs):
     "ADDP: pixel encoder (ViT) + 8-block token decoder over a frozen in-repo VQ tokenizer and token predictor."
     dec_depth = dec_depth or DEC_DEPTH.get(size, 8)
     vo = vq_options(patch_size, down, vq_width, codebook_size, code_dim)
-    tp = TokenPredictor(build_vq(img_size, in_chans, patch_size, **vo), tp_dim, tp_depth, tp_heads)
+    tp = TokenPredictor(build_vq(img_size, in_chans, patch_size, **vo), tp_dim, tp_depth, tp_heads, ratio_dist=tp_ratio_dist)
     m = ADDP(vit_config(size, img_size=img_size, patch_size=patch_size, in_chans=in_chans, pos=pos, drop_path=drop_path,
                         **vit_kwargs),
-             tp, dec_dim, dec_depth, dec_heads, mapping, feed_tokens, steps, max_delta=max_delta, label_smoothing=label_smoothing)
+             tp, dec_dim, dec_depth, dec_heads, mapping, token_input, steps, max_delta=max_delta, label_smoothing=label_smoothing,
+             condition=condition, target=target, fixed_ratio=fixed_ratio, temperature=temperature)
     m.part_opts = dict(vq=vo, vq_run=vq_run, vq_epochs=vq_epochs, vq_lr=vq_lr, predictor_run=predictor_run,
                        tp=dict(dim=tp_dim, depth=tp_depth, num_heads=tp_heads, down=down, vq_width=vq_width,
-                               codebook_size=codebook_size, code_dim=code_dim),
+                               codebook_size=codebook_size, code_dim=code_dim, ratio_dist=tp_ratio_dist),
                        predictor_epochs=predictor_epochs, predictor_lr=predictor_lr, eval_samples=eval_samples)
     return m
+
+# %% ../nbs/19_addp.ipynb #c3a1e006
+def _dec_tokens(m) -> str:
+    "How the reliable tokens reach the decoder, measured: the decoder's input length on a half-masked dummy."
+    seen = []
+    hook = m.dec[0].register_forward_pre_hook(lambda mod, args: seen.append(args[0].shape[1]))
+    H, W = _pair(m.cfg.img_size)
+    unknown = torch.arange(m.N)[None] % 2 == 0
+    with torch.no_grad(): m.token_logits(torch.zeros(1, m.cfg.in_chans, H, W), torch.zeros(1, m.N, dtype=torch.long), unknown)
+    hook.remove()
+    return 'none' if m.token_input == 'none' else 'concatenated tokens' if seen[0] > m.N else 'added at their positions'
+
+def _ratio_text(mean, std, lo, hi, closed=True) -> str: return f"truncated normal, mean {mean}, std {std}, in [{lo}, {hi}{']' if closed else ')'}"
+
+paper_card('addp', 'Tian et al., ADDP, ICLR 2024 (official code: ChangyaoTian/ADDP; token predictor: MAGE, LTH14/mage)', [
+    CardRow('VQ tokenizer', "MAGE's pre-trained VQGAN", lambda m: f"in-repo VQ-VAE (f={m.vq.cfg.down}, EMA codebook)",
+            code='VQGAN f=16 (vqgan_jax_strongaug)', why='no download here: trained on the data set first (prepare)'),
+    CardRow('codebook size', "1024 (MAGE's VQGAN)", lambda m: m.K, code=1024, why='tiny images and data sets; --opts codebook_size'),
+    CardRow('code dimension', "256 (MAGE's VQGAN)", lambda m: m.vq.cfg.code_dim, code=256, why='small scale; --opts code_dim'),
+    CardRow('token grid', '16x16 (256 px / 16)', lambda m: 'x'.join(map(str, m.vq.grid)), code='16x16',
+            why='8x8 digits with f = patch size 2'),
+    CardRow('token predictor', 'MAGE ViT-B (ViT-L in sec. 4.1)', lambda m: f"{len(m.predictor.blocks)}-block bidirectional transformer, width {m.predictor.tok.embedding_dim}",
+            code='mage_vit_base_patch16', why='small, trained here (no contrastive part, no token dropping)'),
+    CardRow('predictor mask ratio', _ratio_text(.55, .25, .5, 1.0), lambda m: _ratio_text(*MAGE_RATIO.values()) if m.predictor.ratio_dist == 'mage' else m.predictor.ratio_dist,
+            code='truncnorm(0.55, 0.25) in [0.5, 1.0], one per batch'),
+    CardRow('ADDP mask ratio', 'discrete ' + _ratio_text(.55, .25, .5, 1.0, False) + ' on cos grid',
+            lambda m: f"fixed {m.fixed_ratio}" if m.fixed_ratio is not None else
+                      'discrete ' + _ratio_text(m.ratio_args['mean'], m.ratio_args['std'], m.ratio_args['lo'], 1.0, False) + ' on cos grid',
+            code='compute_mask_ratio_probs(0.5, 1.0, 0.55, 0.25)'),
+    CardRow('ratio drawn per', 'not stated', lambda m: 'sample', code='batch', why='more ratios per step; the decoder needs no padding (key mask)'),
+    CardRow('diffusion steps T (ratio grid)', 'lost', lambda m: f"{m.T} (= N tokens)", code=100,
+            why='lost in extraction; 100 steps on 16 tokens would mostly mask no extra token per step'),
+    CardRow('more-masked offset', 'U{1..5} grid steps', lambda m: f"U{{1..{m.max_delta}}} grid steps", code='randint(1, 5), capped below ratio 1'),
+    CardRow('unreliable tokens conditioned on', 'z_{t+1}', lambda m: dict(next='z_{t+1}', same='z_t')[m.condition], code='z_{t+1}'),
+    CardRow('mapping function', 'wsum', lambda m: m.mapping, code='wsum'),
+    CardRow('training target', 'q(zbar_{t-1} given z_t)', lambda m: {'q': 'q(zbar_{t-1} given z_t)', 'z0': 'z0', 'both': 'both'}[m.target],
+            code='token predictor softmax at z_t'),
+    CardRow('label smoothing', 'not stated', lambda m: m.ls, code=0.1, why="the official code's"),
+    CardRow('token input', 'decoder', lambda m: m.token_input, code='decoder'),
+    CardRow('reliable tokens in the decoder', 'concatenated tokens', _dec_tokens, code='concatenated tokens',
+            why='read from figure 4 and the three position tables; the text does not say it in words'),
+    CardRow('decoder position tables', 3, lambda m: sum(p.shape[1] == m.N for p in (m.pos_pix, m.pos_tok, m.pos_mask)), code=3),
+    CardRow('decoder depth', 8, lambda m: len(m.dec), code=8, why="micro only: 4 blocks keep the main job's CPU budget (8 at every other size)"),
+    CardRow('decoder width', 'encoder width', lambda m: 'encoder width' if m.head.in_features == m.cfg.embed_dim else m.head.in_features,
+            code='encoder width (768 / 1024)'),
+    CardRow('decoder heads', 'not stated', lambda m: m.dec[0].attn.nh, code=16, why="the encoder's: 16 heads of a 64-wide micro decoder would be 4 wide"),
+    CardRow('encoder positions', 'not stated', lambda m: m.cfg.pos, code='learned absolute + cls token', why="visgen's shared ViT (2D RoPE for every method)"),
+    CardRow('generation schedule', 'cosine', lambda m: inspect.signature(m.denoise).parameters['schedule'].default, code='cosine'),
+    CardRow('generation steps', 'lost', lambda m: f"{m.T} (= N tokens)", code='20 (256 tokens)', why='lost in extraction; one token per step'),
+    CardRow('Gumbel temperature', 'lost', lambda m: m.temperature, code='6.0, times (1 - s/S)',
+            why="lost in extraction; the official ADDP value (MAGE's own generation uses 4.5)"),
+])

@@ -14,7 +14,7 @@ from .patches import unpatchify
 from .serial import scatter_tokens
 from .vit import Block, vit_config, init_weights
 from .darl import DARL, generate, complete_bottom
-from .diffusion import gamma_schedule, q_sample, to_x0, gamma_grid, reverse_process, GAMMA_MIN, STEPS, SCHEDULES
+from .diffusion import gamma_schedule, q_sample, to_x0, diffusion_loss, gamma_grid, reverse_process, GAMMA_MIN, STEPS, SCHEDULES
 from .registry import register_method, METHODS
 
 # %% auto #0
@@ -67,13 +67,14 @@ class DARLDiffusion(DARL):
     "DARL with a denoising patch decoder: `head(h, x_gamma, gamma)` predicts each patch from its noisy version."
     def __init__(self, cfg, schedule=None, pred:str='x0', decoder:str='transformer', decoder_depth:int=1,
                  gamma_cond:bool=True, order:str='raster', order_block:int=2,
-                 sample_steps:int=20, sampler:str='ddpm', sample_grid:str='cosine'):
+                 sample_steps:int=20, sampler:str='ddpm', sample_grid:str='cosine', loss_space:str|None=None):
         super().__init__(cfg, norm_pix=False, order=order, order_block=order_block)
         check(pred in ('x0', 'eps'), f"Unknown prediction target {pred!r}: use 'x0' or 'eps'.")
+        check(loss_space in (None, 'x0', 'eps'), f"Unknown loss space {loss_space!r}: use 'x0', 'eps' or None (the space of pred).")
         check(decoder in DECODERS, f"Unknown patch decoder {decoder!r}: use one of {list(DECODERS)}.")
         check(sampler in STEPS, f"Unknown sampler {sampler!r}: use one of {list(STEPS)}.")
         check(sample_grid in ('uniform', *SCHEDULES), f"Unknown gamma grid {sample_grid!r}: use 'uniform' or one of {list(SCHEDULES)}.")
-        self.schedule, self.pred = schedule or gamma_schedule('beta', 1., 3.), pred
+        self.schedule, self.pred, self.loss_space = schedule or gamma_schedule('beta', 1., 3.), pred, loss_space or pred
         self.sample_steps, self.sampler, self.sample_grid = sample_steps, sampler, sample_grid
         self.head = DECODERS[decoder](cfg.embed_dim, cfg.patch_size ** 2 * cfg.in_chans, depth=decoder_depth,
                                       num_heads=cfg.num_heads, mlp_ratio=cfg.mlp_ratio, gamma_cond=gamma_cond)
@@ -84,10 +85,13 @@ class DARLDiffusion(DARL):
         return to_x0(self.head(h, x_gamma, gamma), x_gamma, gamma, self.pred)
 
     def patch_loss(self, h, target):
-        "Diffusion loss on $\\hat x_0$: each patch of `target` `(B, N, P)` at its own signal level."
+        "Diffusion loss (MSE in `loss_space`): each patch of `target` `(B, N, P)` at its own signal level."
         gamma = self.schedule.sample(target.shape[:-1], device=target.device).clamp(GAMMA_MIN, 1 - GAMMA_MIN)  # (B, N)
-        x0 = self.denoise(h, q_sample(target, gamma), gamma)
-        return dict(loss=F.mse_loss(x0.float(), target.float()), pred=x0, gamma=gamma)
+        eps = torch.randn_like(target)
+        x_gamma = q_sample(target, gamma, eps)
+        out = self.head(h, x_gamma, gamma)                                      # (B, N, P): x0 or eps
+        loss = diffusion_loss(out, target, eps, x_gamma, gamma, self.pred, self.loss_space).mean()
+        return dict(loss=loss, pred=to_x0(out, x_gamma, gamma, self.pred), gamma=gamma)
 
     def sample_patch(self, h, generator=None, steps:int|None=None, sampler:str|None=None, grid:str|None=None):
         "Draw patches `(..., P)` for backbone outputs `h` `(..., D)` by the reverse process."
@@ -114,6 +118,7 @@ def darl_diffusion(size:str='micro', img_size=8, patch_size:int=2, in_chans:int=
                    alpha:float=1., beta:float=3.,  # Beta(alpha, beta) of the signal level gamma (schedule='beta')
                    schedule:str='beta',            # 'beta', or a DDPM schedule: 'cosine', 'sigmoid', 'linear'
                    pred:str='x0',                  # what the decoder predicts: 'x0' or 'eps'
+                   loss_space:str|None=None,       # MSE on 'x0' or 'eps' (None: on what the decoder predicts)
                    gamma_cond:bool=True,           # append gamma to the noisy patch as an input channel
                    decoder:str='transformer',      # 'transformer' (DARL) or 'mlp' (table 2)
                    decoder_depth:int=1,            # blocks in the patch decoder
@@ -123,7 +128,7 @@ def darl_diffusion(size:str='micro', img_size=8, patch_size:int=2, in_chans:int=
     cfg = vit_config(size, img_size=img_size, patch_size=patch_size, in_chans=in_chans, pos=pos, drop_path=drop_path, **vit_kwargs)
     return DARLDiffusion(cfg, gamma_schedule(schedule, alpha, beta), pred=pred, decoder=decoder, decoder_depth=decoder_depth,
                          gamma_cond=gamma_cond, order=order, order_block=order_block,
-                         sample_steps=sample_steps, sampler=sampler, sample_grid=sample_grid)
+                         sample_steps=sample_steps, sampler=sampler, sample_grid=sample_grid, loss_space=loss_space)
 
 # %% ../nbs/16_darl_diffusion.ipynb #26e8459c
 @torch.no_grad()

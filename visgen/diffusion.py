@@ -10,8 +10,8 @@ from .core import check
 
 # %% auto #0
 __all__ = ['SCHEDULES', 'GAMMA_MIN', 'STEPS', 'q_sample', 'BetaSchedule', 'TimeSchedule', 'cosine_gamma', 'sigmoid_gamma',
-           'linear_gamma', 'gamma_schedule', 'plot_gamma_densities', 'to_x0', 'eps_from_x0', 'gamma_grid', 'ddpm_step',
-           'ddim_step', 'reverse_process']
+           'linear_gamma', 'gamma_schedule', 'plot_gamma_densities', 'to_x0', 'eps_from_x0', 'diffusion_loss',
+           'gamma_grid', 'ddpm_step', 'ddim_step', 'reverse_process']
 
 # %% ../nbs/15_diffusion.ipynb #ab1d50b2
 def q_sample(x0:torch.Tensor, gamma:torch.Tensor, eps:torch.Tensor|None=None, generator=None) -> torch.Tensor:
@@ -92,6 +92,18 @@ def eps_from_x0(x0:torch.Tensor, x_gamma:torch.Tensor, gamma) -> torch.Tensor:
     g = torch.as_tensor(gamma, dtype=x0.dtype, device=x0.device)
     if g.dim(): g = g[..., None]
     return (x_gamma - g.sqrt() * x0) / (1 - g).sqrt()
+
+def diffusion_loss(out:torch.Tensor, x0:torch.Tensor, eps:torch.Tensor, x_gamma:torch.Tensor, gamma:torch.Tensor,
+                   pred:str='x0',            # what `out` predicts: 'x0' or 'eps'
+                   loss_space:str|None=None  # where the squared error is taken: 'x0' or 'eps' (None: the space of `pred`)
+                   ) -> torch.Tensor:
+    "Per-patch squared error `(...)` of the denoiser output `out` `(..., P)` for clean `x0`, noise `eps`, `x_gamma` at `gamma` `(...)`."
+    loss_space = loss_space or pred
+    check(pred in ('x0', 'eps') and loss_space in ('x0', 'eps'),
+          f"Unknown prediction target or loss space ({pred!r}, {loss_space!r}): use 'x0' or 'eps'.")
+    if loss_space == 'x0': est, tgt = to_x0(out, x_gamma, gamma, pred), x0
+    else: est, tgt = (out if pred == 'eps' else eps_from_x0(out, x_gamma, gamma)), eps
+    return ((est.float() - tgt.float()) ** 2).mean(-1)
 
 # %% ../nbs/15_diffusion.ipynb #d796d19d
 def gamma_grid(steps:int=20, kind:str='cosine', gamma_min:float=GAMMA_MIN, device=None) -> torch.Tensor:

@@ -9,13 +9,14 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import nn
-from .core import check
+from .core import check, UserError
 from safetensors.torch import save_file, load_file
 from .data import cache_dir
 from .evaluate import apply_batched, seeded
 
 # %% auto #0
-__all__ = ['frechet_distance', 'precision_recall', 'FeatureCNN', 'train_classifier', 'feature_classifier', 'generation_metrics']
+__all__ = ['frechet_distance', 'precision_recall', 'FeatureCNN', 'train_classifier', 'feature_classifier', 'train_split',
+           'generation_metrics']
 
 # %% ../nbs/20_genmetric.ipynb #54512907
 def _psd_sqrt(S:torch.Tensor) -> torch.Tensor:
@@ -83,15 +84,21 @@ def feature_classifier(train_set, mean, std, device='cpu', steps:int=600, cache:
     return clf
 
 # %% ../nbs/20_genmetric.ipynb #6c15c1db
+def train_split(test_set):
+    "The training split of `test_set`'s data set, loaded by its registered name; None when it cannot be loaded."
+    from visgen.data import load_images
+    try: return load_images(test_set.name, split='train') if test_set.name else None
+    except (UserError, OSError): return None
+
 @torch.no_grad()
 def generation_metrics(fake:torch.Tensor, test_set, mean, std, train_set=None, device='cpu', n_real:int|None=None,
                        clf:FeatureCNN|None=None, k:int=3, seed:int=0) -> dict:
     "`fcd`, `fcd_precision`, `fcd_recall` of normalised `fake` `(M, C, H, W)` vs the test split, `fcd_real` floor."
     from visgen.pipeline import normalise
-    from visgen.data import load_images
     check(len(fake) > 1, "Generate at least two images to compute the generation metric.")
-    if train_set is None: train_set = load_images(test_set.name, split='train') if test_set.name == 'digits' else None
-    check(train_set is not None or clf is not None, "Pass train_set (or a trained clf) for the generation metric.")
+    if train_set is None: train_set = train_split(test_set)
+    check(train_set is not None or clf is not None, f"The training split of data set {test_set.name!r} could not be loaded "
+          "for the generation metric's classifier: pass train_set (or a trained clf).")
     clf = clf or feature_classifier(train_set, mean, std, device)
     n = min(n_real or len(fake), len(test_set))
     g = torch.Generator().manual_seed(seed)

@@ -10,10 +10,11 @@ from .core import check
 # %% auto #0
 __all__ = ['memory_mask', 'ORDERS', 'FLEX', 'SEGMENT_SIDE', 'raster_rank', 'order_from_rank', 'gather_tokens', 'scatter_tokens',
            'content_mask', 'query_mask', 'additive_mask', 'is_permutation', 'check_tiles', 'nested_raster_rank',
-           'round_robin_rank', 'random_rank', 'dense_rank', 'segment_rank', 'square_segment_rank', 'blob_segment_rank',
-           'hierarchical_rank', 'shuffled_segment_rank', 'order_options', 'sample_rank', 'use_flex', 'flex_block_mask',
-           'attention_args', 'uniform_segments', 'prefix_rank', 'segment_size', 'sorted_rank', 'sorted_attention_args',
-           'stream_attention_args']
+           'round_robin_rank', 'uniform', 'random_rank', 'dense_rank', 'segment_rank', 'square_segment_rank',
+           'segment_components', 'connected_fraction', 'connect_segments', 'blob_segments', 'blob_segment_rank',
+           'hierarchical_rank', 'shuffled_segment_rank', 'hierarchical_blob_rank', 'order_options', 'sample_rank',
+           'use_flex', 'flex_block_mask', 'attention_args', 'uniform_segments', 'prefix_rank', 'segment_size',
+           'sorted_rank', 'sorted_attention_args', 'stream_attention_args']
 
 # %% ../nbs/03_serial.ipynb #46ac3cde
 def raster_rank(B:int, N:int, device=None) -> torch.Tensor:
@@ -85,9 +86,13 @@ def round_robin_rank(B:int, gh:int, gw:int, block:int, device=None) -> torch.Ten
     return (iota * (gh * gw // block ** 2) + beta).expand(B, -1)
 
 # %% ../nbs/03_serial.ipynb #f2f71712
+def uniform(*shape, generator=None, device=None) -> torch.Tensor:
+    "Uniform noise of `shape`; no `generator` argument at all when it is None, so a compiled step with a symbolic batch size traces it."
+    return torch.rand(shape, device=device) if generator is None else torch.rand(shape, generator=generator, device=device)
+
 def random_rank(B:int, N:int, generator=None, device=None) -> torch.Tensor:
     "A uniform random permutation per sample: `(B, N)`."
-    return torch.rand(B, N, generator=generator, device=device).argsort(-1)
+    return uniform(B, N, generator=generator, device=device).argsort(-1)
 
 def dense_rank(rank:torch.Tensor) -> torch.Tensor:
     "Renumber ranks `(B, N)` to `0..S-1` per sample (ties stay tied, order kept)."
@@ -107,21 +112,75 @@ def square_segment_rank(B:int, gh:int, gw:int, M:int, generator=None, device=Non
     return segment_rank(seg, gh * gw // M ** 2, generator)
 
 # %% ../nbs/03_serial.ipynb #44b7252c
+def _neighbours(x:torch.Tensor, fill) -> torch.Tensor:
+    "The up, down, left and right neighbours of every cell of `x` `(B, gh, gw)`: `(4, B, gh, gw)`, `fill` off the grid."
+    p = torch.nn.functional.pad(x, (1, 1, 1, 1), value=fill)
+    return torch.stack([p[:, :-2, 1:-1], p[:, 2:, 1:-1], p[:, 1:-1, :-2], p[:, 1:-1, 2:]])
+
+def segment_components(seg:torch.Tensor, gh:int, gw:int) -> torch.Tensor:
+    "Label of each token's 4-connected component inside its segment (its smallest token index): `(B, N)`."
+    B, N = seg.shape
+    s = seg.reshape(B, gh, gw)
+    same = _neighbours(s, -1) == s                                         # (4, B, gh, gw) same-segment neighbours
+    lab = torch.arange(N, device=seg.device).expand(B, N).reshape(B, gh, gw)
+    while True:                                                            # propagate the minimum label (<= N rounds)
+        new = torch.minimum(lab, torch.where(same, _neighbours(lab, N), N).amin(0))
+        if torch.equal(new, lab): return lab.reshape(B, N)
+        lab = new
+
+def connected_fraction(seg:torch.Tensor, gh:int, gw:int) -> float:
+    "Fraction of the (non-empty) segments of `seg` `(B, N)` (ranks or ids) that are 4-connected on the `gh`x`gw` grid."
+    seg, lab = dense_rank(seg), segment_components(seg, gh, gw)
+    S = int(seg.max()) + 1
+    lo = lab.new_full((seg.shape[0], S), seg.shape[1]).scatter_reduce(1, seg, lab, 'amin')
+    hi = lab.new_full((seg.shape[0], S), -1).scatter_reduce(1, seg, lab, 'amax')
+    return float(((lo == hi) & (hi >= 0)).sum() / (hi >= 0).sum())
+
+def connect_segments(seg:torch.Tensor, cost:torch.Tensor, gh:int, gw:int) -> torch.Tensor:
+    "Segment ids `(B, N)` made 4-connected: each segment keeps its largest component; the other tokens join, one ring at a time, the adjacent segment of least `cost` `(B, K, N)`."
+    B, N = seg.shape
+    lab = segment_components(seg, gh, gw)
+    size = torch.zeros_like(lab).scatter_add_(1, lab, torch.ones_like(lab))          # (B, N): tokens per component label
+    score = size.gather(1, lab) * (N + 1) + N - lab                                  # larger component first, then smaller label
+    best = score.new_zeros(B, cost.shape[1]).scatter_reduce(1, seg, score, 'amax')  # (B, K) score of the kept component
+    seg = torch.where(score == best.gather(1, seg), seg, -1).reshape(B, gh, gw)      # orphans: -1
+    cost = cost.reshape(B, -1, gh, gw)
+    while bool((seg < 0).any()):
+        nb = _neighbours(seg, -1)                                                    # (4, B, gh, gw) neighbouring segments
+        c = torch.stack([cost.gather(1, n.clamp(min=0)[:, None])[:, 0] for n in nb]).masked_fill(nb < 0, float('inf'))
+        pick = nb.gather(0, c.argmin(0, keepdim=True))[0]                            # the cheapest assigned neighbour
+        seg = torch.where((seg < 0) & (c.amin(0) < float('inf')), pick, seg)
+    return seg.reshape(B, N)
+
+def _gaussians(B:int, K:int, sigma:tuple, generator, device):
+    "Means `(B, K, 2)` ~ U[-2, 2]^2 and axis-aligned standard deviations `(B, K, 2)` ~ U[`sigma`]."
+    rnd = lambda: uniform(B, K, 2, generator=generator, device=device)
+    return rnd() * 4 - 2, sigma[0] + (sigma[1] - sigma[0]) * rnd()
+
+def _grid_points(gh:int, gw:int, device=None) -> torch.Tensor:
+    "Token positions `(1, N, 2)` (row, column), normalised to [-2, 2]: top left (-2, -2), bottom right (2, 2)."
+    return torch.stack(torch.meshgrid(torch.linspace(-2, 2, gh, device=device), torch.linspace(-2, 2, gw, device=device),
+                                      indexing='ij'), -1).view(1, -1, 2)
+
+def _mahalanobis(u:torch.Tensor, mu:torch.Tensor, s:torch.Tensor) -> torch.Tensor:
+    "Squared Mahalanobis distance of points `u` `(1|B, n, 2)` to diagonal Gaussians `mu`, `s` `(B, K, 2)`: `(B, K, n)`."
+    return (((u[:, None] - mu[:, :, None]) / s[:, :, None]) ** 2).sum(-1)
+
+def blob_segments(B:int, gh:int, gw:int, K:int, generator=None, device=None, sigma:tuple=(0.5, 1.5),
+                  connect:bool=True) -> torch.Tensor:
+    "Segment ids `(B, N)` in `0..K-1` (not all used): nearest of `K` random Gaussians, made connected (`connect`)."
+    cost = _mahalanobis(_grid_points(gh, gw, device), *_gaussians(B, K, sigma, generator, device))             # (B, K, N)
+    seg = cost.argmin(1)                                                             # (B, N) nearest blob
+    return connect_segments(seg, cost, gh, gw) if connect else seg
+
 def blob_segment_rank(B:int, gh:int, gw:int, K:int, generator=None, device=None,
-                      sigma:tuple=(0.25, 1.5)) -> torch.Tensor: # log-uniform range of the blob std devs
+                      sigma:tuple=(0.5, 1.5),  # uniform range of the blobs' standard deviations (grid spans [-2, 2])
+                      connect:bool=True        # make every blob 4-connected (False: the plain nearest-Gaussian assignment)
+                      ) -> torch.Tensor:
     "Random Gaussian-blob segments visited in random order: `(B, N)`, segment sizes vary."
     check(isinstance(K, int) and 1 <= K <= gh * gw, f"Number of blobs K={K} must be between 1 and the {gh * gw} tokens.")
-    rnd = lambda *s: torch.rand(B, K, *s, generator=generator, device=device)
-    u = torch.stack(torch.meshgrid(torch.linspace(-2, 2, gh, device=device), torch.linspace(-2, 2, gw, device=device),
-                                   indexing='ij'), -1).view(1, 1, -1, 2)          # (1, 1, N, 2)
-    mu = rnd(2) * 4 - 2                                                             # (B, K, 2)
-    lo, hi = torch.tensor(sigma).log()
-    s = (lo + (hi - lo) * rnd(2)).exp()                                             # (B, K, 2)
-    th = rnd() * torch.pi
-    rot = torch.stack([th.cos(), th.sin(), -th.sin(), th.cos()], -1).view(B, K, 1, 2, 2)
-    z = ((u - mu[:, :, None]).unsqueeze(-2) @ rot).squeeze(-2) / s[:, :, None]      # (B, K, N, 2) whitened
-    seg = (z ** 2).sum(-1).argmin(1)                                                # (B, N) nearest blob
-    return segment_rank(dense_rank(seg), K, generator)
+    check(0 < sigma[0] <= sigma[1], f"Blob standard deviations need 0 < low <= high, got sigma={sigma}.")
+    return segment_rank(dense_rank(blob_segments(B, gh, gw, K, generator, device, sigma, connect)), K, generator)
 
 # %% ../nbs/03_serial.ipynb #c70547e1
 def hierarchical_rank(B:int, gh:int, gw:int, M:int, P:int, generator=None, device=None) -> torch.Tensor:
@@ -132,7 +191,7 @@ def hierarchical_rank(B:int, gh:int, gw:int, M:int, P:int, generator=None, devic
     part, inner = _blocks(gh // M, gw // M, P, device)               # (S,) partition / slot of each square
     n_part = gh * gw // (M * P) ** 2
     pi = random_rank(B, n_part, generator, device)                   # (B, n_part) partition order
-    rho = torch.rand(B, n_part, P * P, generator=generator, device=device).argsort(-1)  # order inside
+    rho = uniform(B, n_part, P * P, generator=generator, device=device).argsort(-1)  # order inside
     sq = pi[:, part] * P * P + torch.gather(rho[:, part], 2, inner.expand(B, -1)[..., None])[..., 0]  # (B, S)
     return sq[:, seg]
 
@@ -141,10 +200,29 @@ def shuffled_segment_rank(B:int, gh:int, gw:int, M:int, generator=None, device=N
     check_tiles(gh, gw, M)
     return random_rank(B, gh * gw, generator, device) // (M * M)
 
+# %% ../nbs/03_serial.ipynb #b10bc0a4
+def _blob_partitions(B:int, gh:int, gw:int, K:int, P:int, generator=None, device=None, sigma:tuple=(0.5, 1.5)):
+    "Connected blob ids `(B, N)` and the partition of each blob `(B, K)`: the nearest of `P` random Gaussians to its centroid."
+    seg = dense_rank(blob_segments(B, gh, gw, K, generator, device, sigma))         # (B, N) ids 0..S-1, S <= K
+    u = _grid_points(gh, gw, device).expand(B, -1, -1)                               # (B, N, 2)
+    n = torch.zeros(B, K, device=u.device).scatter_add_(1, seg, torch.ones_like(u[..., 0]))
+    c = torch.zeros(B, K, 2, device=u.device).scatter_add_(1, seg[..., None].expand(-1, -1, 2), u) / n.clamp(min=1)[..., None]
+    return seg, _mahalanobis(c, *_gaussians(B, P, sigma, generator, device)).argmin(1)   # (B, N), (B, K)
+
+def hierarchical_blob_rank(B:int, gh:int, gw:int, K:int, P:int, generator=None, device=None,
+                           sigma:tuple=(0.5, 1.5)) -> torch.Tensor:
+    "`K` connected blobs grouped into `P` partitions; random partition order, random blob order inside: `(B, N)`."
+    check(isinstance(P, int) and 1 <= P <= K, f"Number of partitions P={P} must be between 1 and the number of blobs K={K}.")
+    check(isinstance(K, int) and K <= gh * gw, f"Number of blobs K={K} must be between 1 and the {gh * gw} tokens.")
+    seg, part = _blob_partitions(B, gh, gw, K, P, generator, device, sigma)
+    key = torch.gather(random_rank(B, P, generator, device), 1, part) * K + random_rank(B, K, generator, device)  # (B, K)
+    return dense_rank(torch.gather(key, 1, seg))
+
 # %% ../nbs/03_serial.ipynb #10dc3f70
 ORDERS = dict(raster=raster_rank, nested_raster=nested_raster_rank, round_robin=round_robin_rank,
               random=random_rank, square=square_segment_rank, blob=blob_segment_rank,
-              hierarchical=hierarchical_rank, shuffled=shuffled_segment_rank)
+              hierarchical=hierarchical_rank, shuffled=shuffled_segment_rank,
+              hierarchical_blob=hierarchical_blob_rank)
 _FIXED = ('B', 'N', 'gh', 'gw', 'generator', 'device')
 
 def order_options(order:str) -> dict:
@@ -205,7 +283,8 @@ def prefix_rank(rank:torch.Tensor, n:int=1) -> torch.Tensor:
     return torch.cat([rank.new_full((rank.shape[0], n), -1), rank], 1)
 
 # %% ../nbs/03_serial.ipynb #a34f4baf
-SEGMENT_SIDE = dict(raster=1, nested_raster=1, round_robin=1, random=1, square='M', hierarchical='M', shuffled='M', blob=None)
+SEGMENT_SIDE = dict(raster=1, nested_raster=1, round_robin=1, random=1, square='M', hierarchical='M', shuffled='M', blob=None,
+                    hierarchical_blob=None)
 
 def segment_size(order:str, **kw) -> int|None:
     "Tokens per segment when every segment of every sample of `order` has that many (known before sampling); None (blobs) else."

@@ -16,8 +16,9 @@ from .registry import register_method, method_options
 from .vq import VQ, VQConfig, vq as _vq_builder
 
 # %% auto #0
-__all__ = ['random_rank', 'mask_ratio', 'mask_count', 'rank_mask', 'TokenPredictor', 'tp_features', 'tp_fill_half', 'check_part',
-           'fit_part', 'vq_options', 'build_vq', 'tp_prepare', 'token_predictor']
+__all__ = ['RATIO_DISTS', 'MAGE_RATIO', 'random_rank', 'mask_ratio', 'sample_mask_ratios', 'mask_count', 'rank_mask',
+           'TokenPredictor', 'tp_features', 'tp_fill_half', 'check_part', 'fit_part', 'vq_options', 'build_vq',
+           'tp_prepare', 'token_predictor']
 
 # %% ../nbs/18_token_predictor.ipynb #69f83c65
 def random_rank(B:int, N:int, device=None, generator=None) -> torch.Tensor:
@@ -28,6 +29,15 @@ def mask_ratio(u:torch.Tensor, schedule:str='cosine') -> torch.Tensor:
     "MaskGIT's schedule at progress `u` in [0, 1]: the fraction of tokens still masked."
     check(schedule in ('cosine', 'linear'), f"Unknown mask schedule {schedule!r}: use 'cosine' or 'linear'.")
     return torch.cos(math.pi / 2 * u) if schedule == 'cosine' else 1 - u
+
+RATIO_DISTS = ('mage', 'maskgit')
+MAGE_RATIO = dict(mean=0.55, std=0.25, a=0.5, b=1.0)   # MAGE's truncated normal mask ratio (models_mage.py)
+
+def sample_mask_ratios(B:int, dist:str='mage', device=None) -> torch.Tensor:
+    "Training mask ratios `(B,)`: MAGE's truncated normal (`MAGE_RATIO`) or MaskGIT's `cos(pi/2 u)`, `u ~ U(0, 1)`."
+    check(dist in RATIO_DISTS, f"Unknown mask-ratio distribution {dist!r}: use one of {RATIO_DISTS} (--opts ratio_dist=mage).")
+    if dist == 'maskgit': return mask_ratio(torch.rand(B, device=device))
+    return nn.init.trunc_normal_(torch.empty(B, device=device), **MAGE_RATIO)
 
 def mask_count(r:torch.Tensor, N:int) -> torch.Tensor:
     "Masked tokens `(B,)` long for ratios `r` `(B,)`: `ceil(r N)`, at least 1, at most N."
@@ -40,10 +50,12 @@ def rank_mask(rank:torch.Tensor, n:torch.Tensor) -> torch.Tensor:
 # %% ../nbs/18_token_predictor.ipynb #b32a02a7
 class TokenPredictor(nn.Module):
     "Bidirectional masked-token transformer over the frozen `vq`'s token grid."
-    def __init__(self, vq:VQ, dim:int=64, depth:int=2, num_heads:int=4, mlp_ratio:float=4., label_smoothing:float=0.1):
+    def __init__(self, vq:VQ, dim:int=64, depth:int=2, num_heads:int=4, mlp_ratio:float=4., label_smoothing:float=0.1,
+                 ratio_dist:str='mage'):
         super().__init__()
+        check(ratio_dist in RATIO_DISTS, f"Unknown mask-ratio distribution {ratio_dist!r}: use one of {RATIO_DISTS}.")
         self.vq, self.K, self.N = vq.requires_grad_(False), vq.K, math.prod(vq.grid)
-        self.label_smoothing = label_smoothing
+        self.label_smoothing, self.ratio_dist = label_smoothing, ratio_dist
         self.tok = nn.Embedding(self.K + 1, dim)                       # id K = [MASK]
         self.pos = nn.Parameter(torch.zeros(1, self.N, dim))
         self.blocks = nn.ModuleList([Block(dim, num_heads, mlp_ratio) for _ in range(depth)])
@@ -70,7 +82,7 @@ class TokenPredictor(nn.Module):
         ids = self.vq.encode(imgs)                                      # (B, N), no grad
         B, N = ids.shape
         rank = random_rank(B, N, ids.device) if rank is None else rank
-        masked = rank_mask(rank, mask_count(mask_ratio(torch.rand(B, device=ids.device)), N))
+        masked = rank_mask(rank, mask_count(sample_mask_ratios(B, self.ratio_dist, ids.device), N))
         logits = self.logits(ids, masked).float()
         ce = F.cross_entropy(logits.transpose(1, 2), ids, label_smoothing=self.label_smoothing, reduction='none')
         w = masked.float()
@@ -157,9 +169,11 @@ TokenPredictor.prepare = tp_prepare
 @register_method
 def token_predictor(size:str='micro', img_size=8, patch_size:int=2, in_chans:int=1, dim:int=32, depth:int=2,
                     num_heads:int=2, label_smoothing:float=0.1, vq_run:str|None=None, down:int|None=None,
-                    vq_width:int=32, codebook_size:int=64, code_dim:int=16, vq_epochs:int=20, vq_lr:float=2e-3):
-    "MaskGIT-style token predictor over a VQ tokenizer trained first (or loaded from `vq_run`)."
+                    vq_width:int=32, codebook_size:int=64, code_dim:int=16, vq_epochs:int=20, vq_lr:float=2e-3,
+                    ratio_dist:str='mage'):
+    "MAGE-style token predictor over a VQ tokenizer trained first (or loaded from `vq_run`)."
     vo = vq_options(patch_size, down, vq_width, codebook_size, code_dim)
-    m = TokenPredictor(build_vq(img_size, in_chans, patch_size, **vo), dim, depth, num_heads, label_smoothing=label_smoothing)
+    m = TokenPredictor(build_vq(img_size, in_chans, patch_size, **vo), dim, depth, num_heads, label_smoothing=label_smoothing,
+                       ratio_dist=ratio_dist)
     m.part_opts = dict(vq=vo, vq_run=vq_run, vq_epochs=vq_epochs, vq_lr=vq_lr)
     return m
