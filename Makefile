@@ -8,7 +8,7 @@ TORCH_SPEC ?= torch==2.13.0 torchvision==0.28.0
 STAMP := $(VENV)/.visgen-installed
 OUT ?= runs/main
 
-.PHONY: setup run test site export clean-nbs outputs lab
+.PHONY: setup run test site export clean-nbs outputs lab hooks wheel
 
 setup: $(STAMP)
 
@@ -43,6 +43,16 @@ outputs: setup
 	$(PY) -c "import glob, visgen.site as s; s.execute_notebooks(sorted(glob.glob('nbs/*.ipynb')))"
 	$(VENV)/bin/nbdev_clean
 
+# JupyterLab at the repository root (nbs/ and experiments/ both reachable). nbdev's pre-save hook
+# (settings.ini: jupyter_hooks = True) cleans each notebook as it is saved, so a save leaves `git diff` empty.
 lab: setup
 	$(PY) -m pip install -q jupyterlab
-	$(VENV)/bin/jupyter lab nbs
+	$(VENV)/bin/jupyter lab --ServerApp.root_dir=. --FileContentsManager.pre_save_hook=nbdev.clean.clean_jupyter
+
+# nbdev's hooks for every Jupyter you start (~/.jupyter) and git's merge driver for notebooks.
+hooks: setup
+	$(VENV)/bin/nbdev_install_hooks
+
+# A wheel in dist/ (the experiment templates inside, as visgen/templates/).
+wheel: setup
+	$(PY) -m pip wheel --no-deps --no-build-isolation -w dist .

@@ -4,14 +4,15 @@
 
 # %% ../nbs/11_site.ipynb #4adccde0
 from __future__ import annotations
-import json, math, shutil, subprocess, sys
+import json, math, re, shutil, subprocess, sys
 from pathlib import Path
 from fastcore.xtras import working_directory
 from .core import UserError, check
 
 # %% auto #0
-__all__ = ['ACC_COLS', 'TIME_KEYS', 'SUMMARY_MARK', 'read_metrics', 'results_summary', 'prepare_results', 'build_site',
-           'execute_notebooks']
+__all__ = ['ACC_COLS', 'TIME_KEYS', 'SUMMARY_MARK', 'HIDE_TAGS', 'KATEX_VERSION', 'read_metrics', 'results_summary',
+           'prepare_results', 'quarto_options', 'clean_page_nb', 'doc_renderer', 'doc_page', 'stage_project',
+           'katex_dist', 'offline_math', 'results_project', 'build_site', 'execute_notebooks']
 
 # %% ../nbs/11_site.ipynb #abee967f
 ACC_COLS = ('knn_acc', 'linear_acc', 'random_knn_acc', 'random_linear_acc', 'pixel_knn_acc', 'pixel_linear_acc')
@@ -144,20 +145,264 @@ def _home_redirect(dest:Path, title:str='visgen') -> Path|None:
     index.write_text(_REDIRECT.format(title=title, href=home.relative_to(dest).as_posix()), encoding='utf-8')
     return index
 
-# %% ../nbs/11_site.ipynb #86ad1447
-def build_site(root='.', out=None, quiet:bool=True) -> Path:
-    "Render the Quarto project at `root` into `root/_site` (or `out`) with quarto or smalldocs; the site's index.html."
+# %% ../nbs/11_site.ipynb #df1c35b2
+HIDE_TAGS = {'parameters', 'injected-parameters', 'remove-cell'}  # papermill's plumbing: not shown on the site
+_NOISE = ('TqdmWarning', 'IProgress not found')                    # tqdm without ipywidgets: a warning, not a result
+
+def _render_globs(root:Path) -> list:
+    "The pages `_quarto.yml` renders, as paths relative to `root` (`!` patterns exclude)."
+    import yaml
+    cfg = yaml.safe_load((root/'_quarto.yml').read_text(encoding='utf-8')) or {}
+    pats = [str(p) for p in ((cfg.get('project') or {}).get('render') or ['**/*.qmd', '**/*.ipynb', '**/*.md'])]
+    out = {p.relative_to(root) for pat in pats if not pat.startswith('!') for p in root.glob(pat)
+           if p.is_file() and not any(part.startswith(('_', '.')) for part in p.relative_to(root).parts)}
+    drop = {p.relative_to(root) for pat in pats if pat.startswith('!') for p in root.glob(pat[1:])}
+    return sorted(out - drop)
+
+_OPTION = re.compile(r'^#\|\s*[\w-]+\s*:')
+
+def quarto_options(src:str) -> str:
+    "`src` without its leading `#|` lines that are nbdev flags (`#| slow`, `#| export`), not Quarto's `key: value` options."
+    lines = src.split('\n'); n = 0
+    while n < len(lines) and lines[n].startswith('#|'): n += 1
+    return '\n'.join([l for l in lines[:n] if _OPTION.match(l)] + lines[n:])
+
+def clean_page_nb(nb:dict, root:Path) -> dict:
+    "A results notebook as the site shows it: plumbing cells left out, tqdm warnings dropped, `root` paths made relative."
+    prefix = str(Path(root).resolve()) + '/'
+    for c in nb.get('cells', []):
+        if c.get('cell_type') != 'code': continue
+        src = quarto_options(''.join(c['source']) if isinstance(c['source'], list) else c['source'])
+        if HIDE_TAGS & set((c.get('metadata') or {}).get('tags') or []) and '#| include: false' not in src:
+            src = '#| include: false\n' + src
+        c['source'] = src
+        outs = []
+        for o in c.get('outputs', []):
+            text = o.get('text')
+            if isinstance(text, list): text = ''.join(text)
+            if o.get('output_type') == 'stream' and text is not None:
+                if o.get('name') == 'stderr' and any(w in text for w in _NOISE): continue
+                o['text'] = text.replace(prefix, '')
+            outs.append(o)
+        c['outputs'] = outs
+    return nb
+
+
+# %% ../nbs/11_site.ipynb #7b49d175
+def _param_table(fn) -> str:
+    "Markdown table of `fn`'s documented parameters (docments): name, type, default, details; '' when none is documented."
+    import inspect
+    from fastcore.docments import docments
+    try: d = docments(fn, full=True, returns=False)
+    except Exception: return ''
+    rows = [(k, v) for k, v in d.items() if k not in ('self', 'cls', 'return') and v.get('docment')]
+    if not rows: return ''
+    esc = lambda x: str(x).replace('|', '\\|').replace('\n', ' ')
+    show = lambda a: '' if a is inspect.Parameter.empty else esc(getattr(a, '__name__', a))
+    head = '| | **Type** | **Default** | **Details** |\n| -- | -------- | ----------- | ----------- |\n'
+    dflt = lambda x: '' if x is inspect.Parameter.empty else '`' + esc(repr(x)) + '`'
+    return head + ''.join(f"| {k} | {show(v['anno'])} | {dflt(v['default'])} | {esc(v['docment'])} |\n" for k, v in rows)
+
+def doc_renderer():
+    "nbdev's `show_doc` renderer with a table of the parameters under the signature."
+    from nbdev.showdoc import BasicMarkdownRenderer
+    class DocRenderer(BasicMarkdownRenderer):
+        def _repr_markdown_(self):
+            t = _param_table(self.sym)
+            return super()._repr_markdown_() + (f'\n\n{t}' if t else '')
+    return DocRenderer
+
+
+# %% ../nbs/11_site.ipynb #e844deab
+def _doc_procs() -> list:
+    "nbdev's documentation processors, running only the cells `show_doc` needs (exports, import-only cells, `show_doc`)."
+    import ast
+    from nbdev.processors import FilterDefaults, exec_show_docs, add_links
+    class exec_exports(exec_show_docs):
+        "Like nbdev's `exec_show_docs`, but an example that also imports something is not run."
+        def begin(self):
+            super().begin()
+            if hasattr(self, 'k'): self.k.run_cell('from functools import partial\nfrom visgen.site import doc_renderer\n'
+                                                   'show_doc = partial(show_doc, renderer=doc_renderer())')
+        def __call__(self, cell):
+            if cell.cell_type != 'code' or not cell.source or not hasattr(self, 'k') or not self.nb.has_docs_: return
+            d = cell.directives_ or {}
+            if {'slow', 'cuda'} & d.keys() or (d.get('eval:') or [''])[0].lower() == 'false': return
+            trees = cell.parsed_() or []
+            run = {'export', 'exports', 'exporti', 'exec_doc'} & d.keys() or trees and all(
+                isinstance(t, (ast.Import, ast.ImportFrom)) or (isinstance(t, ast.Expr) and
+                getattr(getattr(t.value, 'func', None), 'id', None) == 'show_doc') for t in trees)
+            if not run: return
+            self.k.cell(cell)
+            if self.k.exc: raise RuntimeError(f"show_doc failed in cell {cell.idx_}:\n{cell.source}") from self.k.exc
+    # links go to nbdev's page names (`vit.html`), which this site does not use: left out
+    return [exec_exports if p is exec_show_docs else p for p in FilterDefaults().procs() if p is not add_links]
+
+def doc_page(src, dst) -> Path:
+    "Write `src`, a library notebook, to `dst` as nbdev's docs show it: `show_doc` (signature, docments table) for each export, no directives."
+    import warnings, yaml
+    from execnb.nbio import read_nb, write_nb
+    from nbdev.process import NBProcessor
+    nb = read_nb(src)
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        NBProcessor(nb=nb, procs=_doc_procs()).process()
+    for c in nb.cells[:1]:  # keep the page at its path: nbdev's front matter renames 01_x to x.html
+        if c.cell_type == 'raw' and c.source.startswith('---'):
+            fm = yaml.safe_load(c.source.strip().strip('-')) or {}
+            fm.pop('output-file', None)
+            c.source = '---\n' + yaml.safe_dump(fm, sort_keys=False, allow_unicode=True) + '---\n'
+    for c in nb.cells:
+        c.pop('has_sd', None)  # nbdev's mark of a show_doc cell: not nbformat
+        if c.cell_type == 'code' and c.get('source'): c.source = quarto_options(c.source)
+    nb.cells = [c for c in nb.cells if c.get('source') or c.get('outputs')]
+    Path(dst).parent.mkdir(parents=True, exist_ok=True)
+    write_nb(nb, dst)
+    return Path(dst)
+
+
+# %% ../nbs/11_site.ipynb #128d0263
+def _cached(src:Path, dst:Path, make, kind:str):
+    "`make(src, dst)`, or a copy of its last result for the same bytes of `src` (kept under `VISGEN_CACHE/docs`; this module's code is part of the key)."
+    import hashlib, os, importlib.metadata as md
+    key = hashlib.sha256(src.read_bytes() + Path(__file__).read_bytes() + kind.encode() + md.version('nbdev').encode()).hexdigest()[:24]
+    hit = Path(os.environ.get('VISGEN_CACHE', Path.home()/'.cache'/'visgen'))/'docs'/f'{key}.ipynb'
+    if not hit.is_file():
+        make(src, dst); hit.parent.mkdir(parents=True, exist_ok=True); shutil.copy(dst, hit)
+    else: dst.parent.mkdir(parents=True, exist_ok=True); shutil.copy(hit, dst)
+    return dst
+
+_INCLUDE = re.compile(r'\{\{<\s*include\s+(\S+?)\s*>\}\}')
+
+def stage_project(root, stage=None, api_docs:bool=True) -> Path:
+    "Pre-process the Quarto project at `root` into `stage` (default `root/_proc`) for either renderer: library pages as API docs, results pages cleaned, includes present."
+    root = Path(root).resolve(); stage = Path(stage or root/'_proc')
+    if stage.exists(): shutil.rmtree(stage)
+    stage.mkdir(parents=True)
+    for f in root.iterdir():  # the project's own files: config, pages, styles
+        if f.is_file() and f.suffix in ('.yml', '.yaml', '.qmd', '.md', '.css', '.scss', '.html', '.ico', '.png', '.svg'):
+            shutil.copy(f, stage/f.name)
+    nbs = None
+    if api_docs and (root/'settings.ini').is_file():
+        from configparser import ConfigParser
+        cp = ConfigParser(delimiters=['=']); cp.read(root/'settings.ini', encoding='utf-8')
+        nbs = (root/cp['DEFAULT'].get('nbs_path', 'nbs')).resolve()
+    library = []
+    for rel in _render_globs(root):
+        src, dst = root/rel, stage/rel
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        if src.suffix != '.ipynb': shutil.copy(src, dst)
+        elif nbs is not None and src.parent == nbs: library.append((src, dst))
+        else: dst.write_text(json.dumps(clean_page_nb(json.loads(src.read_text(encoding='utf-8')), root), indent=1), encoding='utf-8')
+        if src.suffix in ('.qmd', '.md', '.ipynb'):  # included files come along; a missing one becomes a note
+            for inc in _INCLUDE.findall(src.read_text(encoding='utf-8')):
+                s, d = (src.parent/inc).resolve(), (dst.parent/inc).resolve()
+                if not d.is_relative_to(stage) or d.exists(): continue
+                d.parent.mkdir(parents=True, exist_ok=True)
+                if s.is_file(): shutil.copy(s, d)
+                else: d.write_text(f'*Not available yet: `{inc}` is written by a run (`make run`).*\n', encoding='utf-8')
+    if library:
+        code = ('import sys, json; from pathlib import Path; from visgen.site import doc_page, _cached\n'
+                'for s, d in json.loads(sys.argv[1]): _cached(Path(s), Path(d), doc_page, "doc")')
+        r = subprocess.run([sys.executable, '-c', code, json.dumps([(str(s), str(d)) for s, d in library])],
+                           cwd=root, capture_output=True, text=True)
+        tail = '\n'.join((r.stderr or '').strip().splitlines()[-15:])
+        check(r.returncode == 0, f"nbdev's doc processing failed (exit {r.returncode}): fix the notebook it names.\n{tail}")
+    return stage
+
+
+# %% ../nbs/11_site.ipynb #44ecbff8
+KATEX_VERSION = '0.16.11'  # the version smalldocs' pages ask for
+_KATEX_CDN = re.compile(r'https://cdn\.jsdelivr\.net/npm/katex@[^/"\']+/dist/?')
+
+def katex_dist(version:str=KATEX_VERSION) -> Path|None:
+    "KaTeX's `dist/` folder: `$VISGEN_KATEX`, else the npm package `katex` unpacked once into `VISGEN_CACHE` (npm needed then), else None."
+    import os, tarfile, tempfile
+    if os.environ.get('VISGEN_KATEX'): return Path(os.environ['VISGEN_KATEX'])
+    dist = Path(os.environ.get('VISGEN_CACHE', Path.home()/'.cache'/'visgen'))/f'katex-{version}'/'dist'
+    if (dist/'katex.min.js').is_file(): return dist
+    npm = shutil.which('npm')
+    if npm is None: return None
+    with tempfile.TemporaryDirectory() as d:
+        r = subprocess.run([npm, 'pack', f'katex@{version}', '--silent'], cwd=d, capture_output=True, text=True)
+        tgz = next(Path(d).glob('katex-*.tgz'), None)
+        if r.returncode or tgz is None: return None
+        with tarfile.open(tgz) as t:
+            t.extractall(d, members=[m for m in t.getmembers() if m.name.startswith("package/dist/")], **({"filter": "data"} if hasattr(tarfile, "data_filter") else {}))
+        dist.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copytree(Path(d)/'package'/'dist', dist, dirs_exist_ok=True)
+    return dist
+
+def offline_math(site) -> int:
+    "Serve KaTeX from `site/site_libs/katex` instead of a CDN: copy it there and point every page at it. Pages changed."
+    site = Path(site); dist = katex_dist()
+    pages = [p for p in site.rglob('*.html') if _KATEX_CDN.search(p.read_text(encoding='utf-8'))]
+    if not pages: return 0
+    if dist is None:
+        print("warning: KaTeX not found (install npm, or set VISGEN_KATEX to KaTeX's dist/): equations load from a CDN", file=sys.stderr)
+        return 0
+    lib = site/'site_libs'/'katex'
+    lib.mkdir(parents=True, exist_ok=True)
+    for f in ('katex.min.js', 'katex.min.css', 'contrib/auto-render.min.js'):
+        (lib/f).parent.mkdir(parents=True, exist_ok=True); shutil.copy(dist/f, lib/f)
+    shutil.copytree(dist/'fonts', lib/'fonts', dirs_exist_ok=True, ignore=shutil.ignore_patterns('*.ttf', '*.woff'))
+    for p in pages:
+        up = '../' * (len(p.relative_to(site).parts) - 1)
+        p.write_text(_KATEX_CDN.sub(f'{up}site_libs/katex/', p.read_text(encoding='utf-8')), encoding='utf-8')
+    return len(pages)
+
+
+# %% ../nbs/11_site.ipynb #7aea5b91
+_RESULTS_YML = """# Written by visgen.site.results_project: the site of the runs in this folder.
+project:
+  type: website
+  output-dir: _site
+  render: [index.qmd, "*/pretrain.ipynb"]
+website:
+  title: "visgen results"
+  sidebar:
+    contents: [index.qmd, "*/pretrain.ipynb"]
+format:
+  html:
+    theme: cosmo
+    toc: true
+    html-math-method: katex
+    execute:
+      enabled: false
+"""
+
+def results_project(run_dir) -> Path:
+    "Make `run_dir` (a `visgen main --out` folder) a Quarto project of its own: `_quarto.yml`, `index.qmd` with the results table."
+    run_dir = Path(run_dir)
+    check(any(run_dir.glob('*/metrics.json')), f"{run_dir} holds no */metrics.json: run `visgen main --out {run_dir}` first, "
+          "or pass --root the folder with _quarto.yml.")
+    if not (run_dir/'_quarto.yml').exists(): (run_dir/'_quarto.yml').write_text(_RESULTS_YML, encoding='utf-8')
+    results_summary(run_dir, write=True, link_root=run_dir)
+    (run_dir/'index.qmd').write_text('---\ntitle: Results\n---\n\nProbe accuracies of each pre-trained method, beside the same '
+        'network at random initialisation (`random_*`) and raw pixels (`pixel_*`).\n\n{{< include summary.md >}}\n', encoding='utf-8')
+    return run_dir/'_quarto.yml'
+
+def build_site(root='.', out=None, quiet:bool=True, api_docs:bool=True) -> Path:
+    "Pre-process the Quarto project at `root` (`stage_project`) and render it into `root/_site` (or `out`) with quarto or smalldocs; the site's index.html."
     root = Path(root).resolve()
-    check((root/'_quarto.yml').is_file(), f"{root} has no _quarto.yml: pass the repository root as `root` "
-          "(the folder with _quarto.yml), or run from there.")
-    out = Path(out).resolve() if out is not None else None
+    if not (root/'_quarto.yml').is_file() and any(root.glob('*/metrics.json')): results_project(root)
+    check((root/'_quarto.yml').is_file(), f"{root} has no _quarto.yml: pass the repository root (--root) "
+          "(the folder with _quarto.yml), or a `visgen main --out` folder, or run from there.")
+    out = Path(out).resolve() if out is not None else root/'_site'
     prepare_results(root)
+    stage = stage_project(root, api_docs=api_docs)
     quarto = shutil.which('quarto')
-    dest = _render_quarto(quarto, root, out, quiet) if quarto else _render_smalldocs(root, out, quiet)
+    if quarto:  # Quarto writes inside its project: render the stage, then move its site to `out`
+        built = _render_quarto(quarto, stage, None, quiet)
+        if out.exists(): shutil.rmtree(out)
+        dest = Path(shutil.move(str(built), str(out)))
+    else: dest = _render_smalldocs(stage, out, quiet)
+    offline_math(dest)
     index = _home_redirect(dest)
     check(index is not None, f"The site in {dest} has no index.html: add an index.qmd at the root of {root} "
           "or an index.ipynb in nbs/.")
     return index
+
 
 # %% ../nbs/11_site.ipynb #a4bf7806
 def _flags(source:str) -> set:
