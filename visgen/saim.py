@@ -20,14 +20,17 @@ from .registry import register_method
 __all__ = ['gaussian_blur', 'SAIM', 'order_kwargs', 'saim']
 
 # %% ../nbs/13_saim.ipynb #7e6f483b
-def gaussian_blur(imgs:torch.Tensor, kernel:int=9, sigma:float=1.) -> torch.Tensor:
+def gaussian_blur(imgs:torch.Tensor, kernel:int=9, sigma:float=1.,
+                  pad:str='zeros' # 'zeros' (the official code's) or 'reflect'
+                  ) -> torch.Tensor:
     "Blur images `(B, C, H, W)` with a separable `kernel`-tap Gaussian of std `sigma`."
     if kernel <= 1 or sigma <= 0: return imgs
     check(kernel % 2 == 1, f"The blur kernel must be odd, got {kernel}.")
+    check(pad in ('zeros', 'reflect'), f"Unknown blur padding {pad!r}: use 'zeros' (the paper's) or 'reflect'.")
     u = torch.arange(kernel, device=imgs.device, dtype=imgs.dtype) - kernel // 2
     w = (-(u ** 2) / (2 * sigma ** 2)).exp(); w = w / w.sum()
     B, C, H, W = imgs.shape; k = kernel // 2
-    mode = 'reflect' if k < min(H, W) else 'replicate'
+    mode = 'constant' if pad == 'zeros' else 'reflect' if k < min(H, W) else 'replicate'
     x = F.pad(imgs.reshape(B * C, 1, H, W), (k, k, k, k), mode=mode)
     x = F.conv2d(F.conv2d(x, w.view(1, 1, 1, -1)), w.view(1, 1, -1, 1))
     return x.view(B, C, H, W)
@@ -36,10 +39,11 @@ def gaussian_blur(imgs:torch.Tensor, kernel:int=9, sigma:float=1.) -> torch.Tens
 class SAIM(nn.Module):
     "SAIM: content-masked ViT encoder + parallel query-masked cross-attention decoder (or shared two-stream)."
     def __init__(self, cfg:ViTConfig, share:bool=False, order:str='random', order_kw:dict|None=None,
-                 blur_kernel:int=9, blur_sigma:float=1., norm_pix:bool=True, head_ratio:float=1., dec_depth:int|None=None):
+                 blur_kernel:int=9, blur_sigma:float=1., norm_pix:bool=True, head_ratio:float=1., dec_depth:int|None=None,
+                 blur_pad:str='zeros'):
         super().__init__()
         self.cfg, self.share, self.order, self.order_kw = cfg, share, order, dict(order_kw or {})
-        self.blur, self.norm_pix = (blur_kernel, blur_sigma), norm_pix
+        self.blur, self.norm_pix = (blur_kernel, blur_sigma, blur_pad), norm_pix
         sample_rank(order, 1, cfg.grid, **self.order_kw)                 # checks the order now
         self.dec_depth = L = dec_depth or cfg.depth
         check(1 <= L <= cfg.depth and (not share or L == cfg.depth),
@@ -108,8 +112,9 @@ def order_kwargs(order:str, **kw) -> dict:
 @register_method
 def saim(size:str='micro', img_size=8, patch_size:int=2, in_chans:int=1, pos:str='abs', share:bool=False,
          order:str='random', M:int=2, K:int=4, P:int=2, block:int=2, blur_kernel:int=9, blur_sigma:float=1.,
+         blur_pad:str='zeros',  # target blur padding: 'zeros' (official code) or 'reflect'
          norm_pix:bool=True, dec_depth:int|None=None, drop_path:float=0., **vit_kwargs):
     "SAIM (random order, separate parallel decoder; `share=True`: two-stream with shared weights)."
     cfg = vit_config(size, img_size=img_size, patch_size=patch_size, in_chans=in_chans, pos=pos, drop_path=drop_path, **vit_kwargs)
     return SAIM(cfg, share, order, order_kwargs(order, M=M, K=K, P=P, block=block), blur_kernel, blur_sigma, norm_pix,
-                dec_depth=dec_depth)
+                dec_depth=dec_depth, blur_pad=blur_pad)
