@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import nn
-from .core import check
+from .core import check, get_device
 from timm.layers import trunc_normal_
 from .vit import ViT, ViTConfig, vit_config, Block, init_weights
 from .patches import grid_coords
@@ -25,9 +25,9 @@ __all__ = ['MAPPINGS', 'TOKEN_INPUTS', 'CONDITIONS', 'TARGETS', 'DEC_DEPTH', 'ra
            'denoise', 'generate', 'inpaint', 'addp_predict', 'PredictorSampler', 'addp_prepare', 'addp_metrics', 'addp']
 
 # %% ../nbs/19_addp.ipynb #e23048c0
-def ratio_grid(T:int) -> torch.Tensor:
-    "Mask ratios `(T+1,)`: `cos(pi/2 * k/T)` for `k = 0..T` (1 = all masked, 0 = none)."
-    return torch.cos(math.pi / 2 * torch.arange(T + 1) / T)
+def ratio_grid(T:int, device=None) -> torch.Tensor:
+    "Mask ratios `(T+1,)` on `device`: `cos(pi/2 * k/T)` for `k = 0..T` (1 = all masked, 0 = none)."
+    return torch.cos(math.pi / 2 * torch.arange(T + 1, device=device) / T)
 
 def step_probs(T:int, mean:float=0.55, std:float=0.25, lo:float=0.5, hi:float=1.0, fixed:float|None=None) -> torch.Tensor:
     "Probability `(T+1,)` of grid step `k`: normal density at `r_k` truncated to `[lo, hi)`, normalised; all on the step nearest `fixed`."
@@ -42,7 +42,7 @@ def sample_ratios(B:int, probs:torch.Tensor, max_delta:int=5, device=None, gener
     T, dev = len(probs) - 1, probs.device
     k = torch.multinomial(probs, B, replacement=True, generator=generator)
     d = torch.randint(1, max_delta + 1, (B,), device=dev, generator=generator)
-    r = ratio_grid(T).to(dev)
+    r = ratio_grid(T, dev)                                                # built where `probs` lives: no copy per step
     return r[k].to(device), r[(k - d).clamp_min(1)].to(device)          # k=0 is all masked: never the condition
 
 # %% ../nbs/19_addp.ipynb #0ebad65f
@@ -72,6 +72,7 @@ class ADDP(nn.Module):
         self.cfg, self.mapping, self.token_input, self.max_delta, self.ls = cfg, mapping, token_input, max_delta, label_smoothing
         self.condition, self.target, self.fixed_ratio, self.temperature = condition, target, fixed_ratio, temperature
         self.ratio_args = dict(mean=ratio_mean, std=ratio_std, lo=ratio_min)
+        self.find_unused_parameters = token_input == 'none'   # then `tok_embed` and `pos_tok` get no gradient
         self.K, self.N = predictor.K, predictor.N
         self.T = steps or self.N
         dec_dim, dec_heads = dec_dim or cfg.embed_dim, dec_heads or cfg.num_heads
@@ -266,6 +267,7 @@ def addp_prepare(self, train_set, mean, std, run_dir, cfg, resume=False, log=pri
 @torch.no_grad()
 def addp_metrics(self, test_set, mean, std, device='cpu') -> dict:
     "Generation metric of `eval_samples` samples (cosine schedule, T steps) against the test images."
+    device = get_device(device)
     n = min(self.part_opts.get('eval_samples', 0), len(test_set))
     if n <= 0: return {}
     from visgen.genmetric import generation_metrics

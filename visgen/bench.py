@@ -9,7 +9,7 @@ from pathlib import Path
 from dataclasses import replace
 import torch
 import torch.nn.functional as F
-from .core import check, get_device, seed_everything, native_bf16, cpu_description, bf16_slowdown
+from .core import check, get_device, seed_everything, native_bf16, cpu_description, bf16_slowdown, enable_tf32
 import visgen.vit as vit
 from torch.utils.flop_counter import FlopCounterMode
 from .registry import METHODS, create_method, load_methods
@@ -175,7 +175,7 @@ def usable_amps(amps, device, log=print) -> tuple:
 def bench(methods=None, shapes=('vit_t_32',), batch:int|None=None, device='cpu', amps=('fp32', 'bf16'),
           reference:bool=True, compile:bool=False, repeats:int=5, log=print) -> dict:
     "Benchmark `methods` (default: all registered) at `shapes`; returns the peaks and the rows."
-    device = get_device(device)
+    device = get_device(device); enable_tf32(device)          # fp32 rows run what training runs (TF32 on CUDA)
     names = list(methods or load_methods())
     load_methods()                                             # registers every method, so names can be checked
     bad = [f"shape {s!r}" for s in shapes if s not in SHAPES] + [f"dtype {a!r}" for a in amps if a not in ('fp32', 'bf16')] + \

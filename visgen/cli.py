@@ -209,7 +209,7 @@ def sample_cmd(run:str=None,             # Run directory of a DARL pre-training
                complete:store_true=False,# Complete the bottom half of test images instead
                steps:int=None,           # Denoising steps per patch (diffusion)
                seed:int=0,               # Random seed
-               device:str='cpu',         # cpu or cuda
+               device:str='auto',        # cpu, cuda or auto
                out:str=None):            # PNG to write (default: RUN/samples.png or RUN/completions.png)
     "Sample (or complete) images autoregressively from a DARL run; saves a PNG grid."
     check(run, "Pass --run RUN_DIR: the --out directory of a finished `visgen pretrain` of darl_mse or darl_diffusion.")

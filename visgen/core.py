@@ -9,8 +9,8 @@ import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['UserError', 'check', 'check_types', 'seed_everything', 'get_device', 'native_bf16', 'cpu_description',
-           'bf16_slowdown', 'resolve_amp', 'import_torchvision']
+__all__ = ['UserError', 'check', 'check_types', 'seed_everything', 'get_device', 'enable_tf32', 'deterministic_mode',
+           'native_bf16', 'cpu_description', 'bf16_slowdown', 'resolve_amp', 'import_torchvision']
 
 # %% ../nbs/00_core.ipynb #d9badffb
 class UserError(ValueError):
@@ -49,6 +49,18 @@ def get_device(device:str|None=None) -> torch.device:
           f"Device {device!r} was asked for but torch sees no CUDA GPU: use --device cpu, "
           "or install a CUDA build of torch on a GPU machine.")
     return torch.device(device)
+
+# %% ../nbs/00_core.ipynb #6266add5
+def enable_tf32(device):
+    "On CUDA, let fp32 matmuls and convolutions use TF32 tensor cores (what remains fp32 under bf16 autocast)."
+    if get_device(device).type == 'cuda':
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+
+def deterministic_mode():
+    "`torch.use_deterministic_algorithms(True)`, with the cuBLAS workspace setting it needs on CUDA (unless already set)."
+    os.environ.setdefault('CUBLAS_WORKSPACE_CONFIG', ':4096:8')
+    torch.use_deterministic_algorithms(True)
 
 # %% ../nbs/00_core.ipynb #ce8b4616
 def native_bf16(device='cpu') -> bool:

@@ -8,7 +8,7 @@ import math, time
 import torch
 import torch.nn.functional as F
 from torch import nn
-from .core import check
+from .core import check, get_device
 from timm.layers import Mlp
 from .patches import unpatchify
 from .serial import scatter_tokens
@@ -133,8 +133,9 @@ def darl_diffusion(size:str='micro', img_size=8, patch_size:int=2, in_chans:int=
 # %% ../nbs/16_darl_diffusion.ipynb #26e8459c
 @torch.no_grad()
 def bench_generation(sizes=(16, 64, 256), B:int=4, steps:int=10, patch_size:int=2, method:str='darl_diffusion',
-                     seed:int=0, log=print, **model_kw) -> list:
+                     seed:int=0, log=print, device='cpu', **model_kw) -> list:
     "Seconds per generated image with and without the KV cache for each number of patches in `sizes` (square grids)."
+    device = get_device(device)
     check(method in ('darl_diffusion', 'darl_mse'), f"bench_generation times 'darl_diffusion' or 'darl_mse', not {method!r}.")
     build = darl_diffusion if method == 'darl_diffusion' else METHODS['darl_mse']
     if method == 'darl_diffusion': model_kw = dict(sample_steps=steps, **model_kw)
@@ -142,11 +143,12 @@ def bench_generation(sizes=(16, 64, 256), B:int=4, steps:int=10, patch_size:int=
     for N in sizes:
         side = math.isqrt(N); check(side * side == N, f"Benchmark sizes must be square numbers of patches, got {N}.")
         torch.manual_seed(seed)
-        m = build(img_size=side * patch_size, patch_size=patch_size, **model_kw).eval()
+        m = build(img_size=side * patch_size, patch_size=patch_size, **model_kw).to(device).eval()
         if N == sizes[0]: generate(m, B=1)                                       # warm-up, untimed
         row = dict(patches=N)
         for cache in (True, False):
-            t0 = time.perf_counter(); generate(m, B=B, cache=cache, generator=torch.Generator().manual_seed(seed))
+            t0 = time.perf_counter(); generate(m, B=B, cache=cache, generator=torch.Generator(device).manual_seed(seed))
+            if device.type == 'cuda': torch.cuda.synchronize()
             row['cache_s' if cache else 'nocache_s'] = (time.perf_counter() - t0) / B
         row['speedup'] = row['nocache_s'] / row['cache_s']
         rows.append(row)
@@ -160,6 +162,7 @@ def sample_run(run_dir, n:int=8, complete:bool=False, steps:int|None=None, sampl
     "`n` samples (or completions of `n` test images) from run `run_dir`, as `(n, C, H, W)` images in [0, 1]."
     from visgen.pipeline import load_run, load_data, normalise
     model, cfg, info = load_run(run_dir)
+    device = get_device(device)                             # 'auto' -> cuda or cpu
     model = model.to(device).eval()
     mean, std = torch.tensor(info['mean']).view(1, -1, 1, 1), torch.tensor(info['std']).view(1, -1, 1, 1)
     kw = {k: v for k, v in dict(steps=steps, sampler=sampler).items() if v is not None}

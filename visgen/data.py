@@ -450,8 +450,8 @@ class PretrainDataset(torch.utils.data.Dataset):
     def __getitem__(self, i:int) -> tuple[torch.Tensor, torch.Tensor]:
         x = self.images.images[i].float().div_(255)
         if self.transform is not None:
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(mix_seed(self.seed, self.epoch, i))
+            with torch.random.fork_rng(devices=[]):   # saves and restores the CPU generator only, so seed only it:
+                torch.default_generator.manual_seed(mix_seed(self.seed, self.epoch, i))   # torch.manual_seed reseeds CUDA too
                 x = self.transform(x)
         return (x - self.mean) / self.std, self.images.labels[i]
 

@@ -26,10 +26,14 @@ class BetaSchedule:
     def __init__(self, alpha:float=1., beta:float=1.):
         check(alpha > 0 and beta > 0, f"Beta schedule needs alpha > 0 and beta > 0, got alpha={alpha}, beta={beta}.")
         self.alpha, self.beta = float(alpha), float(beta)
-        self.dist = torch.distributions.Beta(torch.tensor(self.alpha), torch.tensor(self.beta))
+        self.dist = self.on(None)
+    def on(self, device):
+        "The Beta distribution with its parameters on `device` (no argument checks: they would sync the GPU)."
+        return torch.distributions.Beta(torch.tensor(self.alpha, device=device), torch.tensor(self.beta, device=device),
+                                        validate_args=False)
     def sample(self, shape, device=None) -> torch.Tensor:
-        "`gamma` of `shape` (from torch's global generator)."
-        return self.dist.sample(tuple(shape)).to(device)
+        "`gamma` of `shape`, drawn on `device` by its global generator (no host draw and copy per step)."
+        return self.on(device).sample(tuple(shape))
     def density(self, n:int=400):
         "`(gamma, p(gamma))` on a grid of `n` points inside (0, 1)."
         g = torch.linspace(0, 1, n + 2)[1:-1]

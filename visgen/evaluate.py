@@ -10,7 +10,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from .core import check, seed_everything, get_device, import_torchvision
+from .core import check, seed_everything, get_device, import_torchvision, enable_tf32
 
 import_torchvision()  # timm imports torchvision: tolerate a CUDA wheel on a CPU-only torch
 from PIL import Image
@@ -108,7 +108,7 @@ def linear_probe(train_f:torch.Tensor, train_y:torch.Tensor, # `(N, D)`, `(N,)`
                  num_classes:int|None=None, device='cpu') -> float:
     "Test accuracy of `probe_head` trained by SGD (momentum 0.9, cosine lr) on frozen features."
     check(len(train_f) == len(train_y) > 1, f"Need >1 training feature with one label each (got {len(train_f)}, {len(train_y)}).")
-    dev, C = as_device(device), num_classes or _num_classes(train_y, test_y)
+    dev, C = as_device(device), num_classes or _num_classes(train_y, test_y); enable_tf32(dev)
     xs, ys = train_f.float().to(dev), train_y.to(dev)
     bs = min(batch_size, len(xs)); steps = len(xs) // bs   # drop_last: BatchNorm needs >1 row
     with seeded(seed):
@@ -233,7 +233,7 @@ def finetune(backbone:nn.Module, train_x:torch.Tensor, train_y:torch.Tensor, # u
           f"finetune takes uint8 images (got {train_x.dtype}, {test_x.dtype}) and normalises them with mean/std.")
     check(batch_size % 2 == 0 and len(train_x) >= batch_size,
           f"Need an even batch size (Mixup) no larger than the training set (got {batch_size}, {len(train_x)} images).")
-    dev, C = as_device(device), num_classes or _num_classes(train_y, test_y)
+    dev, C = as_device(device), num_classes or _num_classes(train_y, test_y); enable_tf32(dev)
     steps = len(train_x) // batch_size
     with seeded(seed):
         model = Classifier(copy.deepcopy(backbone), C).to(dev)

@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import nn
-from .core import check, UserError
+from .core import check, UserError, get_device
 from safetensors.torch import save_file, load_file
 from .data import cache_dir
 from .evaluate import apply_batched, seeded
@@ -74,6 +74,7 @@ def train_classifier(images:torch.Tensor, labels:torch.Tensor, num_classes:int, 
 
 def feature_classifier(train_set, mean, std, device='cpu', steps:int=600, cache:bool=True) -> FeatureCNN:
     "The cached `FeatureCNN` of `train_set` (an `ImageSet`), trained on first use."
+    device = get_device(device)
     from visgen.pipeline import normalise
     h = hashlib.sha1(train_set.images.numpy().tobytes()); h.update(train_set.labels.numpy().tobytes())
     path = cache_dir('genmetric') / f"{train_set.name or 'data'}-{h.hexdigest()[:12]}-{steps}.safetensors"
@@ -94,6 +95,7 @@ def train_split(test_set):
 def generation_metrics(fake:torch.Tensor, test_set, mean, std, train_set=None, device='cpu', n_real:int|None=None,
                        clf:FeatureCNN|None=None, k:int=3, seed:int=0) -> dict:
     "`fcd`, `fcd_precision`, `fcd_recall` of normalised `fake` `(M, C, H, W)` vs the test split, `fcd_real` floor."
+    device = get_device(device)
     from visgen.pipeline import normalise
     check(len(fake) > 1, "Generate at least two images to compute the generation metric.")
     if train_set is None: train_set = train_split(test_set)

@@ -239,8 +239,8 @@ def evaluate_run(model, random_model, train_set, test_set, mean, std, device='cp
     res = {}
     for prefix, m in (('', model), ('random_', random_model)):
         ftr, fte = (extract_features(m, x, device=device, pool=pool) for x in (xtr, xte))
-        res.update(evaluate_features(ftr, ytr, fte, yte, prefix=prefix))
-    if pixels: res.update(evaluate_features(pixel_features(xtr), ytr, pixel_features(xte), yte, prefix='pixel_', center=True))
+        res.update(evaluate_features(ftr, ytr, fte, yte, prefix=prefix, device=device))
+    if pixels: res.update(evaluate_features(pixel_features(xtr), ytr, pixel_features(xte), yte, prefix='pixel_', center=True, device=device))
     return res
 
 # %% ../nbs/10_pipeline.ipynb #d3985227

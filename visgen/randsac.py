@@ -48,6 +48,7 @@ class RandSAC(nn.Module):
         self.skip = SkipMix(L, cfg.depth, skip)
         self.decoder = nn.ModuleList([DecoderBlock(D, cfg.num_heads, cfg.mlp_ratio, cfg.qkv_bias) for _ in range(L)])
         self.dec_norm, self.head = nn.LayerNorm(D), nn.Linear(D, cfg.patch_size ** 2 * cfg.in_chans)
+        self.find_unused_parameters = True          # the decoder reads the blocks' outputs, never `backbone.norm`
         self.decoder.apply(init_weights); init_weights(self.head)
 
     def sample_rank(self, B:int, grid, device, generator=None):
@@ -71,12 +72,13 @@ class RandSAC(nn.Module):
         enc, dec, rd = self._split(r, S)
         re, ce, cd = r[:, enc], coords[:, enc], coords[:, dec]
         if reference: ea, da, ma = dict(mask=content_mask(re)), dict(mask=content_mask(rd)), dict(mask=query_mask(rd, re))
-        elif S is None: ea, da, ma = attention_args(re), attention_args(rd), attention_args(rd, re, strict=True)
+        elif S is None: ea, da, ma = (attention_args(q, k, strict, per_sample=True)     # blobs: no host sync
+                                      for q, k, strict in [(re, None, False), (rd, None, False), (rd, re, True)])
         else:
             rs = sorted_rank(N, S)
             ea, da, ma = (sorted_attention_args(q, k, strict, x.device) for q, k, strict in
                           [(rs[:-S], None, False), (rs[S:], None, False), (rs[S:], rs[:-S], True)])
-        _, layers = bb.forward_blocks(x[:, enc], bb.rope(ce, grid), return_layers=True, **ea)
+        layers = bb.forward_layers(x[:, enc], bb.rope(ce, grid), **ea)
         g, rope_d, rope_e = sincos_2d(cd, D).to(x.dtype).expand(B, -1, D), bb.rope(cd, grid), bb.rope(ce, grid)
         for blk, mem in zip(self.decoder, self.skip(layers)):
             g = blk(g, mem, rope_d, rope_e, da['mask'], da.get('is_causal', False), ma['mask'], ma.get('is_causal', False))

@@ -54,6 +54,7 @@ class SAIM(nn.Module):
         self.decoder = None if share else nn.ModuleList(   # shared: the encoder's blocks run both streams
             [DecoderBlock(D, cfg.num_heads, cfg.mlp_ratio, cfg.qkv_bias, self_attn=False) for _ in range(L)])
         self.dec_norm = None if share else nn.LayerNorm(D)
+        self.find_unused_parameters = not share     # the separate decoder reads the blocks' outputs, never `backbone.norm`
         self.head = Mlp(D, int(D * head_ratio), P)
         if self.decoder is not None: self.decoder.apply(init_weights)
         self.head.apply(init_weights); trunc_normal_(self.start, std=.02)
@@ -82,7 +83,7 @@ class SAIM(nn.Module):
             for blk in bb.blocks: x, g = two_stream_block(blk, x, g, ha, ga, rope_h, rope_g)
             g = bb.norm(g)
         else:
-            _, layers = bb.forward_blocks(x, rope_h, return_layers=True, **ha)
+            layers = bb.forward_layers(x, rope_h, **ha)
             for blk, mem in zip(self.decoder, layers[-self.dec_depth:]):
                 g = blk(g, mem, rope_g, rope_h, mem_mask=ga['mask'], mem_causal=ga.get('is_causal', False))
             g = self.dec_norm(g)

@@ -258,14 +258,16 @@ def flex_block_mask(rank_q:torch.Tensor, rank_k:torch.Tensor|None=None, strict:b
     rank_k = rank_q if rank_k is None else rank_k
     fn = query_mask if strict else content_mask                     # the one rule, evaluated per (b, q, k)
     def mask_mod(b, h, q, k): return fn(rank_q[b, q].view(1, 1), rank_k[b, k].view(1, 1))[0, 0, 0]
-    return create_block_mask(mask_mod, rank_q.shape[0], None, rank_q.shape[1], rank_k.shape[1], device=rank_q.device)
+    return create_block_mask(mask_mod, rank_q.shape[0], None, rank_q.shape[1], rank_k.shape[1], device=rank_q.device,
+                             _compile=rank_q.device.type == 'cuda')   # built by a compiled kernel on GPU, not op by op
 
-def attention_args(rank_q:torch.Tensor, rank_k:torch.Tensor|None=None, strict:bool=False) -> dict:
+def attention_args(rank_q:torch.Tensor, rank_k:torch.Tensor|None=None, strict:bool=False,
+                   per_sample:bool=False) -> dict: # the caller knows the patterns differ per sample (blobs): no host sync
     "`dict(mask=, is_causal=)` for queries/keys with ranks `(B, Nq)`, `(B, Nk)` in their current arrangement."
     rank_k = rank_q if rank_k is None else rank_k
     Nq, fn = rank_q.shape[1], (query_mask if strict else content_mask)
-    d = dense_rank(torch.cat([rank_q, rank_k], 1))                   # only the pattern matters
-    if bool((d == d[:1]).all()):
+    d = None if per_sample else dense_rank(torch.cat([rank_q, rank_k], 1))   # only the pattern matters
+    if d is not None and bool((d == d[:1]).all()):
         m = fn(d[:1, :Nq], d[:1, Nq:])                               # (1, Nq, Nk) shared
         if torch.equal(m[0], torch.ones_like(m[0]).tril()): return dict(mask=None, is_causal=True)
         return dict(mask=m, is_causal=False)
@@ -322,6 +324,6 @@ def stream_attention_args(r:torch.Tensor, S:int|None=None, reference:bool=False)
     "Content args over `[start] + tokens` `(B, 1+N)` and query args tokens -> `[start] + tokens`, for ranks `r` `(B, N)` as arranged."
     rh = prefix_rank(r)
     if reference: return dict(mask=content_mask(rh)), dict(mask=query_mask(r, rh))
-    if S is None: return attention_args(rh), attention_args(r, rh, strict=True)
+    if S is None: return attention_args(rh, per_sample=True), attention_args(r, rh, strict=True, per_sample=True)
     rs = sorted_rank(r.shape[1], S); rhs = (-1,) + rs                  # known before sampling: no sync
     return sorted_attention_args(rhs, None, False, r.device), sorted_attention_args(rs, rhs, True, r.device)

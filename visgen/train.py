@@ -12,7 +12,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 from torch import nn
-from .core import check, check_types, UserError, get_device, seed_everything, resolve_amp
+from .core import check, check_types, UserError, get_device, seed_everything, resolve_amp, enable_tf32, deterministic_mode
 from timm.optim import param_groups_weight_decay
 from timm.scheduler import CosineLRScheduler
 from safetensors.torch import save_file, load_file
@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 from .data import ResumableSampler, make_loader, mix_seed
 
 # %% auto #0
-__all__ = ['TrainConfig', 'autocast_for', 'enable_tf32', 'make_optimizer', 'make_scheduler', 'respect_umask', 'atomic_write_text',
+__all__ = ['TrainConfig', 'autocast_for', 'make_optimizer', 'make_scheduler', 'respect_umask', 'atomic_write_text',
            'save_checkpoint', 'load_weights', 'nonfinite_keys', 'read_checkpoint', 'load_latest', 'dist_env',
            'setup_distributed', 'accum_steps', 'steps_per_epoch', 'NonFiniteLoss', 'last_good_checkpoint', 'train',
            'read_log']
@@ -70,12 +70,6 @@ def autocast_for(amp:str, device:torch.device):
     "The autocast context for `amp` on `device`: `resolve_amp` picks bf16 for 'auto' only where it is native."
     use_bf16 = resolve_amp(amp, device) == 'bf16'
     return torch.autocast(device.type, dtype=torch.bfloat16) if use_bf16 else nullcontext()
-
-def enable_tf32(device:torch.device):
-    "On CUDA, let fp32 matmuls and convolutions use TF32 tensor cores (what remains fp32 under bf16 autocast)."
-    if device.type == 'cuda':
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
 
 # %% ../nbs/08_train.ipynb #e372c82f
 def make_optimizer(model:nn.Module, cfg:TrainConfig):
@@ -337,9 +331,9 @@ def train(model:nn.Module, dataset, cfg:TrainConfig, run_dir, resume:bool=False,
           extend:bool=False) -> list: # resuming with more epochs: recompute the schedule for the new total
     "Train `model` on `dataset` (a `PretrainDataset`); checkpoints and `metrics.jsonl` in `run_dir`."
     run_dir = Path(run_dir); run_dir.mkdir(parents=True, exist_ok=True)
+    if cfg.deterministic: deterministic_mode()          # before CUDA starts: it sets the cuBLAS workspace
     device, rank, world = setup_distributed(cfg.device)
     seed_everything(cfg.seed if rank == 0 else mix_seed(cfg.seed, rank))
-    if cfg.deterministic: torch.use_deterministic_algorithms(True)
     model.to(device).train()
     accum, spe = steps_per_epoch(len(dataset), cfg, world)
     opt, ac = make_optimizer(model, cfg), autocast_for(cfg.amp, device)
@@ -351,7 +345,8 @@ def train(model:nn.Module, dataset, cfg:TrainConfig, run_dir, resume:bool=False,
         sched = make_scheduler(opt, cfg, spe); sched.step_update(state['step'])
     if rank == 0: _trim_log(run_dir / 'metrics.jsonl', state['step'])
     if rank == 0 and on_start: on_start()     # e.g. the pipeline's config.json, written once the checkpoint loaded
-    ddp = nn.parallel.DistributedDataParallel(model, device_ids=[device] if device.type == 'cuda' else None) if world > 1 else model
+    ddp = nn.parallel.DistributedDataParallel(model, device_ids=[device] if device.type == 'cuda' else None,   # methods that leave
+              find_unused_parameters=getattr(model, 'find_unused_parameters', False)) if world > 1 else model  # weights unused say so
     if cfg.compile: ddp = torch.compile(ddp)        # parameters are shared: `model` still saves and loads as usual
     sampler = ResumableSampler(len(dataset), seed=cfg.seed, rank=rank, world_size=world)
     skip_check = (lambda l: _check_finite(l, state['step'] + 1, run_dir, cfg)) if cfg.on_nonfinite == 'skip' else None

@@ -85,7 +85,8 @@ def flex(q, k, v, block_mask):
     global _flex_compiled
     from torch.nn.attention.flex_attention import flex_attention
     q, k = q.to(v.dtype), k.to(v.dtype)                         # RoPE may have promoted q, k under autocast
-    if q.device.type != 'cuda':                                 # the unfused reference: for tests on CPU
+    if q.device.type != 'cuda' or q.shape[-1] < 16:             # the unfused reference: CPU, or heads too narrow for
+                                                                # the compiled kernel (it needs head_dim >= 16)
         import warnings
         with warnings.catch_warnings():
             warnings.simplefilter('ignore'); return flex_attention(q, k, v, block_mask=block_mask)
@@ -230,13 +231,16 @@ class ViT(nn.Module):
         "RoPE `(cos, sin)` for `n_prefix` unrotated tokens followed by tokens at `coords`, or None."
         return None if self.rope_fn is None else self.rope_fn(coords, grid, n_prefix)
 
-    def forward_blocks(self, x, rope=None, mask=None, is_causal=False, caches=None, return_layers=False):
-        "Run the blocks on tokens `(B, N, D)`; final LayerNorm. With `return_layers`, also every block's output."
+    def forward_blocks(self, x, rope=None, mask=None, is_causal=False, caches=None):
+        "Run the blocks on tokens `(B, N, D)`, then the final LayerNorm."
+        for i, blk in enumerate(self.blocks): x = blk(x, rope, mask, is_causal, None if caches is None else caches[i])
+        return self.norm(x)
+
+    def forward_layers(self, x, rope=None, mask=None, is_causal=False) -> list:
+        "Every block's output `[(B, N, D)] * depth`, no final LayerNorm: the memory a cross-attention decoder reads."
         layers = []
-        for i, blk in enumerate(self.blocks):
-            x = blk(x, rope, mask, is_causal, None if caches is None else caches[i])
-            layers.append(x)
-        return (self.norm(x), layers) if return_layers else self.norm(x)
+        for blk in self.blocks: x = blk(x, rope, mask, is_causal); layers.append(x)
+        return layers
 
     def forward_features(self, imgs, is_causal:bool=False):
         "Plain path: all patch tokens in raster order, bidirectional by default -> `(B, N, D)`."

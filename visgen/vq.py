@@ -8,8 +8,9 @@ import math
 from dataclasses import dataclass, asdict
 import torch
 import torch.nn.functional as F
+import torch.distributed as dist
 from torch import nn
-from .core import check, UserError
+from .core import check, UserError, get_device
 from .registry import register_method
 
 # %% auto #0
@@ -43,6 +44,24 @@ class VQConfig:
     @property
     def grid(self): H, W = _pair(self.img_size); return (H // self.down, W // self.down)
 
+# %% ../nbs/17_vq.ipynb #8f8dac65
+def _distributed() -> bool: return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+def _sum_ranks(t:torch.Tensor) -> torch.Tensor:
+    "`t` summed over the ranks of the process group (`t` itself in one process)."
+    if _distributed(): t = t.clone(); dist.all_reduce(t)
+    return t
+
+def _restart_candidates(z:torch.Tensor, K:int) -> torch.Tensor:
+    "`K` vectors `(K, d)` for dead-code restarts from every rank's `z` `(M, d)`, the same on all ranks."
+    pick = torch.randperm(len(z), device=z.device)[:K] if len(z) >= K else torch.randint(len(z), (K,), device=z.device)
+    offer = z[pick].contiguous()                                   # (K, d): this rank's offer
+    if not _distributed(): return offer
+    pool = [torch.empty_like(offer) for _ in range(dist.get_world_size())]
+    dist.all_gather(pool, offer); pool = torch.cat(pool)          # (world * K, d)
+    idx = torch.randint(len(pool), (K,), device=z.device); dist.broadcast(idx, 0)   # rank 0 chooses for all
+    return pool[idx]
+
 # %% ../nbs/17_vq.ipynb #4fc71ed9
 class EMACodebook(nn.Module):
     "K codes of width d learned by EMA, with dead-code restarts."
@@ -65,14 +84,14 @@ class EMACodebook(nn.Module):
         "EMA step on vectors `z` `(M, d)` assigned to `ids` `(M,)`, then restart dead codes."
         g, K = self.decay, self.K
         onehot = F.one_hot(ids, K).type_as(z)                       # (M, K)
-        self.cluster_size.mul_(g).add_(onehot.sum(0), alpha=1 - g)
-        self.embed_avg.mul_(g).add_(onehot.t() @ z, alpha=1 - g)
+        counts, sums = _sum_ranks(onehot.sum(0)), _sum_ranks(onehot.t() @ z)   # (K,), (K, d): over every rank's shard
+        self.cluster_size.mul_(g).add_(counts, alpha=1 - g)
+        self.embed_avg.mul_(g).add_(sums, alpha=1 - g)
         n = self.cluster_size.sum()
         smoothed = (self.cluster_size + self.eps) / (n + K * self.eps) * n
         self.embed.copy_(self.embed_avg / smoothed.clamp_min(self.eps)[:, None])
         dead = self.cluster_size < self.restart_below                # (K,)
-        pick = torch.randperm(len(z), device=z.device)[:K] if len(z) >= K else torch.randint(len(z), (K,), device=z.device)
-        new, two = z[pick], 2 * self.restart_below                 # restarted codes start at twice the threshold
+        new, two = _restart_candidates(z, K), 2 * self.restart_below   # (K, d), the same on every rank
         self.embed.copy_(torch.where(dead[:, None], new, self.embed))
         self.embed_avg.copy_(torch.where(dead[:, None], new * two, self.embed_avg))
         self.cluster_size.copy_(torch.where(dead, torch.full_like(self.cluster_size, two), self.cluster_size))
@@ -174,6 +193,7 @@ def _no_backbone(self):
 @torch.no_grad()
 def vq_metrics(self, test_set, mean, std, device='cpu', batch_size:int=512) -> dict:
     "Test-split `recon_mse` (normalised pixels), `psnr` (on [0, 1] pixels), `codebook_usage` and `perplexity`."
+    device = get_device(device)
     was = self.training; self.eval()
     m, s = mean.view(1, -1, 1, 1).to(device), std.view(1, -1, 1, 1).to(device)
     se, se01, ids = 0., 0., []
