@@ -40,5 +40,5 @@ def test_sample_command_writes_png(tmp_path):
     out = tmp_path / 'run'
     run_visgen('pretrain', '--method', 'darl_mse', '--epochs', 1, '--opts', 'embed_dim=32,depth=1,num_heads=2',
                '--out', out, '--quiet', check=True)
-    p = run_visgen('sample', '--run', out, '--n', 3, '--complete')
+    p = run_visgen('sample', '--run', out, '--n', 3, '--complete', '--device', 'auto')   # 'auto' resolves (issue 18)
     assert p.returncode == 0 and (out / 'completions.png').stat().st_size > 1000, p.stderr
