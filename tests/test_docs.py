@@ -43,8 +43,12 @@ def test_library_pages_are_api_docs(site):
     assert 'Where the executed notebook goes' in table and '<strong>Type</strong>' in table, 'its parameters as a table'
     for page in (site / '_site' / 'nbs').glob('*.html'):
         text = page.read_text()
-        assert not re.search(r'<span class="co">#\|\s*(export|exporti|default_exp|hide|slow|cuda)\b', text), f'{page.name} shows nbdev directives'
+        assert not re.search(r'<span class="co">#\|\s*(export|exporti|default_exp|hide|slow|cuda|exec_doc)\b', text), f'{page.name} shows nbdev directives'
     assert 'id="patchify"' in (site / '_site' / 'nbs' / '01_patches.html').read_text()
+    for nb, name in [('07_darl', 'darl_mse'), ('13_saim', 'saim'), ('14_randsac', 'randsac'), ('16_darl_diffusion', 'darl_diffusion'),
+                     ('19_addp', 'addp')]:   # each method's paper card, rendered from the code when the site is built
+        page = (site / '_site' / 'nbs' / f'{nb}.html').read_text()
+        assert 'visgen default' in page and 'official code' in page and f'<strong>{name}</strong>' in page, f'{nb}: no paper card'
 
 
 def test_staged_project_is_what_quarto_accepts(site):

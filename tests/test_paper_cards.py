@@ -2,8 +2,8 @@
 import pytest
 from visgen.registry import load_methods, PAPER_CARDS, check_card, render_card
 
-# ADDP's card is written; DARL, SAIM and RandSAC get theirs with the rest of issue 14 (add them here then).
-PAPER_METHODS = ('addp',)
+# every method of the four papers (vq and token_predictor are ADDP's parts, on ADDP's card)
+PAPER_METHODS = ('addp', 'darl_diffusion', 'darl_mse', 'randsac', 'saim')
 load_methods()
 
 @pytest.mark.parametrize('name', PAPER_METHODS)

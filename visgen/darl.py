@@ -13,8 +13,8 @@ from timm.layers import trunc_normal_
 from . import serial
 from .patches import patchify, unpatchify, grid_coords, norm_pix as _norm_pix
 from .serial import raster_rank, order_from_rank, gather_tokens, scatter_tokens
-from .vit import ViT, ViTConfig, vit_config, KVCache
-from .registry import register_method
+from .vit import ViT, ViTConfig, vit_config, KVCache, init_weights, linear_init
+from .registry import register_method, paper_card, CardRow
 
 # %% auto #0
 __all__ = ['DARL_ORDERS', 'DARL', 'darl_features', 'predict_next', 'darl_mse', 'embed_patches', 'generate', 'complete_bottom']
@@ -33,7 +33,7 @@ class DARL(nn.Module):
         self.backbone = ViT(cfg)
         self.sos = nn.Parameter(torch.zeros(1, 1, cfg.embed_dim))
         self.head = nn.Linear(cfg.embed_dim, cfg.patch_size ** 2 * cfg.in_chans)  # linear patch decoder
-        trunc_normal_(self.sos, std=.02)
+        init_weights(self.head); trunc_normal_(self.sos, std=.02)
 
     def sample_rank(self, B:int, N:int, device, grid=None) -> torch.Tensor:
         "Generation order as ranks `(B, N)` on `grid` (default: the training grid): `self.order`."
@@ -150,3 +150,15 @@ def complete_bottom(model, imgs, cache:bool=True, generator=None, **sample_kw):
     check(model.order == 'raster', f"Completing the bottom half needs raster order; this model uses {model.order!r}.")
     gh, gw = imgs.shape[-2] // model.cfg.patch_size, imgs.shape[-1] // model.cfg.patch_size
     return generate(model, imgs, n_known=(gh // 2) * gw, cache=cache, generator=generator, **sample_kw)
+
+# %% ../nbs/07_darl.ipynb #0e7d821a
+paper_card('darl_mse', 'Li et al., DARL: Denoising Autoregressive Representation Learning, 2024 (no official code)', [
+    CardRow('order', 'raster', lambda m: m.order),
+    CardRow('attention', 'causal', lambda m: 'causal' if m.order == 'raster' else f"causal over {m.order}"),
+    CardRow('start token', 'learned', lambda m: 'learned' if isinstance(m.sos, nn.Parameter) else 'none'),
+    CardRow('positions', '2D RoPE (decomposed)', lambda m: {'rope2d': '2D RoPE (decomposed)', 'rope1d': '1D RoPE', 'abs': '2D sin-cos, fixed', 'learn': 'learned', 'none': 'none'}[m.backbone.cfg.pos]),
+    CardRow('patch decoder', 'linear', lambda m: 'linear' if isinstance(m.head, nn.Linear) else type(m.head).__name__),
+    CardRow('target', 'pixels', lambda m: 'per-patch normalised pixels' if m.norm_pix else 'pixels'),
+    CardRow('loss', 'MSE', lambda m: 'MSE'),
+    CardRow('Linear initialisation', 'Xavier-uniform (table 7)', lambda m: linear_init(m) + ' (table 7)'),
+])

@@ -12,10 +12,10 @@ from .core import check, get_device
 from timm.layers import Mlp
 from .patches import unpatchify
 from .serial import scatter_tokens
-from .vit import Block, vit_config, init_weights
+from .vit import Block, vit_config, init_weights, linear_init
 from .darl import DARL, generate, complete_bottom
 from .diffusion import gamma_schedule, q_sample, to_x0, diffusion_loss, gamma_grid, reverse_process, GAMMA_MIN, STEPS, SCHEDULES
-from .registry import register_method, METHODS
+from .registry import register_method, METHODS, paper_card, CardRow
 
 # %% auto #0
 __all__ = ['DECODERS', 'block_last_token', 'DenoisingPatchDecoder', 'MLPPatchDecoder', 'DARLDiffusion', 'predict_denoised',
@@ -188,3 +188,16 @@ def show_images(rows, titles=None, size:float=0.9):
     H = fig.get_figheight()
     fig.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=1 - 0.3 * bool(titles) / H, wspace=0.08, hspace=0.35 if titles else 0.08)
     return fig
+
+# %% ../nbs/16_darl_diffusion.ipynb #6c7b4f00
+paper_card('darl_diffusion', 'Li et al., DARL: Denoising Autoregressive Representation Learning, 2024 (no official code)', [
+    CardRow('noise level gamma', 'Beta(alpha, beta), values lost', lambda m: repr(m.schedule),
+            why='lost in extraction; Beta(1, 3) puts most gamma near 0 (heavy noise), as the paper\'s sweep favours'),
+    CardRow('prediction', 'x0', lambda m: m.pred),
+    CardRow('loss on', 'x0', lambda m: m.loss_space),
+    CardRow('denoising patch decoder', '1 Transformer block over [h_i, embed(x_i^gamma)]',
+            lambda m: f"{len(m.head.blocks)} Transformer block over [h_i, embed(x_i^gamma)]" if type(m.head).__name__ == 'DenoisingPatchDecoder' else 'MLP'),
+    CardRow('gamma conditioning', 'appended channel', lambda m: 'appended channel' if m.head.gamma_cond else 'none'),
+    CardRow('positions', '2D RoPE (decomposed)', lambda m: {'rope2d': '2D RoPE (decomposed)', 'rope1d': '1D RoPE', 'abs': '2D sin-cos, fixed', 'learn': 'learned', 'none': 'none'}[m.backbone.cfg.pos]),
+    CardRow('Linear initialisation', 'Xavier-uniform (table 7)', lambda m: linear_init(m) + ' (table 7)'),
+])

@@ -11,10 +11,10 @@ from .core import check
 from .patches import patchify, unpatchify, grid_coords, norm_pix as _norm_pix
 from .serial import (sample_rank, order_from_rank, gather_tokens, scatter_tokens, content_mask, query_mask,
                            attention_args, segment_size, sorted_rank, sorted_attention_args)
-from .vit import ViT, ViTConfig, vit_config, DecoderBlock, sincos_2d, init_weights
+from .vit import ViT, ViTConfig, vit_config, DecoderBlock, sincos_2d, init_weights, linear_init
 from .twostream import TwoStreamAR, check_paths_agree
 from .saim import order_kwargs
-from .registry import register_method
+from .registry import register_method, paper_card, CardRow
 
 # %% auto #0
 __all__ = ['SkipMix', 'RandSAC', 'randsac']
@@ -118,3 +118,23 @@ def randsac(size:str='micro', img_size=8, patch_size:int=2, in_chans:int=1, pos:
     okw = order_kwargs(order, M=M, K=K, P=P, block=block)
     if decoder == 'twostream': return TwoStreamAR(cfg, order, okw, norm_pix=norm_pix, skip_first=True)
     return RandSAC(cfg, order, okw, dec_depth, skip, norm_pix)
+
+# %% ../nbs/14_randsac.ipynb #53703db9
+def _skip(m) -> str:
+    "The decoder's memory, measured: a learned mix of encoder layers (and its start) or the last layer."
+    if m.skip.W is None: return 'last encoder layer'
+    even = torch.allclose(m.skip.W.detach(), torch.full_like(m.skip.W, 1 / m.skip.W.shape[1]))
+    return 'learned mix of encoder layers' + (', even at start' if even else '')
+
+paper_card('randsac', 'Hua et al., RandSAC: Self-supervised Learning by Random Segments with Autoregressive Coding, ICLR 2023 (no official code)', [
+    CardRow('segments', 'random squares', lambda m: {'square': 'random squares', 'blob': 'random blobs'}.get(m.order, m.order)),
+    CardRow('square side M (tokens)', 2, lambda m: m.order_kw.get('M', '-')),
+    CardRow('decoder memory', 'learned mix of encoder layers', _skip, why='the mix\'s initial value is not stated: even'),
+    CardRow('decoder depth', 'lost (6 of 12 for ViT-S on CIFAR)', lambda m: f"{len(m.decoder)} of {m.cfg.depth}",
+            why='lost for ViT-T; half the encoder, as the ViT-S runs'),
+    CardRow('decoder heads and width', "the encoder's", lambda m: "the encoder's" if m.decoder[0].cross.nh == m.cfg.num_heads else m.decoder[0].cross.nh),
+    CardRow('target', 'per-patch normalised pixels', lambda m: 'per-patch normalised pixels' if m.norm_pix else 'raw pixels'),
+    CardRow('loss', 'MSE', lambda m: 'MSE'),
+    CardRow('encoder positions', 'not stated', lambda m: '2D sin-cos, fixed' if m.cfg.pos == 'abs' else m.cfg.pos, why="MAE's, whose recipe RandSAC follows"),
+    CardRow('Linear initialisation', 'not stated', lambda m: linear_init(m), why="MAE's, whose recipe RandSAC follows"),
+])

@@ -12,9 +12,9 @@ from timm.layers import Mlp, trunc_normal_
 from .patches import patchify, unpatchify, grid_coords, norm_pix as _norm_pix
 from .serial import (sample_rank, order_from_rank, gather_tokens, scatter_tokens, order_options, segment_size,
                            stream_attention_args)
-from .vit import ViT, ViTConfig, vit_config, DecoderBlock, sincos_2d, init_weights
-from .twostream import two_stream_block, check_paths_agree
-from .registry import register_method
+from .vit import ViT, ViTConfig, vit_config, DecoderBlock, sincos_2d, init_weights, linear_init
+from .twostream import two_stream_block, query_block, check_paths_agree
+from .registry import register_method, paper_card, CardRow
 
 # %% auto #0
 __all__ = ['gaussian_blur', 'SAIM', 'order_kwargs', 'saim']
@@ -39,15 +39,20 @@ def gaussian_blur(imgs:torch.Tensor, kernel:int=9, sigma:float=1.,
 class SAIM(nn.Module):
     "SAIM: content-masked ViT encoder + parallel query-masked cross-attention decoder (or shared two-stream)."
     def __init__(self, cfg:ViTConfig, share:bool=False, order:str='random', order_kw:dict|None=None,
-                 blur_kernel:int=9, blur_sigma:float=1., norm_pix:bool=True, head_ratio:float=1., dec_depth:int|None=None,
-                 blur_pad:str='zeros'):
+                 blur_kernel:int=9, blur_sigma:float=1., norm_pix:bool=True, dec_depth:int|None=None,
+                 blur_pad:str='zeros', xlnet:bool=False, head:str='mlp', loss:str='l2'):
         super().__init__()
-        self.cfg, self.share, self.order, self.order_kw = cfg, share, order, dict(order_kw or {})
-        self.blur, self.norm_pix = (blur_kernel, blur_sigma, blur_pad), norm_pix
+        self.cfg, self.share, self.xlnet, self.order, self.order_kw = cfg, share, xlnet, order, dict(order_kw or {})
+        self.blur, self.norm_pix, self.loss = (blur_kernel, blur_sigma, blur_pad), norm_pix, loss
         sample_rank(order, 1, cfg.grid, **self.order_kw)                 # checks the order now
         self.dec_depth = L = dec_depth or cfg.depth
-        check(1 <= L <= cfg.depth and (not share or L == cfg.depth),
-              f"dec_depth={dec_depth} must be between 1 and the encoder depth {cfg.depth} (equal to it with share=True).")
+        check(1 <= L <= cfg.depth and cfg.depth % L == 0 and (not share or L == cfg.depth),
+              f"dec_depth={dec_depth} must divide the encoder depth {cfg.depth} (and equal it with share=True): "
+              "query layer k reads encoder layer (k+1)*depth/dec_depth.")
+        check(not xlnet or share, "xlnet=True is a variant of the shared decoder: pass share=True with it.")
+        check(head in ('mlp', 'linear'), f"Unknown SAIM head {head!r}: use 'mlp' (the paper's) or 'linear'.")
+        check(loss in ('l2', 'l1'), f"Unknown SAIM loss {loss!r}: use 'l2' (the paper's) or 'l1'.")
+        self.reads = [(k + 1) * (cfg.depth // L) - 1 for k in range(L)]   # the encoder layer each query layer attends
         D, P = cfg.embed_dim, cfg.patch_size ** 2 * cfg.in_chans
         self.backbone = ViT(cfg)
         self.start = nn.Parameter(torch.zeros(1, 1, D))
@@ -55,7 +60,7 @@ class SAIM(nn.Module):
             [DecoderBlock(D, cfg.num_heads, cfg.mlp_ratio, cfg.qkv_bias, self_attn=False) for _ in range(L)])
         self.dec_norm = None if share else nn.LayerNorm(D)
         self.find_unused_parameters = not share     # the separate decoder reads the blocks' outputs, never `backbone.norm`
-        self.head = Mlp(D, int(D * head_ratio), P)
+        self.head = Mlp(D, int(D * cfg.mlp_ratio), P) if head == 'mlp' else nn.Linear(D, P)
         if self.decoder is not None: self.decoder.apply(init_weights)
         self.head.apply(init_weights); trunc_normal_(self.start, std=.02)
 
@@ -79,16 +84,17 @@ class SAIM(nn.Module):
         g = sincos_2d(coords, D).to(x.dtype).expand(B, N, D)                             # decoder input: positions
         rope_h, rope_g = bb.rope(coords, grid, n_prefix=1), bb.rope(coords, grid)
         ha, ga = stream_attention_args(r, segment_size(self.order, **self.order_kw), reference)
-        if self.share:
+        if self.xlnet:                                                       # XLNet: query layer l reads H_{l-1}
             for blk in bb.blocks: x, g = two_stream_block(blk, x, g, ha, ga, rope_h, rope_g)
-            g = bb.norm(g)
-        else:
-            layers = bb.forward_layers(x, rope_h, **ha)
-            for blk, mem in zip(self.decoder, layers[-self.dec_depth:]):
-                g = blk(g, mem, rope_g, rope_h, mem_mask=ga['mask'], mem_causal=ga.get('is_causal', False))
-            g = self.dec_norm(g)
+        else:                                                                # official: query layer k reads H_reads[k]
+            layers = bb.forward_layers(x, rope_h, **ha)                      # [(B, 1+N, D)] * depth
+            for k, l in enumerate(self.reads):
+                if self.share: g = query_block(bb.blocks[l], g, layers[l], ga, rope_g, rope_h)
+                else: g = self.decoder[k](g, layers[l], rope_g, rope_h, mem_mask=ga['mask'], mem_causal=ga.get('is_causal', False))
+        g = bb.norm(g) if self.share else self.dec_norm(g)
         pred = scatter_tokens(self.head(g), order)                            # (B, N, p*p*C) raster
-        return dict(loss=F.mse_loss(pred.float(), self.targets(imgs).float()), pred=pred, rank=rank)
+        err = pred.float() - self.targets(imgs).float()
+        return dict(loss=err.square().mean() if self.loss == 'l2' else err.abs().mean(), pred=pred, rank=rank)
 
     def features(self, imgs, pool:str='mean'):
         "Encoder without masks (start token prepended): mean of the patch outputs `(B, D)`."
@@ -114,8 +120,38 @@ def order_kwargs(order:str, **kw) -> dict:
 def saim(size:str='micro', img_size=8, patch_size:int=2, in_chans:int=1, pos:str='abs', share:bool=False,
          order:str='random', M:int=2, K:int=4, P:int=2, block:int=2, blur_kernel:int=9, blur_sigma:float=1.,
          blur_pad:str='zeros',  # target blur padding: 'zeros' (official code) or 'reflect'
-         norm_pix:bool=True, dec_depth:int|None=None, drop_path:float=0., **vit_kwargs):
-    "SAIM (random order, separate parallel decoder; `share=True`: two-stream with shared weights)."
+         norm_pix:bool=True, dec_depth:int|None=None, drop_path:float=0.,
+         xlnet:bool=False,       # with share=True: XLNet's two-stream update (query reads the layer's input)
+         head:str='mlp',         # 'mlp' (hidden 4D, the paper's) or 'linear'
+         loss:str='l2',          # 'l2' (the paper's) or 'l1'
+         **vit_kwargs):
+    "SAIM (random order, separate parallel decoder; `share=True`: the encoder's blocks run the query stream)."
     cfg = vit_config(size, img_size=img_size, patch_size=patch_size, in_chans=in_chans, pos=pos, drop_path=drop_path, **vit_kwargs)
     return SAIM(cfg, share, order, order_kwargs(order, M=M, K=K, P=P, block=block), blur_kernel, blur_sigma, norm_pix,
-                dec_depth=dec_depth, blur_pad=blur_pad)
+                dec_depth=dec_depth, blur_pad=blur_pad, xlnet=xlnet, head=head, loss=loss)
+
+# %% ../nbs/13_saim.ipynb #e3a28c7c
+def _reads(m) -> str:
+    "Which encoder layer output each query layer attends, measured from the pairing."
+    L, Ld = m.cfg.depth, m.dec_depth
+    if m.xlnet: return 'input of layer l (XLNet)'
+    return 'output of layer (k+1)L/Ld' if m.reads == [(k + 1) * L // Ld - 1 for k in range(Ld)] else f"outputs {m.reads}"
+
+paper_card('saim', 'Qi et al., SAIM, AAAI 2023 (official code: qiy20/SAIM)', [
+    CardRow('generation order', 'random permutation', lambda m: 'random permutation' if m.order == 'random' else m.order,
+            code='random permutation (argsort of uniform noise)'),
+    CardRow('encoder positions', '2D sin-cos, fixed', lambda m: '2D sin-cos, fixed' if m.cfg.pos == 'abs' else m.cfg.pos, code='2D sin-cos, fixed'),
+    CardRow('decoder weights', 'separate', lambda m: 'shared' if m.share else 'separate', code='separate (share_weight=False)'),
+    CardRow('decoder depth', 'encoder depth', lambda m: 'encoder depth' if m.dec_depth == m.cfg.depth else m.dec_depth, code='query_depth=12 (ViT-B)'),
+    CardRow('query layer k attends', 'output of layer (k+1)L/Ld', _reads, code='output of layer (k+1)L/Ld',
+            ),
+    CardRow('decoder input', 'position embeddings', lambda m: 'position embeddings', code='fixed 2D sin-cos'),
+    CardRow('prediction head', 'MLP', lambda m: 'MLP' if hasattr(m.head, 'fc1') else 'linear', code="'MLP'"),
+    CardRow('head hidden width', 'not stated', lambda m: f"{m.head.fc1.out_features // m.cfg.embed_dim}D" if hasattr(m.head, 'fc1') else '-',
+            code='4D (mlp_ratio)', why="the official code's"),
+    CardRow('target blur', 'Gaussian 9x9, sigma 1', lambda m: f"Gaussian {m.blur[0]}x{m.blur[0]}, sigma {m.blur[1]:g}", code='Gaussian 9x9, sigma 1'),
+    CardRow('blur padding', 'not stated', lambda m: m.blur[2], code='zeros', why="the official code's"),
+    CardRow('per-patch normalised target', 'yes', lambda m: 'yes' if m.norm_pix else 'no', code='yes (norm_pix_loss)'),
+    CardRow('loss', 'MSE', lambda m: {'l2': 'MSE', 'l1': 'L1'}[m.loss], code="'L2'"),
+    CardRow('Linear initialisation', 'not stated', lambda m: linear_init(m), code='Xavier-uniform', why="the official code's (MAE's)"),
+])

@@ -14,10 +14,10 @@ from .patches import patchify, unpatchify, grid_coords, norm_pix as _norm_pix
 from .rope import apply_rope
 from .serial import (sample_rank, order_from_rank, gather_tokens, scatter_tokens, order_options, segment_size,
                            stream_attention_args)
-from .vit import ViT, ViTConfig, Block
+from .vit import ViT, ViTConfig, Block, init_weights
 
 # %% auto #0
-__all__ = ['query_heads', 'two_stream_block', 'TwoStreamAR', 'check_paths_agree']
+__all__ = ['query_heads', 'two_stream_block', 'kv_heads', 'query_block', 'TwoStreamAR', 'check_paths_agree']
 
 # %% ../nbs/04a_twostream.ipynb #fed7519d
 def query_heads(attn, x:torch.Tensor) -> torch.Tensor:
@@ -36,6 +36,20 @@ def two_stream_block(b:Block, h, g, h_args:dict, g_args:dict, rope_h=None, rope_
     g = g + b.drop_path(b.attn.attend(qg, k, v, **g_args))
     return h + b.drop_path(b.mlp(b.norm2(h))), g + b.drop_path(b.mlp(b.norm2(g)))
 
+def kv_heads(attn, x:torch.Tensor) -> tuple:
+    "Keys and values alone of `visgen.vit.Attention` `attn` for `x` `(B, N, D)`: two `(B, nh, N, hd)`."
+    D = attn.nh * attn.hd
+    b = None if attn.qkv.bias is None else attn.qkv.bias[D:]
+    return F.linear(x, attn.qkv.weight[D:], b).view(*x.shape[:2], 2, attn.nh, attn.hd).permute(2, 0, 3, 1, 4).unbind(0)
+
+def query_block(b:Block, g, mem, g_args:dict, rope_g=None, rope_mem=None):
+    "Query stream `g` `(B, Ng, D)` through `Block` `b`'s weights, attending the memory `mem` `(B, Nm, D)` (both normed by `norm1`)."
+    qg, (k, v) = query_heads(b.attn, b.norm1(g)), kv_heads(b.attn, b.norm1(mem))
+    if rope_g is not None: qg = apply_rope(qg, *rope_g)
+    if rope_mem is not None: k = apply_rope(k, *rope_mem)
+    g = g + b.drop_path(b.attn.attend(qg, k, v, **g_args))
+    return g + b.drop_path(b.mlp(b.norm2(g)))
+
 # %% ../nbs/04a_twostream.ipynb #c2cec665
 class TwoStreamAR(nn.Module):
     "Two-stream autoregressive ViT over an order from `visgen.serial` (DARL random order; RandSAC baseline)."
@@ -47,7 +61,7 @@ class TwoStreamAR(nn.Module):
         self.backbone = ViT(cfg)
         self.start, self.query = nn.Parameter(torch.zeros(1, 1, cfg.embed_dim)), nn.Parameter(torch.zeros(1, 1, cfg.embed_dim))
         self.head = nn.Linear(cfg.embed_dim, cfg.patch_size ** 2 * cfg.in_chans)
-        trunc_normal_(self.start, std=.02); trunc_normal_(self.query, std=.02)
+        init_weights(self.head); trunc_normal_(self.start, std=.02); trunc_normal_(self.query, std=.02)
 
     def sample_rank(self, B:int, grid, device, generator=None):
         return sample_rank(self.order, B, grid, generator, device, **self.order_kw)

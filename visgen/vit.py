@@ -18,7 +18,7 @@ from .serial import gather_tokens
 
 # %% auto #0
 __all__ = ['SIZES', 'POS_KINDS', 'CPU_MATH_BELOW', 'ViTConfig', 'vit_config', 'KVCache', 'flex', 'sdpa', 'Attention',
-           'CrossAttention', 'Block', 'DecoderBlock', 'sincos_1d', 'sincos_2d', 'ViT', 'init_weights']
+           'CrossAttention', 'Block', 'DecoderBlock', 'sincos_1d', 'sincos_2d', 'ViT', 'init_weights', 'linear_init']
 
 # %% ../nbs/04_vit.ipynb #148db17b
 SIZES = dict(micro=dict(embed_dim=64, depth=4, num_heads=4), mini=dict(embed_dim=128, depth=6, num_heads=4),
@@ -267,9 +267,16 @@ class ViT(nn.Module):
     def no_weight_decay(self): return {'pos_table'}
 
 def init_weights(m):
-    "timm/MAE initialisation: truncated normal (std .02) linears, unit LayerNorms."
+    "MAE's initialisation (after the JAX ViT): Xavier-uniform Linear weights, zero biases, unit LayerNorms."
     if isinstance(m, nn.Linear):
-        trunc_normal_(m.weight, std=.02)
+        nn.init.xavier_uniform_(m.weight)
         if m.bias is not None: nn.init.zeros_(m.bias)
     elif isinstance(m, nn.LayerNorm):
         nn.init.ones_(m.weight); nn.init.zeros_(m.bias)
+
+# %% ../nbs/04_vit.ipynb #0d33b3eb
+def linear_init(model:nn.Module) -> str:
+    "The initialisation of `model`'s Linear weights, measured: 'Xavier-uniform' when each lies in its bound with the matching std."
+    ws = [m.weight.detach() for m in model.modules() if isinstance(m, nn.Linear) and min(m.weight.shape) >= 16]
+    def xavier(w): a = math.sqrt(6 / sum(w.shape)); return bool(w.abs().max() <= a) and abs(w.std().item() - a / 3 ** .5) < .1 * a
+    return 'Xavier-uniform' if ws and all(xavier(w) for w in ws) else "other"
