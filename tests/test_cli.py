@@ -38,6 +38,19 @@ def test_finetune(run):
     assert p.returncode == 0, p.stderr
     r = json.loads((run / 'finetune.json').read_text())
     assert 0 <= r['acc'] <= 1 and 0 <= r['random_acc'] <= 1
+    assert r['recipe']['drop_path'] == 0.1 and r['recipe']['reprob'] == 0.25 and r['recipe']['causal'] is False   # MAE's recipe
+
+def test_causal_finetune_and_layer_probes(run):
+    "DARL's causal fine-tuning with last-token readout (table 3), and probes of every layer (figure 8b)."
+    p = run_visgen('finetune', '--run', run, '--epochs', 1, '--device', 'cpu', '--causal', '--pool', 'last')
+    assert p.returncode == 0, p.stderr
+    r = json.loads((run / 'finetune.json').read_text())
+    assert r['recipe']['causal'] is True and r['recipe']['pool'] == 'last' and 0 <= r['acc'] <= 1
+    p = run_visgen('probe', '--run', run, '--device', 'cpu', '--layers')
+    assert p.returncode == 0, p.stderr
+    rows = json.loads((run / 'layers.json').read_text())
+    assert [r['layer'] for r in rows] == list(range(1, len(rows) + 1)) and len(rows) == 4   # micro: 4 blocks
+    assert all(0 <= r['knn_acc'] <= 1 and 0 <= r['linear_acc'] <= 1 for r in rows)
 
 @pytest.mark.parametrize('args,msg', [
     (('--method', 'darl_typo'), "Unknown method 'darl_typo'"),
@@ -54,7 +67,7 @@ def test_bad_input(tmp_path, args, msg):
     assert not (tmp_path / 'r').exists() or not any((tmp_path / 'r').iterdir())
 
 def test_timm_create_model_and_other_resolution():
-    import timm, torch, visgen.darl  # registration side effect
+    import visgen.darl, timm, torch  # visgen first: it imports torchvision safely on a CPU-only torch; registration
     m = timm.create_model('darl_mse', img_size=8, patch_size=2, pos='rope2d').eval()
     with torch.no_grad():
         assert m.features(torch.randn(2, 1, 8, 8)).shape == (2, 64)

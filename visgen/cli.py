@@ -9,7 +9,7 @@ from pathlib import Path
 from .core import check, UserError
 from fastcore.script import anno_parser, store_true
 from .registry import load_methods, method_options
-from .pipeline import RunConfig, pretrain, probe, finetune_run
+from .pipeline import RunConfig, pretrain, probe, finetune_run, probe_layers
 
 # %% auto #0
 __all__ = ['COMMANDS', 'parse_opts', 'pretrain_cmd', 'probe_cmd', 'finetune_cmd', 'check_parameters', 'execute_template',
@@ -72,9 +72,13 @@ def probe_cmd(run:str=None,         # Run directory of `visgen pretrain`
               device:str='auto',    # cpu, cuda or auto
               pool:str=None,        # mean or last (default: the run's)
               data:str=None,        # Evaluate on another data set (default: the run's)
-              data_root:str=None):  # Its folder or archive
+              data_root:str=None,   # Its folder or archive
+              layers:store_true=False): # Probe every block's output instead (writes layers.json)
     "kNN and linear probes of a finished run, beside its baselines (writes probe.json)."
     check(run, "Pass --run RUN_DIR: the --out directory of a finished `visgen pretrain`.")
+    if layers:
+        check(not data, "--layers probes the run's own data: leave out --data.")
+        r = probe_layers(run, device, pool); print(json.dumps(r, indent=1)); return r
     r = probe(run, device, pool, data, data_root); print(json.dumps(r, indent=1)); return r
 
 def finetune_cmd(run:str=None,       # Run directory of `visgen pretrain`
@@ -84,10 +88,16 @@ def finetune_cmd(run:str=None,       # Run directory of `visgen pretrain`
                  layer_decay:float=0.75, # Layer-wise learning-rate decay
                  device:str='auto',  # cpu, cuda or auto
                  data:str=None,      # Fine-tune on another data set (default: the run's)
-                 data_root:str=None):# Its folder or archive
-    "Fine-tune a run's backbone and the same backbone at random init (writes finetune.json)."
+                 data_root:str=None, # Its folder or archive
+                 drop_path:float=0.1,# Stochastic depth (MAE's recipe)
+                 reprob:float=0.25,  # Random erasing probability (MAE's recipe)
+                 causal:store_true=False, # Keep the causal mask (DARL's causal fine-tuning)
+                 pool:str='mean'):   # mean, or last (DARL's last-token readout)
+    "Fine-tune a run's backbone and the same backbone at random init, MAE's recipe (writes finetune.json)."
     check(run, "Pass --run RUN_DIR: the --out directory of a finished `visgen pretrain`.")
-    r = finetune_run(run, epochs, lr, batch_size, layer_decay, device, data=data, data_root=data_root); print(json.dumps(r, indent=1)); return r
+    r = finetune_run(run, epochs, lr, batch_size, layer_decay, device, data=data, data_root=data_root, drop_path=drop_path,
+                     reprob=reprob, causal=causal, pool=pool)
+    print(json.dumps(r, indent=1)); return r
 
 # %% ../nbs/12_cli.ipynb #173a6002
 def check_parameters(template, params:dict) -> dict:

@@ -16,7 +16,8 @@ import_torchvision()  # timm imports torchvision: tolerate a CUDA wheel on a CPU
 from PIL import Image
 from timm.data import Mixup
 from timm.data.auto_augment import rand_augment_transform
-from timm.layers import trunc_normal_
+from timm.layers import trunc_normal_, DropPath
+from timm.data.random_erasing import RandomErasing
 from timm.loss import SoftTargetCrossEntropy
 from timm.models import group_parameters
 from timm.optim import create_optimizer_v2
@@ -24,8 +25,9 @@ from timm.scheduler import CosineLRScheduler
 
 # %% auto #0
 __all__ = ['seeded', 'as_device', 'autocast', 'apply_batched', 'extract_features', 'knn_votes', 'knn_accuracy', 'probe_head',
-           'linear_probe', 'pixel_features', 'center_features', 'evaluate_features', 'probe_noise', 'Classifier',
-           'make_randaugment', 'randaugment_batch', 'finetune_optimizer', 'normalize_uint8', 'finetune']
+           'linear_probe', 'pixel_features', 'center_features', 'layer_features', 'evaluate_features', 'probe_noise',
+           'Classifier', 'make_randaugment', 'randaugment_batch', 'finetune_optimizer', 'set_drop_path',
+           'normalize_uint8', 'finetune']
 
 # %% ../nbs/09_evaluate.ipynb #3073fc27
 @contextmanager
@@ -133,6 +135,25 @@ def center_features(train_f:torch.Tensor, *others:torch.Tensor) -> tuple:
     mu = train_f.float().mean(0)
     return tuple(f.float() - mu for f in (train_f, *others))
 
+# %% ../nbs/09_evaluate.ipynb #b5951b56
+def layer_features(model:nn.Module, images:torch.Tensor, # float normalised `(N, C, H, W)`
+                   pool:str='mean', batch_size:int=256, device='cpu') -> list:
+    "Frozen features after every block of `model.backbone` during `model.features`: `depth` tensors `(N, D)`."
+    check(pool in ('mean', 'last'), f"Unknown pooling {pool!r}: use 'mean' or 'last'.")
+    bb = getattr(model, 'backbone', None)
+    check(bb is not None and hasattr(bb, 'blocks'), f"{type(model).__name__} has no ViT backbone: probes per layer need one.")
+    n = math.prod(d // bb.patch_embed.patch_size[0] for d in images.shape[-2:])     # patch tokens, the last n
+    outs = []
+    def keep(mod, args, o): outs.append((o[:, -n:].mean(1) if pool == 'mean' else o[:, -1]).float())
+    def run(m, x):
+        outs.clear(); m.features(x, pool=pool)
+        return torch.stack(outs, 1)                                                  # (B, depth, D)
+    hooks = [b.register_forward_hook(keep) for b in bb.blocks]
+    try: feats = apply_batched(model, images, run, batch_size=batch_size, device=device)
+    finally:
+        for h in hooks: h.remove()
+    return list(feats.unbind(1))
+
 # %% ../nbs/09_evaluate.ipynb #1e98fd64
 def evaluate_features(train_f:torch.Tensor, train_y:torch.Tensor, test_f:torch.Tensor, test_y:torch.Tensor,
                       prefix:str='', k:int=20, T:float=0.07, center:bool=False, # subtract the training mean first
@@ -151,15 +172,19 @@ def probe_noise(acc:float, n:int, z:float=2.) -> float:
 
 # %% ../nbs/09_evaluate.ipynb #0be2be24
 class Classifier(nn.Module):
-    "Linear head over the LayerNorm'd mean of `backbone.forward_features(imgs)`: logits `(B, num_classes)`."
-    def __init__(self, backbone:nn.Module, num_classes:int):
+    "Linear head over the LayerNorm'd mean (or last token) of `backbone.forward_features(imgs)`: logits `(B, num_classes)`."
+    def __init__(self, backbone:nn.Module, num_classes:int,
+                 causal:bool=False, # keep the causal mask while fine-tuning (DARL's table 3)
+                 pool:str='mean'):  # 'mean' over tokens, or the 'last' token (DARL's causal readout)
         super().__init__()
-        self.backbone, D = backbone, backbone.embed_dim
+        check(pool in ('mean', 'last'), f"Unknown pooling {pool!r}: use 'mean' or 'last' (--pool).")
+        self.backbone, D, self.causal, self.pool = backbone, backbone.embed_dim, causal, pool
         self.fc_norm, self.head = nn.LayerNorm(D), nn.Linear(D, num_classes)
         trunc_normal_(self.head.weight, std=2e-5); nn.init.zeros_(self.head.bias)  # as MAE
 
     def forward(self, imgs:torch.Tensor) -> torch.Tensor:
-        return self.head(self.fc_norm(self.backbone.forward_features(imgs).mean(1)))
+        t = self.backbone.forward_features(imgs, is_causal=self.causal)          # (B, N, D)
+        return self.head(self.fc_norm(t.mean(1) if self.pool == 'mean' else t[:, -1]))
 
     def group_matcher(self, coarse:bool=False):
         "Layer id of a parameter name: the backbone's grouping, `fc_norm`/`head` last."
@@ -203,18 +228,28 @@ def finetune_optimizer(model:nn.Module, lr:float, wd:float, layer_decay:float|No
     return opt, sched
 
 # %% ../nbs/09_evaluate.ipynb #93bbc236
+def set_drop_path(backbone:nn.Module, rate:float):
+    "Stochastic depth rising linearly from 0 to `rate` over `backbone.blocks` (visgen's or timm's), as fine-tuning uses it."
+    rates = torch.linspace(0, rate, len(backbone.blocks)).tolist()
+    for blk, r in zip(backbone.blocks, rates):
+        for name in ('drop_path', 'drop_path1', 'drop_path2'):
+            if hasattr(blk, name): setattr(blk, name, DropPath(r) if r > 0 else nn.Identity())
+    return backbone
+
 def normalize_uint8(x:torch.Tensor, mean, std) -> torch.Tensor:
     "uint8 images `(B, C, H, W)` -> float `(x/255 - mean) / std` with per-channel `mean`, `std` `(C,)`."
     mean, std = (torch.as_tensor(v, dtype=torch.float32, device=x.device).view(-1, 1, 1) for v in (mean, std))
     return (x.float() / 255 - mean) / std
 
-def _train_epoch(model, opt, sched, mix, x, y, mean, std, ra, bs, dev, amp, step0):
+def _train_epoch(model, opt, sched, mix, x, y, mean, std, ra, bs, dev, amp, step0, erase=None):
     "One epoch over `x`, `y` in random order, dropping the last partial batch: mean loss."
     crit, losses = SoftTargetCrossEntropy(), []
     model.train()
     for i, idx in enumerate(torch.randperm(len(x))[:len(x) // bs * bs].view(-1, bs)):
         xb = randaugment_batch(x[idx], ra) if ra else x[idx]
-        xb, yb = mix(normalize_uint8(xb.to(dev), mean, std), y[idx].to(dev))
+        xb = normalize_uint8(xb.to(dev), mean, std)
+        if erase is not None: xb = erase(xb)                          # per-sample random erasing, normalised space
+        xb, yb = mix(xb, y[idx].to(dev))
         with autocast(dev, amp): loss = crit(model(xb), yb)
         opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
         sched.step_update(step0 + i + 1); losses.append(loss.item())
@@ -227,7 +262,10 @@ def finetune(backbone:nn.Module, train_x:torch.Tensor, train_y:torch.Tensor, # u
              epochs:int=10, lr:float=1e-3, batch_size:int=128, layer_decay:float|None=0.75, wd:float=0.05,
              mixup:float=0.8, cutmix:float=1.0, label_smoothing:float=0.1,
              randaug:str|None='rand-m9-mstd0.5', # timm RandAugment config, None: off
-             warmup_epochs:float=1, device='cpu', seed:int=0, amp=None, num_classes:int|None=None) -> dict:
+             warmup_epochs:float=1, device='cpu', seed:int=0, amp=None, num_classes:int|None=None,
+             drop_path:float=0.1,       # stochastic depth (MAE's fine-tuning: 0.1 for ViT-B)
+             reprob:float=0.25,         # random erasing probability (MAE's: 0.25, pixel mode)
+             causal:bool=False, pool:str='mean') -> dict: # DARL's causal fine-tuning and last-token readout
     "Fine-tune a copy of `backbone` with a `Classifier` head: `dict(acc=test accuracy, history=[per epoch])`."
     check(train_x.dtype == torch.uint8 and test_x.dtype == torch.uint8,
           f"finetune takes uint8 images (got {train_x.dtype}, {test_x.dtype}) and normalises them with mean/std.")
@@ -236,14 +274,15 @@ def finetune(backbone:nn.Module, train_x:torch.Tensor, train_y:torch.Tensor, # u
     dev, C = as_device(device), num_classes or _num_classes(train_y, test_y); enable_tf32(dev)
     steps = len(train_x) // batch_size
     with seeded(seed):
-        model = Classifier(copy.deepcopy(backbone), C).to(dev)
+        model = Classifier(set_drop_path(copy.deepcopy(backbone), drop_path), C, causal, pool).to(dev)
+        erase = RandomErasing(reprob, mode='pixel', device=dev) if reprob > 0 else None
         opt, sched = finetune_optimizer(model, lr, wd, layer_decay, epochs * steps, round(warmup_epochs * steps))
         mix = Mixup(mixup_alpha=mixup, cutmix_alpha=cutmix, label_smoothing=label_smoothing, num_classes=C)
         mix.mixup_enabled = mixup > 0 or cutmix > 0  # both off: plain (smoothed) one-hot targets
         ra = make_randaugment(randaug, mean, train_x.shape[1]) if randaug else None
         history = []
         for ep in range(epochs):
-            loss = _train_epoch(model, opt, sched, mix, train_x, train_y, mean, std, ra, batch_size, dev, amp, ep * steps)
+            loss = _train_epoch(model, opt, sched, mix, train_x, train_y, mean, std, ra, batch_size, dev, amp, ep * steps, erase)
             pred = apply_batched(model, test_x, prep=lambda x: normalize_uint8(x, mean, std), device=dev, amp=amp).argmax(1)
             acc = (pred == test_y.cpu()).float().mean().item()
             history.append(dict(epoch=ep + 1, train_loss=loss, acc=acc, lr=max(g['lr'] for g in opt.param_groups)))

@@ -16,12 +16,13 @@ from .data import load_images, channel_stats, check_channels, PretrainDataset, p
 from .registry import create_method, check_method, load_methods, method_options, METHODS
 from .train import TrainConfig, train, load_weights, atomic_write_text, read_log, setup_distributed, steps_per_epoch, nonfinite_keys
 import torch.distributed as dist
-from .evaluate import extract_features, evaluate_features, pixel_features, finetune
+from .evaluate import extract_features, evaluate_features, pixel_features, finetune, layer_features
 
 # %% auto #0
 __all__ = ['MARKER', 'LOCK', 'RESUME_MAY_CHANGE', 'default_patch_size', 'RunConfig', 'check_opts', 'is_run_dir', 'read_config',
            'check_run_dir', 'RunLock', 'resume_diff', 'check_resume', 'load_data', 'build_model', 'load_run',
-           'normalise', 'evaluate_run', 'on_rank0', 'write_json', 'pretrain', 'eval_data', 'probe', 'finetune_run']
+           'normalise', 'evaluate_run', 'on_rank0', 'write_json', 'pretrain', 'eval_data', 'probe', 'probe_layers',
+           'finetune_run']
 
 # %% ../nbs/10_pipeline.ipynb #a99d5574
 def default_patch_size(H:int, W:int) -> int:
@@ -381,9 +382,20 @@ def probe(run_dir, device='auto', pool:str|None=None, data:str|None=None, data_r
     write_json(Path(run_dir) / 'probe.json', res, 'probe results')
     return res
 
+def probe_layers(run_dir, device='auto', pool:str|None=None) -> list:
+    "kNN and linear probe of every block's output of a finished run (DARL's figure 8b); writes `layers.json`."
+    model, cfg, info = load_run(run_dir)
+    dev, pool = get_device(device), pool or cfg.pool
+    train_set, test_set, mean, std = eval_data(cfg, info)
+    ftr, fte = (layer_features(model.to(dev), normalise(s.images, mean, std), pool, device=dev) for s in (train_set, test_set))
+    rows = [dict(layer=i + 1, **evaluate_features(a, train_set.labels, b, test_set.labels, device=dev)) for i, (a, b) in enumerate(zip(ftr, fte))]
+    write_json(Path(run_dir) / 'layers.json', rows, 'per-layer probes')
+    return rows
+
 def finetune_run(run_dir, epochs:int=10, lr:float=1e-3, batch_size:int=128, layer_decay:float=0.75,
                  device='auto', randaug:str|None='rand-m9-mstd0.5', mixup:float=0.8, cutmix:float=1.0, seed:int=0,
-                 data:str|None=None, data_root:str|None=None) -> dict:
+                 data:str|None=None, data_root:str|None=None, drop_path:float=0.1, reprob:float=0.25,
+                 causal:bool=False, pool:str='mean') -> dict:
     "Fine-tune a run's backbone (and, as the baseline, the same backbone at random init); writes `finetune.json`."
     check(isinstance(epochs, int) and epochs >= 1, f"--epochs must be at least 1 for fine-tuning, got {epochs!r}.")
     check(math.isfinite(lr) and lr > 0, f"--lr must be a positive finite number, got {lr}.")
@@ -392,9 +404,11 @@ def finetune_run(run_dir, epochs:int=10, lr:float=1e-3, batch_size:int=128, laye
     model, cfg, info = load_run(run_dir)
     train_set, test_set, mean, std = eval_data(cfg, info, data, data_root, model)
     kw = dict(epochs=epochs, lr=lr, batch_size=batch_size, layer_decay=layer_decay, device=str(get_device(device)),
-              randaug=randaug, mixup=mixup, cutmix=cutmix, seed=seed, mean=mean, std=std)
+              randaug=randaug, mixup=mixup, cutmix=cutmix, seed=seed, mean=mean, std=std, drop_path=drop_path, reprob=reprob,
+              causal=causal, pool=pool)
     args = (train_set.images, train_set.labels, test_set.images, test_set.labels)
     res = dict(acc=finetune(model.backbone, *args, **kw)['acc'])
     res['random_acc'] = finetune(build_model(cfg, info['img_size'], info['in_chans']).backbone, *args, **kw)['acc']
+    res['recipe'] = {k: v for k, v in kw.items() if k not in ('mean', 'std')}
     write_json(Path(run_dir) / 'finetune.json', res, 'fine-tuning results')
     return res
