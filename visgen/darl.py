@@ -14,6 +14,7 @@ from . import serial
 from .patches import patchify, unpatchify, grid_coords, norm_pix as _norm_pix
 from .serial import raster_rank, order_from_rank, gather_tokens, scatter_tokens
 from .vit import ViT, ViTConfig, vit_config, KVCache, init_weights, linear_init
+from .twostream import TwoStreamAR
 from .registry import register_method, paper_card, CardRow
 
 # %% auto #0
@@ -28,7 +29,7 @@ class DARL(nn.Module):
         super().__init__()
         self.cfg, self.norm_pix, self.order, self.order_block = cfg, norm_pix, order, order_block
         check(order in DARL_ORDERS, f"Unknown DARL order {order!r}: use one of {DARL_ORDERS} (a causal model needs a "
-              "fixed order; random orders need a two-stream model).")
+              "fixed order; darl_mse --opts order=random builds the two-stream model).")
         if order != 'raster': self.sample_rank(1, math.prod(cfg.grid), None)   # fails early if the blocks do not tile the grid
         self.backbone = ViT(cfg)
         self.sos = nn.Parameter(torch.zeros(1, 1, cfg.embed_dim))
@@ -98,9 +99,10 @@ DARL.predict_images = predict_next
 @register_method
 def darl_mse(size:str='micro', img_size=8, patch_size:int=2, in_chans:int=1, pos:str='rope2d',
              norm_pix:bool=False, drop_path:float=0., order:str='raster', order_block:int=2, **vit_kwargs):
-    "DARL with the MSE patch decoder; `order`: 'raster', 'nested_raster' or 'round_robin' (`order_block` squares)."
-    return DARL(vit_config(size, img_size=img_size, patch_size=patch_size, in_chans=in_chans, pos=pos,
-                           drop_path=drop_path, **vit_kwargs), norm_pix=norm_pix, order=order, order_block=order_block)
+    "DARL with the MSE patch decoder; `order`: 'raster', 'nested_raster', 'round_robin' (`order_block` squares) or 'random'."
+    cfg = vit_config(size, img_size=img_size, patch_size=patch_size, in_chans=in_chans, pos=pos, drop_path=drop_path, **vit_kwargs)
+    if order == 'random': return TwoStreamAR(cfg, 'random', norm_pix=norm_pix)   # figure 6: two streams (XLNet)
+    return DARL(cfg, norm_pix=norm_pix, order=order, order_block=order_block)
 
 # %% ../nbs/07_darl.ipynb #4d753c5d
 def embed_patches(model, patches, coords, grid):

@@ -17,6 +17,7 @@ from PIL import Image
 from timm.data import Mixup
 from timm.data.auto_augment import rand_augment_transform
 from timm.layers import trunc_normal_, DropPath
+from timm.optim import Lars
 from timm.data.random_erasing import RandomErasing
 from timm.loss import SoftTargetCrossEntropy
 from timm.models import group_parameters
@@ -107,16 +108,20 @@ def probe_head(D:int, num_classes:int) -> nn.Sequential:
 def linear_probe(train_f:torch.Tensor, train_y:torch.Tensor, # `(N, D)`, `(N,)`
                  test_f:torch.Tensor, test_y:torch.Tensor,   # `(M, D)`, `(M,)`
                  epochs:int=100, lr:float=0.1, batch_size:int=256, wd:float=0., seed:int=0,
-                 num_classes:int|None=None, device='cpu') -> float:
-    "Test accuracy of `probe_head` trained by SGD (momentum 0.9, cosine lr) on frozen features."
+                 num_classes:int|None=None, device='cpu',
+                 optimizer:str='sgd',       # 'sgd', or 'lars': MAE's probe optimiser (timm's LARS)
+                 warmup_epochs:float=0) -> float:
+    "Test accuracy of `probe_head` trained by SGD or LARS (momentum 0.9, warm-up then cosine lr) on frozen features."
+    check(optimizer in ('sgd', 'lars'), f"Unknown probe optimiser {optimizer!r}: use 'sgd' or 'lars'.")
     check(len(train_f) == len(train_y) > 1, f"Need >1 training feature with one label each (got {len(train_f)}, {len(train_y)}).")
     dev, C = as_device(device), num_classes or _num_classes(train_y, test_y); enable_tf32(dev)
     xs, ys = train_f.float().to(dev), train_y.to(dev)
     bs = min(batch_size, len(xs)); steps = len(xs) // bs   # drop_last: BatchNorm needs >1 row
     with seeded(seed):
         head = probe_head(xs.shape[1], C).to(dev)
-        opt = torch.optim.SGD(head.parameters(), lr=lr, momentum=0.9, weight_decay=wd)
-        sched = CosineLRScheduler(opt, t_initial=epochs * steps, t_in_epochs=False)
+        opt = (torch.optim.SGD if optimizer == 'sgd' else Lars)(head.parameters(), lr=lr, momentum=0.9, weight_decay=wd)
+        w = round(warmup_epochs * steps)
+        sched = CosineLRScheduler(opt, t_initial=max(1, epochs * steps - w), warmup_t=w, warmup_prefix=True, t_in_epochs=False)
         for ep in range(epochs):
             for i, idx in enumerate(torch.randperm(len(xs))[:steps * bs].view(steps, bs).to(dev)):
                 loss = F.cross_entropy(head(xs[idx]), ys[idx])

@@ -11,8 +11,8 @@ from .core import check
 from timm.layers import Mlp, trunc_normal_
 from .patches import patchify, unpatchify, grid_coords, norm_pix as _norm_pix
 from .serial import (sample_rank, order_from_rank, gather_tokens, scatter_tokens, order_options, segment_size,
-                           stream_attention_args)
-from .vit import ViT, ViTConfig, vit_config, DecoderBlock, sincos_2d, init_weights, linear_init
+                           stream_attention_args, attention_args, sorted_attention_args, sorted_rank, content_mask)
+from .vit import ViT, ViTConfig, vit_config, Block, DecoderBlock, sincos_2d, init_weights, linear_init
 from .twostream import two_stream_block, query_block, check_paths_agree
 from .registry import register_method, paper_card, CardRow
 
@@ -40,9 +40,10 @@ class SAIM(nn.Module):
     "SAIM: content-masked ViT encoder + parallel query-masked cross-attention decoder (or shared two-stream)."
     def __init__(self, cfg:ViTConfig, share:bool=False, order:str='random', order_kw:dict|None=None,
                  blur_kernel:int=9, blur_sigma:float=1., norm_pix:bool=True, dec_depth:int|None=None,
-                 blur_pad:str='zeros', xlnet:bool=False, head:str='mlp', loss:str='l2'):
+                 blur_pad:str='zeros', xlnet:bool=False, head:str='mlp', loss:str='l2', decoder_free:bool=False):
         super().__init__()
         self.cfg, self.share, self.xlnet, self.order, self.order_kw = cfg, share, xlnet, order, dict(order_kw or {})
+        self.decoder_free = decoder_free
         self.blur, self.norm_pix, self.loss = (blur_kernel, blur_sigma, blur_pad), norm_pix, loss
         sample_rank(order, 1, cfg.grid, **self.order_kw)                 # checks the order now
         self.dec_depth = L = dec_depth or cfg.depth
@@ -50,22 +51,33 @@ class SAIM(nn.Module):
               f"dec_depth={dec_depth} must divide the encoder depth {cfg.depth} (and equal it with share=True): "
               "query layer k reads encoder layer (k+1)*depth/dec_depth.")
         check(not xlnet or share, "xlnet=True is a variant of the shared decoder: pass share=True with it.")
-        check(head in ('mlp', 'linear'), f"Unknown SAIM head {head!r}: use 'mlp' (the paper's) or 'linear'.")
+        check(head in ('mlp', 'linear', 'transformer'), f"Unknown SAIM head {head!r}: use 'mlp' (the paper's), 'linear' or 'transformer'.")
+        check(not decoder_free or (order == 'raster' and not share), "decoder_free=True is the raster baseline: "
+              "pass order=raster (and no share) with it.")
         check(loss in ('l2', 'l1'), f"Unknown SAIM loss {loss!r}: use 'l2' (the paper's) or 'l1'.")
         self.reads = [(k + 1) * (cfg.depth // L) - 1 for k in range(L)]   # the encoder layer each query layer attends
         D, P = cfg.embed_dim, cfg.patch_size ** 2 * cfg.in_chans
         self.backbone = ViT(cfg)
         self.start = nn.Parameter(torch.zeros(1, 1, D))
-        self.decoder = None if share else nn.ModuleList(   # shared: the encoder's blocks run both streams
+        self.decoder = None if share or decoder_free else nn.ModuleList(   # shared: the encoder's blocks run both streams
             [DecoderBlock(D, cfg.num_heads, cfg.mlp_ratio, cfg.qkv_bias, self_attn=False) for _ in range(L)])
-        self.dec_norm = None if share else nn.LayerNorm(D)
-        self.find_unused_parameters = not share     # the separate decoder reads the blocks' outputs, never `backbone.norm`
+        self.dec_norm = None if share or decoder_free else nn.LayerNorm(D)
+        self.find_unused_parameters = self.decoder is not None   # it reads the blocks' outputs, never `backbone.norm`
         self.head = Mlp(D, int(D * cfg.mlp_ratio), P) if head == 'mlp' else nn.Linear(D, P)
+        self.head_block = Block(D, cfg.num_heads, cfg.mlp_ratio, cfg.qkv_bias) if head == 'transformer' else None
+        if self.head_block is not None: self.head_block.apply(init_weights)
         if self.decoder is not None: self.decoder.apply(init_weights)
         self.head.apply(init_weights); trunc_normal_(self.start, std=.02)
 
     def sample_rank(self, B:int, grid, device, generator=None):
         return sample_rank(self.order, B, grid, generator, device, **self.order_kw)
+
+    def _query_args(self, r, reference:bool=False) -> dict:
+        "Content mask among the queries `(B, N)` as arranged (the Transformer head: query j reaches i iff r(j) <= r(i))."
+        S = segment_size(self.order, **self.order_kw)
+        if reference: return dict(mask=content_mask(r))
+        if S is None: return attention_args(r, per_sample=True)
+        return sorted_attention_args(sorted_rank(r.shape[1], S), None, False, r.device)
 
     def targets(self, imgs):
         "Blurred, per-patch normalised patches `(B, N, p*p*C)` in raster order."
@@ -84,14 +96,17 @@ class SAIM(nn.Module):
         g = sincos_2d(coords, D).to(x.dtype).expand(B, N, D)                             # decoder input: positions
         rope_h, rope_g = bb.rope(coords, grid, n_prefix=1), bb.rope(coords, grid)
         ha, ga = stream_attention_args(r, segment_size(self.order, **self.order_kw), reference)
-        if self.xlnet:                                                       # XLNet: query layer l reads H_{l-1}
+        if self.decoder_free:                                                # raster baseline: h_{i-1} predicts token i
+            g = bb.forward_layers(x, rope_h, **ha)[-1][:, :-1]                 # (B, N, D)
+        elif self.xlnet:                                                     # XLNet: query layer l reads H_{l-1}
             for blk in bb.blocks: x, g = two_stream_block(blk, x, g, ha, ga, rope_h, rope_g)
         else:                                                                # official: query layer k reads H_reads[k]
             layers = bb.forward_layers(x, rope_h, **ha)                      # [(B, 1+N, D)] * depth
             for k, l in enumerate(self.reads):
                 if self.share: g = query_block(bb.blocks[l], g, layers[l], ga, rope_g, rope_h)
                 else: g = self.decoder[k](g, layers[l], rope_g, rope_h, mem_mask=ga['mask'], mem_causal=ga.get('is_causal', False))
-        g = bb.norm(g) if self.share else self.dec_norm(g)
+        if self.head_block is not None: g = self.head_block(g, rope_g, **self._query_args(r, reference))
+        g = self.dec_norm(g) if self.decoder is not None else bb.norm(g)
         pred = scatter_tokens(self.head(g), order)                            # (B, N, p*p*C) raster
         err = pred.float() - self.targets(imgs).float()
         return dict(loss=err.square().mean() if self.loss == 'l2' else err.abs().mean(), pred=pred, rank=rank)
@@ -124,11 +139,12 @@ def saim(size:str='micro', img_size=8, patch_size:int=2, in_chans:int=1, pos:str
          xlnet:bool=False,       # with share=True: XLNet's two-stream update (query reads the layer's input)
          head:str='mlp',         # 'mlp' (hidden 4D, the paper's) or 'linear'
          loss:str='l2',          # 'l2' (the paper's) or 'l1'
+         decoder_free:bool=False, # with order=raster: the encoder alone predicts the next patch (the raster baseline)
          **vit_kwargs):
     "SAIM (random order, separate parallel decoder; `share=True`: the encoder's blocks run the query stream)."
     cfg = vit_config(size, img_size=img_size, patch_size=patch_size, in_chans=in_chans, pos=pos, drop_path=drop_path, **vit_kwargs)
     return SAIM(cfg, share, order, order_kwargs(order, M=M, K=K, P=P, block=block), blur_kernel, blur_sigma, norm_pix,
-                dec_depth=dec_depth, blur_pad=blur_pad, xlnet=xlnet, head=head, loss=loss)
+                dec_depth=dec_depth, blur_pad=blur_pad, xlnet=xlnet, head=head, loss=loss, decoder_free=decoder_free)
 
 # %% ../nbs/13_saim.ipynb #e3a28c7c
 def _reads(m) -> str:
@@ -141,7 +157,8 @@ paper_card('saim', 'Qi et al., SAIM, AAAI 2023 (official code: qiy20/SAIM)', [
     CardRow('generation order', 'random permutation', lambda m: 'random permutation' if m.order == 'random' else m.order,
             code='random permutation (argsort of uniform noise)'),
     CardRow('encoder positions', '2D sin-cos, fixed', lambda m: '2D sin-cos, fixed' if m.cfg.pos == 'abs' else m.cfg.pos, code='2D sin-cos, fixed'),
-    CardRow('decoder weights', 'separate', lambda m: 'shared' if m.share else 'separate', code='separate (share_weight=False)'),
+    CardRow('decoder weights', 'separate', lambda m: 'none' if m.decoder_free else 'shared' if m.share else 'separate',
+            code='separate (share_weight=False)'),
     CardRow('decoder depth', 'encoder depth', lambda m: 'encoder depth' if m.dec_depth == m.cfg.depth else m.dec_depth, code='query_depth=12 (ViT-B)'),
     CardRow('query layer k attends', 'output of layer (k+1)L/Ld', _reads, code='output of layer (k+1)L/Ld',
             ),
