@@ -44,7 +44,7 @@ def pretrain_cmd(method:str='darl_mse',   # Registered method name (`visgen main
                  batch_size:int=128,      # Batch size
                  lr:float=1e-3,           # Peak learning rate
                  amp:str='auto',          # auto (bf16 on GPU), bf16, fp32
-                 aug:store_true=False,    # Random resized crop + flip
+                 aug:store_true=False,    # Random resized crop + flip at the data's size (--img-size brings the standard one)
                  opts:str=None,           # Method options, e.g. "norm_pix=true,pos=rope1d"
                  global_batch:int=None,   # Global batch, reached by gradient accumulation (and processes)
                  ckpt_every:int=0,        # Steps between checkpoints (0: every epoch)
@@ -56,6 +56,8 @@ def pretrain_cmd(method:str='darl_mse',   # Registered method name (`visgen main
                  train_limit:int=0,       # Class-balanced subset of this many training images (0: all)
                  test_limit:int=0,        # ... and of test images
                  test_split:str='test',   # Evaluation split of an ImageFolder tree (without test/, val/ is used)
+                 img_size:int=None,       # Train at S x S: short side to S/0.875 + centre crop; RandomResizedCrop + flip
+                 workers:int=0,           # DataLoader worker processes for decoding and augmentation
                  quiet:store_true=False): # No progress bar
     "Pre-train a method, then evaluate it beside random-init and raw-pixel baselines."
     check(out, "Pass --out RUN_DIR: the directory the run is written to.")
@@ -63,7 +65,8 @@ def pretrain_cmd(method:str='darl_mse',   # Registered method name (`visgen main
                     patch_size=patch_size, batch_size=batch_size, lr=lr, amp=amp, aug=aug, opts=parse_opts(opts),
                     global_batch=global_batch, ckpt_every=ckpt_every, keep_last=keep_last, skip_nonfinite=skip_nonfinite,
                     deterministic=deterministic, on_corrupt=on_corrupt,
-                    train_limit=train_limit, test_limit=test_limit, test_split=test_split, compile=compile)
+                    train_limit=train_limit, test_limit=test_limit, test_split=test_split, compile=compile,
+                    image_size=img_size, workers=workers)
     m = pretrain(out, cfg, resume=resume, overwrite=overwrite, progress=not quiet, extend=extend)
     print(json.dumps(m, indent=1)); print(f"Run written to {out}")
     return m

@@ -19,9 +19,10 @@ from torchvision import datasets
 from torchvision.transforms import v2
 
 # %% auto #0
-__all__ = ['DATASETS', 'ImageSet', 'register_dataset', 'load_images', 'data_root', 'cache_dir', 'stratified_split', 'load_digits',
-           'decode_images', 'load_imagefolder', 'extract_once', 'load_cifar10_jpeg', 'load_fashion_mnist',
-           'load_cifar10', 'channel_stats', 'check_channels', 'match_splits', 'pretrain_transform', 'mix_seed',
+__all__ = ['DATASETS', 'EVAL_CROP', 'ImageSet', 'register_dataset', 'load_images', 'data_root', 'cache_dir', 'stratified_split',
+           'load_digits', 'decode_images', 'load_imagefolder', 'extract_once', 'load_cifar10_jpeg',
+           'load_fashion_mnist', 'load_cifar10', 'channel_stats', 'check_channels', 'match_splits',
+           'pretrain_transform', 'stored_size', 'resize_short', 'standard_transform', 'at_image_size', 'mix_seed',
            'PretrainDataset', 'ResumableSampler', 'make_loader']
 
 # %% ../nbs/06_data.ipynb #f5f45b74
@@ -146,10 +147,11 @@ def load_digits(root=None, split:str='train', download:bool=False) -> ImageSet:
 _GREY = {'1', 'L', 'LA', 'I', 'I;16', 'F'}
 
 def _decode(path, size=None) -> np.ndarray:
-    "One image file -> uint8 `(H, W, 1 | 3)`; `size=(H, W)` resizes."
+    "One image file -> uint8 `(H, W, 1 | 3)`; `size=(H, W)` resizes, `size=R` (an int) resizes the short side and centre-crops `R x R`."
     with Image.open(path) as im:
         im = im.convert('L' if im.mode in _GREY else 'RGB')
-    if size is not None: im = im.resize((size[1], size[0]), Image.BILINEAR)
+    if isinstance(size, int): im = resize_short(im, size)
+    elif size is not None: im = im.resize((size[1], size[0]), Image.BILINEAR)
     a = np.asarray(im)
     return a[..., None] if a.ndim == 2 else a
 
@@ -175,7 +177,8 @@ def decode_images(paths:list, on_corrupt:str='fail', size=None, io_errors:list|N
     check(arrs, f"None of the {len(paths)} image files could be decoded (e.g. {', '.join(bad[:3])}).")
     sizes = sorted({a.shape[:2] for a in arrs})
     check(len(sizes) == 1, f"The images have different sizes ({', '.join(f'{h}x{w}' for h, w in sizes[:4])}"
-          f"{', ...' if len(sizes) > 4 else ''}): resize the files to one size (in Python: size=(H, W) resizes them all).")
+          f"{', ...' if len(sizes) > 4 else ''}): pass --img-size S to train at S x S (short side resized, centre-cropped; "
+          "img_size=S in Python), or resize the files to one size.")
     if any(a.shape[2] == 3 for a in arrs): arrs = [np.repeat(a, 3, 2) if a.shape[2] == 1 else a for a in arrs]
     return torch.from_numpy(np.stack(arrs)).permute(0, 3, 1, 2).contiguous(), kept
 
@@ -419,6 +422,30 @@ def pretrain_transform(img_size, scale=(0.35, 1.0), flip:bool=True) -> v2.Compos
     crop = (v2.RandomResizedCrop(img_size, scale=tuple(scale), antialias=True) if scale is not None
             else v2.Resize(img_size, antialias=True))
     return v2.Compose([crop, v2.RandomHorizontalFlip() if flip else v2.Identity()])
+
+# %% ../nbs/06_data.ipynb #959318d1
+EVAL_CROP = 0.875   # evaluation: short side to S / 0.875, centre crop S
+
+def stored_size(img_size:int) -> int:
+    "Side `R = round(S / 0.875)` at which images are kept for an image size `S`."
+    return round(img_size / EVAL_CROP)
+
+def resize_short(img, R:int):
+    "PIL image or uint8/float tensor `(..., H, W)`: the short side resized to `R` (bicubic, antialiased), centre-cropped to `R x R`."
+    img = v2.functional.resize(img, R, interpolation=v2.InterpolationMode.BICUBIC, antialias=True)
+    return v2.functional.center_crop(img, [R, R])
+
+def standard_transform(img_size:int, scale=(0.2, 1.0)) -> v2.Compose:
+    "MAE/SAIM pre-training augmentation on float `(C, H, W)`: RandomResizedCrop to `img_size` (bicubic) + horizontal flip."
+    return v2.Compose([v2.RandomResizedCrop(img_size, scale=tuple(scale), interpolation=v2.InterpolationMode.BICUBIC, antialias=True),
+                       v2.RandomHorizontalFlip()])
+
+def at_image_size(images:ImageSet, img_size:int, stored:bool=True) -> ImageSet:
+    "`images` at `stored_size(img_size)` (`stored`, for pre-training) or centre-cropped to `img_size` (evaluation)."
+    R = stored_size(img_size)
+    x = images.images if images.img_size == (R, R) else resize_short(images.images, R)
+    if not stored: x = v2.functional.center_crop(x, [img_size, img_size])
+    return ImageSet(x.contiguous(), images.labels, images.classes, images.name)
 
 # %% ../nbs/06_data.ipynb #c0eafe38
 _M64 = (1 << 64) - 1

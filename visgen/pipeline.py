@@ -12,7 +12,8 @@ import torch
 from .core import check, check_types, UserError, get_device, seed_everything
 import inspect
 from safetensors.torch import save_file
-from .data import load_images, channel_stats, check_channels, PretrainDataset, pretrain_transform, DATASETS, match_splits
+from .data import (load_images, channel_stats, check_channels, PretrainDataset, pretrain_transform, DATASETS, match_splits,
+                         stored_size, at_image_size, standard_transform)
 from .registry import create_method, check_method, load_methods, method_options, METHODS
 from .train import TrainConfig, train, load_weights, atomic_write_text, read_log, setup_distributed, steps_per_epoch, nonfinite_keys
 import torch.distributed as dist
@@ -20,9 +21,9 @@ from .evaluate import extract_features, evaluate_features, pixel_features, finet
 
 # %% auto #0
 __all__ = ['MARKER', 'LOCK', 'RESUME_MAY_CHANGE', 'default_patch_size', 'RunConfig', 'check_opts', 'is_run_dir', 'read_config',
-           'check_run_dir', 'RunLock', 'resume_diff', 'check_resume', 'load_data', 'build_model', 'load_run',
-           'normalise', 'evaluate_run', 'on_rank0', 'write_json', 'pretrain', 'eval_data', 'probe', 'probe_layers',
-           'finetune_run']
+           'check_run_dir', 'RunLock', 'resume_diff', 'check_resume', 'load_data', 'eval_view', 'build_model',
+           'load_run', 'normalise', 'evaluate_run', 'on_rank0', 'write_json', 'pretrain', 'eval_data', 'probe',
+           'probe_layers', 'finetune_run']
 
 # %% ../nbs/10_pipeline.ipynb #a99d5574
 def default_patch_size(H:int, W:int) -> int:
@@ -62,6 +63,8 @@ class RunConfig:
     test_limit: int = 0             # ... and of this many test images (the same subset for every seed)
     test_split: str = 'test'        # the evaluation split's name (an ImageFolder tree without test/ falls back to val/)
     compile: bool = False           # torch.compile the training step's model
+    image_size: int|None = None     # --img-size: train at S x S: short side to S/0.875, centre crop; RandomResizedCrop(S, 0.2-1) + flip
+    workers: int = 0                # DataLoader worker processes for decoding and augmentation (0: in the main process)
 
     def __post_init__(self):
         check_types(self)
@@ -73,6 +76,8 @@ class RunConfig:
         check(self.on_corrupt in ('fail', 'skip'), f"on_corrupt must be 'fail' or 'skip' (--on-corrupt), got {self.on_corrupt!r}.")
         check(self.patch_size is None or self.patch_size >= 1, f"--patch-size must be at least 1, got {self.patch_size} "
               "(leave it out for the default).")
+        check(self.image_size is None or self.image_size >= 4, f"--img-size must be at least 4 pixels, got {self.image_size}.")
+        check(self.workers >= 0, f"--workers must be 0 (load in the main process) or more, got {self.workers}.")
         check_opts(self.method, self.opts)
         self.train_config()  # validates the optimisation settings now, before any data is loaded
 
@@ -81,7 +86,7 @@ class RunConfig:
                            warmup_epochs=self.warmup_epochs, amp=self.amp, device=self.device, seed=self.seed,
                            log_every=self.log_every, ckpt_every=self.ckpt_every, keep_last=self.keep_last,
                            on_nonfinite='skip' if self.skip_nonfinite else 'stop', global_batch=self.global_batch,
-                           deterministic=self.deterministic, compile=self.compile)
+                           deterministic=self.deterministic, compile=self.compile, workers=self.workers)
 
 # %% ../nbs/10_pipeline.ipynb #f6f34709
 def _kind(v) -> str: return type(v).__name__
@@ -197,16 +202,23 @@ def check_resume(out, info:dict, extend:bool=False):
 
 # %% ../nbs/10_pipeline.ipynb #73da88e3
 def _load(cfg:RunConfig, split:str):
-    kw = {'on_corrupt': cfg.on_corrupt} if 'on_corrupt' in inspect.signature(DATASETS[cfg.data]).parameters else {}
+    params = inspect.signature(DATASETS[cfg.data]).parameters
+    kw = {'on_corrupt': cfg.on_corrupt} if 'on_corrupt' in params else {}
+    if cfg.image_size and 'size' in params: kw['size'] = stored_size(cfg.image_size)   # mixed-size files: one size on decode
     limit = cfg.train_limit if split == 'train' else cfg.test_limit
     return load_images(cfg.data, cfg.data_root, cfg.test_split if split == 'test' else split, **kw).take(limit, seed=0)
 
 def load_data(cfg:RunConfig):
-    "Train and test `ImageSet`s and their channel statistics (from the training split)."
+    "Train and test `ImageSet`s and their channel statistics (from the training split); with `image_size` (--img-size), the test split centre-cropped."
     train_set = _load(cfg, 'train')
     test_set = match_splits(train_set, _load(cfg, 'test'))   # same channels and size; labels matched by class name
+    if cfg.image_size: train_set, test_set = at_image_size(train_set, cfg.image_size), at_image_size(test_set, cfg.image_size, stored=False)
     mean, std = channel_stats(train_set)
     return train_set, test_set, mean, std
+
+def eval_view(cfg:RunConfig, train_set):
+    "The training images as the probes see them: centre-cropped to `image_size` (--img-size) when one is set."
+    return at_image_size(train_set, cfg.image_size, stored=False) if cfg.image_size else train_set
 
 def build_model(cfg:RunConfig, img_size, in_chans:int):
     "The method's model for images of `img_size` `(H, W)` with `in_chans` channels, seeded by `cfg.seed`."
@@ -324,10 +336,11 @@ def pretrain(out, cfg:RunConfig|None=None, resume:bool=False, overwrite:bool=Fal
     device, rank, world = setup_distributed(cfg.device)   # under torchrun: one process per GPU (or CPU rank)
     on_rank0(check_run_dir, out, resume, overwrite)        # fail fast, before the data is read
     train_set, test_set, mean, std = load_data(cfg)
-    model = build_model(cfg, train_set.img_size, train_set.channels)
+    probe_set = eval_view(cfg, train_set)                   # what the probes and ADDP's parts see (S x S with --img-size)
+    model = build_model(cfg, probe_set.img_size, train_set.channels)
     random_model = copy.deepcopy(model)                     # the same network at random initialisation
-    info = {**asdict(cfg), 'img_size': list(train_set.img_size), 'in_chans': train_set.channels,
-            'patch_size': cfg.patch_size or default_patch_size(*train_set.img_size), 'world_size': world,
+    info = {**asdict(cfg), 'img_size': list(probe_set.img_size), 'in_chans': train_set.channels,
+            'patch_size': cfg.patch_size or default_patch_size(*probe_set.img_size), 'world_size': world,
             'mean': mean.tolist(), 'std': std.tolist(), 'n_params': sum(p.numel() for p in model.parameters()),
             'n_train': len(train_set), 'n_test': len(test_set)}
     steps_per_epoch(len(train_set), cfg.train_config(), world)   # one global batch fits: checked before any file is touched
@@ -335,8 +348,9 @@ def pretrain(out, cfg:RunConfig|None=None, resume:bool=False, overwrite:bool=Fal
     out = Path(out)
     try:
         if hasattr(model, 'prepare'):  # methods with trained dependencies (e.g. ADDP's tokenizer) build them here
-            model.prepare(train_set=train_set, mean=mean, std=std, run_dir=out, cfg=cfg, resume=resume, log=log)
-        tf = pretrain_transform(train_set.img_size) if cfg.aug else None
+            model.prepare(train_set=probe_set, mean=mean, std=std, run_dir=out, cfg=cfg, resume=resume, log=log)
+        tf = (standard_transform(cfg.image_size) if cfg.image_size else        # the field's: RandomResizedCrop(S, 0.2-1) + flip
+              pretrain_transform(train_set.img_size) if cfg.aug else None)
         ds = PretrainDataset(train_set, mean, std, transform=tf, seed=cfg.seed)
         t0 = time.time()
         hist = train(model, ds, cfg.train_config(), out, resume=resume, progress=progress, log=log,
@@ -346,7 +360,7 @@ def pretrain(out, cfg:RunConfig|None=None, resume:bool=False, overwrite:bool=Fal
         _save_weights(model, out / 'model.safetensors')
         metrics = dict(method=cfg.method, data=cfg.data, epochs=cfg.epochs, steps=hist[-1]['step'] if hist else 0,
                        final_loss=hist[-1]['loss'] if hist else None, pretrain_s=round(secs, 2))
-        metrics.update(evaluate_run(model, random_model.to(device), train_set, test_set, mean, std, device, cfg.pool))
+        metrics.update(evaluate_run(model, random_model.to(device), probe_set, test_set, mean, std, device, cfg.pool))
         if hasattr(model, 'extra_metrics'):  # method-specific numbers (e.g. a tokenizer's reconstruction error)
             metrics.update(model.extra_metrics(test_set=test_set, mean=mean, std=std, device=device))
         write_json(out / 'metrics.json', metrics, 'metrics')
@@ -363,6 +377,7 @@ def eval_data(cfg:RunConfig, info:dict, data:str|None=None, data_root:str|None=N
     "The run's data, or another data set (`data`) checked against the model's channels (and, given `model`, its image size)."
     if data: cfg = RunConfig(**{**asdict(cfg), 'data': data, 'data_root': data_root})
     train_set, test_set, mean, std = load_data(cfg)
+    train_set = eval_view(cfg, train_set)                   # probes and fine-tuning see S x S with --img-size
     for s in (train_set, test_set): check_channels(s, info['in_chans'])
     if model is not None and list(train_set.img_size) != list(info['img_size']):
         try: extract_features(model, normalise(train_set.images[:2], mean, std), device='cpu')

@@ -134,14 +134,12 @@ def check_part(run_dir:Path, method:str, opts:dict, img_size, in_chans:int):
 def fit_part(part:nn.Module, method:str, opts:dict, sub_dir, given, cfg, epochs:int, lr:float,
              img_size, in_chans:int, resume:bool=False, log=print) -> Path:
     "Load `part` from finished run `given`, else pre-train it as the sub-run `sub_dir` (resumed if asked)."
-    from visgen.pipeline import RunConfig, pretrain
+    from dataclasses import replace
+    from visgen.pipeline import pretrain
     from visgen.train import load_weights
     src = Path(given) if given else Path(sub_dir)
     if not given and not (resume and (src / 'model.safetensors').exists()):
-        sub = RunConfig(method=method, data=cfg.data, data_root=cfg.data_root, epochs=epochs, size=cfg.size,
-                        patch_size=cfg.patch_size, batch_size=cfg.batch_size, lr=lr, amp=cfg.amp, device=cfg.device,
-                        seed=cfg.seed, opts=opts, log_every=cfg.log_every, on_corrupt=cfg.on_corrupt,
-                        train_limit=cfg.train_limit, test_limit=cfg.test_limit)
+        sub = replace(cfg, method=method, epochs=epochs, lr=lr, opts=opts)   # every other setting as the parent run's
         log(f"Training the {method} part in {src} ({epochs} epochs) ...")
         m = pretrain(src, sub, resume=resume and src.exists(), overwrite=not resume, progress=False, log=log)
         log(f"{method}: " + ', '.join(f"{k}={v:.4g}" for k, v in m.items() if isinstance(v, float)))

@@ -47,6 +47,7 @@ class TrainConfig:
     deterministic: bool = False     # torch.use_deterministic_algorithms
     global_batch: int|None = None   # batch_size x accumulation x processes; None: batch_size x processes
     compile: bool = False           # torch.compile the model for the step (checkpoints keep the plain names)
+    workers: int = 0                # DataLoader worker processes (decoding and augmentation off the training loop)
 
     def __post_init__(self):
         self.betas = tuple(self.betas)
@@ -356,7 +357,7 @@ def train(model:nn.Module, dataset, cfg:TrainConfig, run_dir, resume:bool=False,
     while state['step'] < total:
         epoch, start = divmod(state['step'], spe)
         sampler.set_epoch(epoch, start=start * cfg.batch_size * accum); dataset.set_epoch(epoch)
-        for batches in _micro_batches(make_loader(dataset, cfg.batch_size, sampler=sampler, drop_last=True), accum):
+        for batches in _micro_batches(make_loader(dataset, cfg.batch_size, sampler=sampler, drop_last=True, num_workers=cfg.workers), accum):
             loss, ok = _step(ddp, batches, opt, cfg, ac, device, skip_check)
             if ok: run_loss += loss; run_n += 1
             else: state['skipped'] += 1

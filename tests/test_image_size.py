@@ -1,0 +1,46 @@
+"`--img-size` on an ImageNet-style tree (train/ and val/, JPEGs of mixed sizes), with DataLoader workers."
+import json
+from pathlib import Path
+import numpy as np
+import pytest
+from PIL import Image
+from conftest import run_visgen
+
+def _tree(root: Path, n: int = 24) -> Path:
+    "Two classes of random-noise JPEGs of several sizes and aspect ratios under train/ and val/ (ImageNet's layout)."
+    rng = np.random.default_rng(0)
+    sizes = [(40, 30), (33, 47), (64, 64), (20, 28)]
+    for split, m in (('train', n), ('val', n // 2)):
+        for i in range(m):
+            c = i % 2; w, h = sizes[i % len(sizes)]
+            a = (rng.random((h, w, 3)) * 120 + 120 * c).astype(np.uint8)
+            p = root / split / f'class{c}' / f'{i}.jpg'; p.parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(a).save(p, quality=90)
+    return root
+
+@pytest.fixture(scope='module')
+def tree(tmp_path_factory): return _tree(tmp_path_factory.mktemp('tree') / 'imagenet_like')
+
+def _pretrain(tree, out, *extra):
+    return run_visgen('pretrain', '--method', 'darl_mse', '--data', 'imagefolder', '--data-root', tree, '--img-size', 16,
+                      '--epochs', 2, '--batch-size', 8, '--opts', 'embed_dim=32,depth=1,num_heads=2', '--device', 'cpu',
+                      '--quiet', '--out', out, *extra, env={'VISGEN_CACHE': str(out.parent / 'cache'), 'OMP_NUM_THREADS': '1'})
+
+def test_mixed_sizes_train_at_img_size_with_workers(tree, tmp_path):
+    p = _pretrain(tree, tmp_path / 'w2', '--workers', 2)
+    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
+    cfg = json.loads((tmp_path / 'w2' / 'config.json').read_text())
+    assert cfg['image_size'] == 16 and cfg['img_size'] == [16, 16] and cfg['workers'] == 2 and cfg['n_test'] == 12
+    assert 'val/' in p.stderr                                   # no test/: evaluated on val/, and said so
+    # the per-sample seeded augmentation does not depend on the worker processes: the same losses without them
+    p = _pretrain(tree, tmp_path / 'w0')
+    assert p.returncode == 0, p.stderr[-2000:]
+    a, b = ((tmp_path / d / 'metrics.jsonl').read_text() for d in ('w2', 'w0'))
+    strip = lambda t: [{k: v for k, v in json.loads(l).items() if k != 'time'} for l in t.splitlines()]
+    assert strip(a) == strip(b)
+
+def test_mixed_sizes_without_img_size_say_how(tree, tmp_path):
+    p = run_visgen('pretrain', '--data', 'imagefolder', '--data-root', tree, '--epochs', 1, '--out', tmp_path / 'r', '--quiet',
+                   env={'VISGEN_CACHE': str(tmp_path / 'cache')})
+    assert p.returncode == 2 and '--img-size' in p.stderr and 'Traceback' not in p.stderr, p.stderr
+    assert not (tmp_path / 'r').exists()
