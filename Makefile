@@ -8,7 +8,7 @@ TORCH_SPEC ?= torch==2.13.0 torchvision==0.28.0
 STAMP := $(VENV)/.visgen-installed
 OUT ?= runs/main
 
-.PHONY: setup run test site export clean-nbs outputs lab hooks wheel
+.PHONY: setup run test site export clean-nbs outputs lab hooks wheel gpu-check
 
 setup: $(STAMP)
 
@@ -56,3 +56,8 @@ hooks: setup
 # A wheel in dist/ (the experiment templates inside, as visgen/templates/).
 wheel: setup
 	$(PY) -m pip wheel --no-deps --no-build-isolation -w dist .
+
+# On a GPU node: cuda cells, compiled benchmark with MFU, FlexAttention, a streamed ViT-B 224 px run and
+# torchrun, in one table (a few minutes on one GPU). `visgen gpu-check --dry` runs it at toy sizes on the CPU.
+gpu-check: setup
+	$(VENV)/bin/visgen gpu-check --out gpu-check.json

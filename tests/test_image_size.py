@@ -44,3 +44,32 @@ def test_mixed_sizes_without_img_size_say_how(tree, tmp_path):
                    env={'VISGEN_CACHE': str(tmp_path / 'cache')})
     assert p.returncode == 2 and '--img-size' in p.stderr and 'Traceback' not in p.stderr, p.stderr
     assert not (tmp_path / 'r').exists()
+
+def _same_weights(a: Path, b: Path):
+    import torch
+    from safetensors.torch import load_file
+    wa, wb = load_file(str(a / 'model.safetensors')), load_file(str(b / 'model.safetensors'))
+    assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
+
+def test_streamed_files_resume_exactly(tree, tmp_path):
+    "--stream reads the files per sample (workers decode them); a run cut back to an earlier checkpoint resumes to the same weights."
+    ref = tmp_path / 'ref'
+    p = _pretrain(tree, ref, '--stream', '--workers', 2, '--probe-limit', 12, '--ckpt-every', 2, '--keep-last', 10)
+    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
+    assert 'streamed from 24 files' in p.stdout + p.stderr
+    cfg = json.loads((ref / 'config.json').read_text())
+    assert cfg['stream'] is True and cfg['n_train'] == 24 and cfg['img_size'] == [16, 16]
+    cut = tmp_path / 'cut'
+    p = _pretrain(tree, cut, '--stream', '--workers', 2, '--probe-limit', 12, '--ckpt-every', 2, '--keep-last', 10)
+    assert p.returncode == 0, p.stderr[-2000:]
+    import shutil
+    for d in (cut / 'checkpoints').glob('step-*'):
+        if int(d.name.split('-')[1]) > 2: shutil.rmtree(d)                          # as if killed after step 2
+    for f in ('model.safetensors', 'metrics.json'): (cut / f).unlink()
+    p = _pretrain(tree, cut, '--stream', '--workers', 2, '--probe-limit', 12, '--ckpt-every', 2, '--keep-last', 10, '--resume')
+    assert p.returncode == 0, p.stderr[-2000:]
+    _same_weights(ref, cut)
+
+def test_stream_needs_img_size(tmp_path):
+    p = run_visgen('pretrain', '--data', 'imagefolder', '--data-root', tmp_path, '--stream', '--out', tmp_path / 'r', '--quiet')
+    assert p.returncode == 2 and '--img-size' in p.stderr and 'Traceback' not in p.stderr, p.stderr

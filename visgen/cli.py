@@ -14,7 +14,7 @@ from .pipeline import RunConfig, pretrain, probe, finetune_run, probe_layers
 # %% auto #0
 __all__ = ['COMMANDS', 'parse_opts', 'pretrain_cmd', 'probe_cmd', 'finetune_cmd', 'check_parameters', 'execute_template',
            'template_dirs', 'find_template', 'experiment_cmd', 'retitle', 'main_cmd', 'site_cmd', 'sample_cmd',
-           'bench_cmd', 'main']
+           'bench_cmd', 'gpu_check_cmd', 'main']
 
 # %% ../nbs/12_cli.ipynb #c9afcf55
 def parse_opts(s:str|None) -> dict:
@@ -58,6 +58,8 @@ def pretrain_cmd(method:str='darl_mse',   # Registered method name (`visgen main
                  test_split:str='test',   # Evaluation split of an ImageFolder tree (without test/, val/ is used)
                  img_size:int=None,       # Train at S x S: short side to S/0.875 + centre crop; RandomResizedCrop + flip
                  workers:int=0,           # DataLoader worker processes for decoding and augmentation
+                 stream:store_true=False, # Read the training files per sample (automatic above 4 GiB decoded)
+                 probe_limit:int=10000,   # Streamed data: training images decoded for the probes
                  quiet:store_true=False): # No progress bar
     "Pre-train a method, then evaluate it beside random-init and raw-pixel baselines."
     check(out, "Pass --out RUN_DIR: the directory the run is written to.")
@@ -66,7 +68,7 @@ def pretrain_cmd(method:str='darl_mse',   # Registered method name (`visgen main
                     global_batch=global_batch, ckpt_every=ckpt_every, keep_last=keep_last, skip_nonfinite=skip_nonfinite,
                     deterministic=deterministic, on_corrupt=on_corrupt,
                     train_limit=train_limit, test_limit=test_limit, test_split=test_split, compile=compile,
-                    image_size=img_size, workers=workers)
+                    image_size=img_size, workers=workers, stream=stream or None, probe_limit=probe_limit)
     m = pretrain(out, cfg, resume=resume, overwrite=overwrite, progress=not quiet, extend=extend)
     print(json.dumps(m, indent=1)); print(f"Run written to {out}")
     return m
@@ -252,8 +254,17 @@ def bench_cmd(methods:str=None,          # Comma-separated methods (default: all
     return res
 
 # %% ../nbs/12_cli.ipynb #663b13b7
+def gpu_check_cmd(dry:store_true=False,  # The same steps at toy sizes on the CPU (what the tests run)
+                  out:str=None):         # Also write the table as JSON here
+    "Check the GPU path in one table: cuda cells, compiled benchmark (MFU), FlexAttention, a streamed 224 px run, torchrun."
+    from visgen.gpucheck import gpu_check
+    rows = gpu_check(dry, out)
+    failed = [r['step'] for r in rows if r['status'] == 'failed']
+    check(not failed, f"gpu-check: {', '.join(failed)} failed (the table and the log above say why).")
+    return rows
+
 COMMANDS = dict(pretrain=pretrain_cmd, probe=probe_cmd, finetune=finetune_cmd, experiment=experiment_cmd,
-                sample=sample_cmd, bench=bench_cmd, main=main_cmd, site=site_cmd)
+                sample=sample_cmd, bench=bench_cmd, main=main_cmd, site=site_cmd, **{'gpu-check': gpu_check_cmd})
 
 def _usage() -> str:
     return "usage: visgen {" + ','.join(COMMANDS) + "} [options]  (visgen COMMAND --help for options)\n" + \

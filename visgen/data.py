@@ -19,11 +19,11 @@ from torchvision import datasets
 from torchvision.transforms import v2
 
 # %% auto #0
-__all__ = ['DATASETS', 'EVAL_CROP', 'ImageSet', 'register_dataset', 'load_images', 'data_root', 'cache_dir', 'stratified_split',
-           'load_digits', 'decode_images', 'load_imagefolder', 'extract_once', 'load_cifar10_jpeg',
+__all__ = ['DATASETS', 'EVAL_CROP', 'ImageSet', 'balanced_indices', 'register_dataset', 'load_images', 'data_root', 'cache_dir',
+           'stratified_split', 'load_digits', 'decode_images', 'load_imagefolder', 'extract_once', 'load_cifar10_jpeg',
            'load_fashion_mnist', 'load_cifar10', 'channel_stats', 'check_channels', 'match_splits',
            'pretrain_transform', 'stored_size', 'resize_short', 'standard_transform', 'at_image_size', 'mix_seed',
-           'PretrainDataset', 'ResumableSampler', 'make_loader']
+           'PretrainDataset', 'ResumableSampler', 'make_loader', 'FileImages', 'stream_imagefolder']
 
 # %% ../nbs/06_data.ipynb #f5f45b74
 @dataclass(repr=False)
@@ -51,20 +51,27 @@ class ImageSet:
     def float(self) -> torch.Tensor:
         "Images as float32 `(N, C, H, W)` in `[0, 1]`."
         return self.images.float().div_(255)
+    def uint8(self, i:int) -> torch.Tensor:
+        "Image `i` as uint8 `(C, H, W)` (the per-sample access `PretrainDataset` uses)."
+        return self.images[i]
     def subset(self, idx) -> ImageSet:
         "The images at `idx` (indices or a boolean mask), same classes."
         return ImageSet(self.images[idx], self.labels[idx], self.classes, self.name)
     def take(self, n:int, seed:int=0) -> ImageSet:
         "A class-balanced random subset of `n` images (all of them if `n` is 0 or >= len), the same for the same `seed`."
-        check(n >= 0, f"A subset size must be >= 0 (0 keeps every image), got {n}.")
-        if n == 0 or n >= len(self): return self
-        g = torch.Generator().manual_seed(seed)
-        perm = torch.randperm(len(self), generator=g)
-        y = self.labels[perm]                                   # round-robin over classes, random inside each
-        rank_in_class = torch.zeros_like(y)
-        for c in y.unique(): rank_in_class[y == c] = torch.arange(int((y == c).sum()))
-        keep = perm[torch.sort(rank_in_class * len(self) + torch.arange(len(self)), stable=True).indices[:n]]
-        return self.subset(keep.sort().values)
+        keep = balanced_indices(self.labels, n, seed)
+        return self if keep is None else self.subset(keep)
+
+def balanced_indices(labels:torch.Tensor, n:int, seed:int=0) -> torch.Tensor|None:
+    "Sorted indices of a class-balanced random subset of `n` of `labels` `(N,)`; None when `n` is 0 or >= N (keep all)."
+    check(n >= 0, f"A subset size must be >= 0 (0 keeps every image), got {n}.")
+    if n == 0 or n >= len(labels): return None
+    g = torch.Generator().manual_seed(seed)
+    perm = torch.randperm(len(labels), generator=g)
+    y = labels[perm]                                             # round-robin over classes, random inside each
+    rank_in_class = torch.zeros_like(y)
+    for c in y.unique(): rank_in_class[y == c] = torch.arange(int((y == c).sum()))
+    return perm[torch.sort(rank_in_class * len(labels) + torch.arange(len(labels)), stable=True).indices[:n]].sort().values
 
 # %% ../nbs/06_data.ipynb #d8b1e8d6
 DATASETS: dict[str, Callable] = {}
@@ -462,7 +469,7 @@ def mix_seed(*xs:int) -> int:
 
 # %% ../nbs/06_data.ipynb #68206b32
 class PretrainDataset(torch.utils.data.Dataset):
-    "`(x, y)` pairs from an `ImageSet`: `x` float32 normalised `(C, H, W)`, augmented per `(seed, epoch, i)`."
+    "`(x, y)` pairs from an `ImageSet` (or `FileImages`): `x` float32 normalised `(C, H, W)`, augmented per `(seed, epoch, i)`."
     def __init__(self, images:ImageSet, mean=None, std=None, transform:Callable|None=None, seed:int=0):
         if mean is None or std is None: mean, std = channel_stats(images)
         self.images, self.transform, self.seed, self.epoch = images, transform, seed, 0
@@ -475,7 +482,7 @@ class PretrainDataset(torch.utils.data.Dataset):
     def __len__(self): return len(self.images)
 
     def __getitem__(self, i:int) -> tuple[torch.Tensor, torch.Tensor]:
-        x = self.images.images[i].float().div_(255)
+        x = self.images.uint8(i).float().div_(255)                   # in memory, or decoded from its file
         if self.transform is not None:
             with torch.random.fork_rng(devices=[]):   # saves and restores the CPU generator only, so seed only it:
                 torch.default_generator.manual_seed(mix_seed(self.seed, self.epoch, i))   # torch.manual_seed reseeds CUDA too
@@ -516,3 +523,50 @@ def make_loader(dataset, batch_size:int, sampler=None, shuffle:bool=False, num_w
     return torch.utils.data.DataLoader(dataset, batch_size=batch_size, sampler=sampler, shuffle=shuffle,
                                        num_workers=num_workers, drop_last=drop_last,
                                        pin_memory=torch.cuda.is_available(), persistent_workers=False)
+
+# %% ../nbs/06_data.ipynb #73429188
+class FileImages:
+    "One ImageFolder split read file by file: `paths`, `labels` `(N,)`, `classes`; `uint8(i)` decodes file `i` `(C, H, W)`."
+    img_size = None                                   # the files may differ in size: a transform brings them to one
+    def __init__(self, paths:list, labels, classes:list, name:str='imagefolder', on_corrupt:str='fail', channels:int|None=None):
+        self.paths, self.labels, self.classes = list(paths), torch.as_tensor(labels).long(), list(classes)
+        self.name, self.on_corrupt = name, on_corrupt
+        check(self.paths, f"{name}: no image files to stream.")
+        self.channels = channels or max(_channels(p) for p in self.paths[:16])   # grey files join RGB ones as 3 channels
+
+    def __len__(self): return len(self.paths)
+    def __repr__(self): return f"FileImages({self.name!r}: {len(self)} files, {len(self.classes)} classes)"
+
+    def uint8(self, i:int) -> torch.Tensor:
+        "File `i` as uint8 `(C, H, W)`; unreadable: a clear error, or (`on_corrupt='skip'`) the next readable file."
+        for j in range(len(self)):
+            p = self.paths[(i + j) % len(self)]
+            try: x = torch.from_numpy(np.array(_decode(p))).permute(2, 0, 1)     # a writable copy of PIL's buffer
+            except Exception as e:
+                if self.on_corrupt == 'fail': raise UserError(_corrupt_msg(p, e)) from e
+                continue
+            return x.expand(self.channels, -1, -1).contiguous() if x.shape[0] < self.channels else x
+        raise UserError(f"{self.name}: none of the {len(self)} files could be decoded (e.g. {self.paths[0]}).")
+
+    def take(self, n:int, seed:int=0) -> FileImages:
+        "A class-balanced random subset of `n` files (all if `n` is 0 or >= len), as `ImageSet.take`."
+        keep = balanced_indices(self.labels, n, seed)
+        if keep is None: return self
+        return FileImages([self.paths[i] for i in keep.tolist()], self.labels[keep], self.classes, self.name, self.on_corrupt, self.channels)
+
+    def decode(self, size=None) -> ImageSet:
+        "Every file decoded into memory (`size` as in `decode_images`: `(H, W)`, or an int for short side + centre crop)."
+        images, kept = decode_images(self.paths, self.on_corrupt, size)
+        return ImageSet(images, self.labels[kept], self.classes, self.name)
+
+def _channels(path) -> int:
+    "1 or 3 for a readable image file, 0 for an unreadable one (it is reported when it is read)."
+    try:
+        with Image.open(path) as im: return 1 if im.mode in _GREY else 3
+    except Exception: return 0
+
+def stream_imagefolder(root, split:str='train', on_corrupt:str='fail', name:str='imagefolder') -> FileImages:
+    "The `split` of an ImageFolder tree as `FileImages` (listed, not decoded)."
+    check(root is not None, "The 'imagefolder' data set needs a root: pass --data-root.")
+    classes, samples = _list_tree(_split_dir(Path(root).expanduser(), split))
+    return FileImages([p for p, _ in samples], [l for _, l in samples], classes, name, on_corrupt)

@@ -13,17 +13,17 @@ from .core import check, check_types, UserError, get_device, seed_everything
 import inspect
 from safetensors.torch import save_file
 from .data import (load_images, channel_stats, check_channels, PretrainDataset, pretrain_transform, DATASETS, match_splits,
-                         stored_size, at_image_size, standard_transform)
+                         stored_size, at_image_size, standard_transform, stream_imagefolder)
 from .registry import create_method, check_method, load_methods, method_options, METHODS
 from .train import TrainConfig, train, load_weights, atomic_write_text, read_log, setup_distributed, steps_per_epoch, nonfinite_keys
 import torch.distributed as dist
 from .evaluate import extract_features, evaluate_features, pixel_features, finetune, layer_features
 
 # %% auto #0
-__all__ = ['MARKER', 'LOCK', 'RESUME_MAY_CHANGE', 'default_patch_size', 'RunConfig', 'check_opts', 'is_run_dir', 'read_config',
-           'check_run_dir', 'RunLock', 'resume_diff', 'check_resume', 'load_data', 'eval_view', 'build_model',
-           'load_run', 'normalise', 'evaluate_run', 'on_rank0', 'write_json', 'pretrain', 'eval_data', 'probe',
-           'probe_layers', 'finetune_run']
+__all__ = ['MARKER', 'LOCK', 'RESUME_MAY_CHANGE', 'STREAM_ABOVE', 'default_patch_size', 'RunConfig', 'check_opts', 'is_run_dir',
+           'read_config', 'check_run_dir', 'RunLock', 'resume_diff', 'check_resume', 'streamed_train', 'load_data',
+           'eval_view', 'build_model', 'load_run', 'normalise', 'evaluate_run', 'on_rank0', 'write_json', 'pretrain',
+           'eval_data', 'probe', 'probe_layers', 'finetune_run']
 
 # %% ../nbs/10_pipeline.ipynb #a99d5574
 def default_patch_size(H:int, W:int) -> int:
@@ -65,6 +65,8 @@ class RunConfig:
     compile: bool = False           # torch.compile the training step's model
     image_size: int|None = None     # --img-size: train at S x S: short side to S/0.875, centre crop; RandomResizedCrop(S, 0.2-1) + flip
     workers: int = 0                # DataLoader worker processes for decoding and augmentation (0: in the main process)
+    stream: bool|None = None        # read the training files per sample (None: when decoded they would pass STREAM_ABOVE)
+    probe_limit: int = 10000        # streamed data: training images decoded in memory for the probes (0: all)
 
     def __post_init__(self):
         check_types(self)
@@ -78,6 +80,8 @@ class RunConfig:
               "(leave it out for the default).")
         check(self.image_size is None or self.image_size >= 4, f"--img-size must be at least 4 pixels, got {self.image_size}.")
         check(self.workers >= 0, f"--workers must be 0 (load in the main process) or more, got {self.workers}.")
+        check(not self.stream or (self.data == 'imagefolder' and self.image_size), "--stream reads an ImageFolder tree of "
+              "image files at one chosen size: pass --data imagefolder --data-root TREE --img-size S with it.")
         check_opts(self.method, self.opts)
         self.train_config()  # validates the optimisation settings now, before any data is loaded
 
@@ -208,8 +212,22 @@ def _load(cfg:RunConfig, split:str):
     limit = cfg.train_limit if split == 'train' else cfg.test_limit
     return load_images(cfg.data, cfg.data_root, cfg.test_split if split == 'test' else split, **kw).take(limit, seed=0)
 
+STREAM_ABOVE = 4 * 2**30   # bytes: a training split larger than this when decoded is streamed from its files
+
+def streamed_train(cfg:RunConfig):
+    "The training split as `FileImages` when it is streamed (`--stream`, or automatically above `STREAM_ABOVE`), else None."
+    if cfg.data != 'imagefolder' or not cfg.image_size or cfg.stream is False: return None
+    files = stream_imagefolder(cfg.data_root, 'train', cfg.on_corrupt).take(cfg.train_limit, seed=0)
+    big = len(files) * files.channels * stored_size(cfg.image_size) ** 2 > STREAM_ABOVE
+    return files if cfg.stream or big else None
+
 def load_data(cfg:RunConfig):
-    "Train and test `ImageSet`s and their channel statistics (from the training split); with `image_size` (--img-size), the test split centre-cropped."
+    "Train and test sets and the channel statistics (from the training split); with `image_size` (--img-size), the test split centre-cropped."
+    files = streamed_train(cfg)
+    if files is not None:                        # streamed: pre-train from the files; probes on a decoded subset
+        files.probe = files.take(cfg.probe_limit, seed=0).decode(stored_size(cfg.image_size))
+        test_set = at_image_size(match_splits(files.probe, _load(cfg, 'test')), cfg.image_size, stored=False)
+        return (files, test_set, *channel_stats(files.probe))
     train_set = _load(cfg, 'train')
     test_set = match_splits(train_set, _load(cfg, 'test'))   # same channels and size; labels matched by class name
     if cfg.image_size: train_set, test_set = at_image_size(train_set, cfg.image_size), at_image_size(test_set, cfg.image_size, stored=False)
@@ -218,6 +236,7 @@ def load_data(cfg:RunConfig):
 
 def eval_view(cfg:RunConfig, train_set):
     "The training images as the probes see them: centre-cropped to `image_size` (--img-size) when one is set."
+    train_set = getattr(train_set, 'probe', train_set)      # streamed: the decoded subset
     return at_image_size(train_set, cfg.image_size, stored=False) if cfg.image_size else train_set
 
 def build_model(cfg:RunConfig, img_size, in_chans:int):
@@ -337,6 +356,8 @@ def pretrain(out, cfg:RunConfig|None=None, resume:bool=False, overwrite:bool=Fal
     on_rank0(check_run_dir, out, resume, overwrite)        # fail fast, before the data is read
     train_set, test_set, mean, std = load_data(cfg)
     probe_set = eval_view(cfg, train_set)                   # what the probes and ADDP's parts see (S x S with --img-size)
+    if rank == 0 and hasattr(train_set, 'paths'): log(f"data: streamed from {len(train_set)} files ({cfg.workers} workers); "
+                                                      f"probes on {len(probe_set)} decoded training images")
     model = build_model(cfg, probe_set.img_size, train_set.channels)
     random_model = copy.deepcopy(model)                     # the same network at random initialisation
     info = {**asdict(cfg), 'img_size': list(probe_set.img_size), 'in_chans': train_set.channels,
