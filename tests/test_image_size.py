@@ -73,3 +73,34 @@ def test_streamed_files_resume_exactly(tree, tmp_path):
 def test_stream_needs_img_size(tmp_path):
     p = run_visgen('pretrain', '--data', 'imagefolder', '--data-root', tmp_path, '--stream', '--out', tmp_path / 'r', '--quiet')
     assert p.returncode == 2 and '--img-size' in p.stderr and 'Traceback' not in p.stderr, p.stderr
+
+def test_streamed_under_torchrun(tree, tmp_path):
+    "Two gloo processes stream the same tree, each reading its shard of the sampler's order."
+    import os, subprocess
+    from conftest import BIN, ROOT
+    out = tmp_path / 'run'
+    p = subprocess.run([str(BIN / 'torchrun'), '--standalone', '--nproc_per_node', '2', str(BIN / 'visgen'), 'pretrain',
+                        '--method', 'darl_mse', '--data', 'imagefolder', '--data-root', str(tree), '--img-size', '16', '--stream',
+                        '--workers', '2', '--epochs', '2', '--batch-size', '4', '--probe-limit', '12', '--device', 'cpu',
+                        '--quiet', '--out', str(out)], cwd=ROOT, capture_output=True, text=True, timeout=600,
+                       env={**os.environ, 'OMP_NUM_THREADS': '1', 'VISGEN_CACHE': str(tmp_path / 'cache')})
+    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
+    cfg = json.loads((out / 'config.json').read_text())
+    assert cfg['world_size'] == 2 and cfg['stream'] is True and (out / 'metrics.json').exists()
+
+def test_shards_train_the_same_model(tree, tmp_path):
+    "`visgen shards` packs the tree; streaming the shards gives the tree's run, loss for loss and weight for weight."
+    p = run_visgen('shards', '--data-root', tree, '--out', tmp_path / 'shards', '--shard-size', 10)
+    assert p.returncode == 0, p.stderr
+    assert sorted(f.name for f in (tmp_path / 'shards').glob('*.tar')) == [f'train-00000{i}.tar' for i in range(3)] + ['val-000000.tar', 'val-000001.tar']
+    common = ('--stream', '--probe-limit', 12)
+    a = _pretrain(tree, tmp_path / 'files', *common)
+    b = run_visgen('pretrain', '--method', 'darl_mse', '--data', 'shards', '--data-root', tmp_path / 'shards', '--img-size', 16,
+                   '--epochs', 2, '--batch-size', 8, '--opts', 'embed_dim=32,depth=1,num_heads=2', '--device', 'cpu',
+                   '--quiet', '--out', tmp_path / 'shard_run', *common, env={'OMP_NUM_THREADS': '1'})
+    assert a.returncode == 0 and b.returncode == 0, a.stderr[-1500:] + b.stderr[-1500:]
+    strip = lambda d: [{k: v for k, v in json.loads(l).items() if k != 'time'} for l in (d / 'metrics.jsonl').read_text().splitlines()]
+    assert strip(tmp_path / 'files') == strip(tmp_path / 'shard_run')
+    _same_weights(tmp_path / 'files', tmp_path / 'shard_run')
+    p = run_visgen('shards', '--data-root', tree, '--out', tmp_path / 'shards')
+    assert p.returncode == 2 and 'already holds train shards' in p.stderr       # never overwritten

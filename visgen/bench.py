@@ -4,7 +4,7 @@
 
 # %% ../nbs/21_bench.ipynb #7b784978
 from __future__ import annotations
-import contextlib, ctypes, math, statistics, time
+import contextlib, ctypes, math, os, statistics, time
 from pathlib import Path
 from dataclasses import replace
 import torch
@@ -18,7 +18,7 @@ from .train import autocast_for
 # %% auto #0
 __all__ = ['SHAPES', 'reference_sdpa', 'reference_attention', 'matmul_peak', 'count_step_flops', 'peak_mb', 'make_step',
            'time_steps', 'time_step', 'bench_method', 'check_paths_agree', 'usable_amps', 'bench', 'format_rows',
-           'profile_step', 'amp_curves', 'curve_gap', 'bench_attention']
+           'profile_step', 'amp_curves', 'curve_gap', 'bench_attention', 'bench_loader', 'bench_stream_memory']
 
 # %% ../nbs/21_bench.ipynb #8c47a771
 def reference_sdpa(q, k, v, mask=None, is_causal=False):
@@ -259,4 +259,48 @@ def bench_attention(lengths=(16, 64, 196, 256, 1024), tokens:int=4096, heads:int
                 row[name] = 1e3 * statistics.median(ts)
             row['math_speedup'] = row['flash_ms'] / row['math_ms']
             rows.append(row)
+    return rows
+
+# %% ../nbs/21_bench.ipynb #f3539344
+def bench_loader(pxs=(64, 224), workers=(0, 1, 2), n:int=256, batch:int=32, log=print) -> list:
+    "Decode + augment throughput `dict(px, workers, img_s)` of the streamed path over a synthetic JPEG tree of `n` images per size."
+    import tempfile
+    from visgen.data import stream_imagefolder, PretrainDataset, standard_transform, make_loader
+    from visgen.gpucheck import jpeg_tree
+    rows = []
+    with tempfile.TemporaryDirectory() as d:
+        for px in pxs:
+            files = stream_imagefolder(jpeg_tree(Path(d) / str(px), n, round(px / 0.875)))
+            ds = PretrainDataset(files, mean=[.5] * 3, std=[.25] * 3, transform=standard_transform(px))
+            for w in workers:
+                t0 = time.perf_counter()
+                for _ in make_loader(ds, batch, num_workers=w): pass
+                rows.append(dict(px=px, workers=w, img_s=n / (time.perf_counter() - t0)))
+                log(f"{px:>4} px, {w} workers: {rows[-1]['img_s']:.0f} img/s")
+    return rows
+
+_RSS_CHILD = """
+import json, resource, sys
+from visgen.pipeline import RunConfig, pretrain
+cfg = RunConfig(**json.loads(sys.argv[1]))
+pretrain(sys.argv[2], cfg, progress=False, log=lambda *a: None)
+kb = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+print(json.dumps(dict(peak_rss_mb=kb / 1024)))
+"""
+
+def bench_stream_memory(sizes=(2000, 20000), px:int=64, stream:bool=True, workers:int=2, log=print) -> list:
+    "Peak RSS `dict(images, stream, peak_rss_mb)` of a one-epoch micro pre-training on synthetic trees of `sizes` JPEGs."
+    import json, subprocess, sys, tempfile
+    from visgen.gpucheck import jpeg_tree
+    rows = []
+    with tempfile.TemporaryDirectory() as d:
+        for n in sizes:
+            tree = jpeg_tree(Path(d) / f'tree{n}', n, round(px / 0.875))
+            cfg = dict(method='darl_mse', data='imagefolder', data_root=str(tree), image_size=px, stream=stream, workers=workers,
+                       epochs=1, batch_size=128, probe_limit=1000, test_limit=500, device='cpu')
+            p = subprocess.run([sys.executable, '-c', _RSS_CHILD, json.dumps(cfg), str(Path(d) / f'run{n}')],
+                               capture_output=True, text=True, env={**os.environ, 'VISGEN_CACHE': str(Path(d) / 'cache')})
+            check(p.returncode == 0, f"the {n}-image run failed: {p.stderr[-500:]}")
+            rows.append(dict(images=n, stream=stream, **json.loads(p.stdout.strip().splitlines()[-1])))
+            log(f"{n:>6} images, {'streamed' if stream else 'in memory'}: peak RSS {rows[-1]['peak_rss_mb']:.0f} MB")
     return rows

@@ -14,7 +14,7 @@ from .pipeline import RunConfig, pretrain, probe, finetune_run, probe_layers
 # %% auto #0
 __all__ = ['COMMANDS', 'parse_opts', 'pretrain_cmd', 'probe_cmd', 'finetune_cmd', 'check_parameters', 'execute_template',
            'template_dirs', 'find_template', 'experiment_cmd', 'retitle', 'main_cmd', 'site_cmd', 'sample_cmd',
-           'bench_cmd', 'gpu_check_cmd', 'main']
+           'bench_cmd', 'shards_cmd', 'gpu_check_cmd', 'main']
 
 # %% ../nbs/12_cli.ipynb #c9afcf55
 def parse_opts(s:str|None) -> dict:
@@ -244,9 +244,15 @@ def bench_cmd(methods:str=None,          # Comma-separated methods (default: all
               no_reference:store_true=False, # Skip the reference path
               compile:store_true=False,  # Also time torch.compile of the step
               repeats:int=5,             # Timed repeats (median reported)
-              out:str=None):             # Write the results as JSON here
+              out:str=None,              # Write the results as JSON here
+              loader:store_true=False):  # Benchmark the data path instead: loader img/s per worker count, peak RSS streamed
     "Time the training step of every method: images/s, FLOP/s, fraction of peak, memory, speed-up over the reference."
-    from visgen.bench import bench, format_rows
+    from visgen.bench import bench, format_rows, bench_loader, bench_stream_memory
+    from visgen.core import cpu_description
+    if loader:
+        res = dict(cpu=cpu_description(), loader=bench_loader(), memory=bench_stream_memory() + bench_stream_memory(stream=False))
+        if out: Path(out).write_text(json.dumps(res, indent=1))
+        return res
     res = bench([m for m in methods.split(',')] if methods else None, tuple(shapes.split(',')), batch, device,
                 tuple(amps.split(',')), not no_reference, compile, repeats)
     print(format_rows(res['rows']))
@@ -254,6 +260,20 @@ def bench_cmd(methods:str=None,          # Comma-separated methods (default: all
     return res
 
 # %% ../nbs/12_cli.ipynb #663b13b7
+def shards_cmd(data_root:str=None,      # ImageFolder tree (root/<split>/<class>/<image>)
+               out:str=None,            # Folder for the shards (new, or without shards of these splits)
+               splits:str='train,val,test', # Splits to pack, where the tree has them
+               shard_size:int=1000,     # Images per shard
+               on_corrupt:str='fail'):  # Unreadable files: fail or skip
+    "Pack an ImageFolder tree into WebDataset tar shards, for `visgen pretrain --data shards --data-root OUT`."
+    from visgen.data import write_shards
+    check(data_root and out, "Pass --data-root TREE (an ImageFolder tree) and --out DIR (where the shards go).")
+    root, done = Path(data_root).expanduser(), {}
+    for s in splits.split(','):
+        if (root / s).is_dir(): done[s] = len(write_shards(root, out, s, shard_size, on_corrupt))
+    check(done, f"{root} has none of the splits {splits}: pass --splits with the names of its split folders.")
+    print(f"Wrote {', '.join(f'{n} {s} shard(s)' for s, n in done.items())} to {out}"); return done
+
 def gpu_check_cmd(dry:store_true=False,  # The same steps at toy sizes on the CPU (what the tests run)
                   out:str=None):         # Also write the table as JSON here
     "Check the GPU path in one table: cuda cells, compiled benchmark (MFU), FlexAttention, a streamed 224 px run, torchrun."
@@ -264,7 +284,8 @@ def gpu_check_cmd(dry:store_true=False,  # The same steps at toy sizes on the CP
     return rows
 
 COMMANDS = dict(pretrain=pretrain_cmd, probe=probe_cmd, finetune=finetune_cmd, experiment=experiment_cmd,
-                sample=sample_cmd, bench=bench_cmd, main=main_cmd, site=site_cmd, **{'gpu-check': gpu_check_cmd})
+                sample=sample_cmd, bench=bench_cmd, main=main_cmd, site=site_cmd, shards=shards_cmd,
+                **{'gpu-check': gpu_check_cmd})
 
 def _usage() -> str:
     return "usage: visgen {" + ','.join(COMMANDS) + "} [options]  (visgen COMMAND --help for options)\n" + \

@@ -4,7 +4,8 @@
 
 # %% ../nbs/06_data.ipynb #109ebad0
 from __future__ import annotations
-import os, gzip, shutil, hashlib, tarfile, warnings
+import os, gzip, shutil, hashlib, tarfile, warnings, json, copy
+from io import BytesIO
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -23,7 +24,8 @@ __all__ = ['DATASETS', 'EVAL_CROP', 'ImageSet', 'balanced_indices', 'register_da
            'stratified_split', 'load_digits', 'decode_images', 'load_imagefolder', 'extract_once', 'load_cifar10_jpeg',
            'load_fashion_mnist', 'load_cifar10', 'channel_stats', 'check_channels', 'match_splits',
            'pretrain_transform', 'stored_size', 'resize_short', 'standard_transform', 'at_image_size', 'mix_seed',
-           'PretrainDataset', 'ResumableSampler', 'make_loader', 'FileImages', 'stream_imagefolder']
+           'PretrainDataset', 'ResumableSampler', 'make_loader', 'FileImages', 'stream_imagefolder', 'write_shards',
+           'ShardImages', 'stream_shards', 'load_shards']
 
 # %% ../nbs/06_data.ipynb #f5f45b74
 @dataclass(repr=False)
@@ -532,16 +534,17 @@ class FileImages:
         self.paths, self.labels, self.classes = list(paths), torch.as_tensor(labels).long(), list(classes)
         self.name, self.on_corrupt = name, on_corrupt
         check(self.paths, f"{name}: no image files to stream.")
-        self.channels = channels or max(_channels(p) for p in self.paths[:16])   # grey files join RGB ones as 3 channels
+        self.channels = channels or max(_channels(self._file(p)) for p in self.paths[:16])   # grey files join RGB ones as 3
 
     def __len__(self): return len(self.paths)
     def __repr__(self): return f"FileImages({self.name!r}: {len(self)} files, {len(self.classes)} classes)"
+    def _file(self, p): return p                       # what PIL opens for entry `p` (a shard member in `ShardImages`)
 
     def uint8(self, i:int) -> torch.Tensor:
         "File `i` as uint8 `(C, H, W)`; unreadable: a clear error, or (`on_corrupt='skip'`) the next readable file."
         for j in range(len(self)):
             p = self.paths[(i + j) % len(self)]
-            try: x = torch.from_numpy(np.array(_decode(p))).permute(2, 0, 1)     # a writable copy of PIL's buffer
+            try: x = torch.from_numpy(np.array(_decode(self._file(p)))).permute(2, 0, 1)   # a writable copy of PIL's buffer
             except Exception as e:
                 if self.on_corrupt == 'fail': raise UserError(_corrupt_msg(p, e)) from e
                 continue
@@ -552,11 +555,12 @@ class FileImages:
         "A class-balanced random subset of `n` files (all if `n` is 0 or >= len), as `ImageSet.take`."
         keep = balanced_indices(self.labels, n, seed)
         if keep is None: return self
-        return FileImages([self.paths[i] for i in keep.tolist()], self.labels[keep], self.classes, self.name, self.on_corrupt, self.channels)
+        sub = copy.copy(self); sub.paths, sub.labels = [self.paths[i] for i in keep.tolist()], self.labels[keep]
+        return sub
 
     def decode(self, size=None) -> ImageSet:
         "Every file decoded into memory (`size` as in `decode_images`: `(H, W)`, or an int for short side + centre crop)."
-        images, kept = decode_images(self.paths, self.on_corrupt, size)
+        images, kept = decode_images([self._file(p) for p in self.paths], self.on_corrupt, size)
         return ImageSet(images, self.labels[kept], self.classes, self.name)
 
 def _channels(path) -> int:
@@ -570,3 +574,56 @@ def stream_imagefolder(root, split:str='train', on_corrupt:str='fail', name:str=
     check(root is not None, "The 'imagefolder' data set needs a root: pass --data-root.")
     classes, samples = _list_tree(_split_dir(Path(root).expanduser(), split))
     return FileImages([p for p, _ in samples], [l for _, l in samples], classes, name, on_corrupt)
+
+# %% ../nbs/06_data.ipynb #d3276867
+def write_shards(root, out, split:str='train', shard_size:int=1000, on_corrupt:str='fail') -> list:
+    "Pack the `split` of ImageFolder tree `root` into WebDataset shards `out/{split}-NNNNNN.tar` (+ `classes.json`); their paths."
+    import webdataset as wds
+    files, out = stream_imagefolder(root, split, on_corrupt), Path(out)
+    check(not list(out.glob(f'{split}-*.tar')), f"{out} already holds {split} shards: choose another --out (visgen does not overwrite them).")
+    out.mkdir(parents=True, exist_ok=True)
+    with wds.ShardWriter(str(out / f'{split}-%06d.tar'), maxcount=shard_size, verbose=0) as sink:
+        for i, (p, y) in enumerate(zip(files.paths, files.labels.tolist())):
+            sink.write({'__key__': f'{i:09d}', Path(p).suffix.lstrip('.').lower(): Path(p).read_bytes(), 'cls': str(y).encode()})
+    (out / 'classes.json').write_text(json.dumps(files.classes))
+    return sorted(out.glob(f'{split}-*.tar'))
+
+class ShardImages(FileImages):
+    "A split of WebDataset shards read per sample through an index of member offsets: `paths` are `(shard, offset, size)`."
+    def _file(self, p):
+        with open(p[0], 'rb') as f: f.seek(p[1]); return BytesIO(f.read(p[2]))
+
+def _index_shard(shard:Path) -> tuple[list, list]:
+    "`(shard, offset, size)` of each sample's image and its label, in the shard's order."
+    entries, labels, cur = [], [], {}
+    with tarfile.open(shard) as tf:
+        for m in tf:
+            if not m.isfile(): continue
+            key, ext = m.name.split('.', 1)
+            if ext == 'cls': cur.setdefault(key, {})['cls'] = int(tf.extractfile(m).read())
+            elif ext.lower() in _SHARD_EXTS: cur.setdefault(key, {})['img'] = (str(shard), m.offset_data, m.size)
+    for key, d in cur.items():
+        check('img' in d and 'cls' in d, f"Sample {key!r} of {shard} lacks an image or its cls: write the shards with `visgen shards`.")
+        entries.append(d['img']); labels.append(d['cls'])
+    return entries, labels
+
+_SHARD_EXTS = ('jpg', 'jpeg', 'png', 'webp', 'bmp', 'ppm', 'pgm', 'tif', 'tiff')
+
+def stream_shards(root, split:str='train', on_corrupt:str='fail') -> ShardImages:
+    "The `split` shards under `root` (`{split}-*.tar` and `classes.json`, as `write_shards` writes them), indexed."
+    root = Path(root).expanduser()
+    shards = sorted(root.glob(f'{split}-*.tar'))
+    have = sorted({p.name.split('-')[0] for p in root.glob('*-*.tar')})
+    check(shards, f"No {split} shards ({split}-*.tar) in {root}" + (f"; it has {', '.join(have)}" if have else '') +
+          ". Write them with `visgen shards --data-root TREE --out DIR`.")
+    entries, labels = [], []
+    for s in shards: e, l = _index_shard(s); entries += e; labels += l
+    return ShardImages(entries, labels, json.loads((root / 'classes.json').read_text()), 'shards', on_corrupt)
+
+@register_dataset('shards')
+def load_shards(root=None, split:str='train', download:bool=False, on_corrupt:str='fail', size=None) -> ImageSet:
+    "WebDataset shards written by `write_shards`, decoded into memory (the streamed path reads them per sample)."
+    check(root is not None, "The 'shards' data set needs --data-root: the folder `visgen shards` wrote.")
+    root = Path(root).expanduser()
+    if split == 'test' and not list(root.glob('test-*.tar')) and list(root.glob('val-*.tar')): split = 'val'   # ImageNet: val
+    return stream_shards(root, split, on_corrupt).decode(size)

@@ -13,17 +13,17 @@ from .core import check, check_types, UserError, get_device, seed_everything
 import inspect
 from safetensors.torch import save_file
 from .data import (load_images, channel_stats, check_channels, PretrainDataset, pretrain_transform, DATASETS, match_splits,
-                         stored_size, at_image_size, standard_transform, stream_imagefolder)
+                         stored_size, at_image_size, standard_transform, stream_imagefolder, stream_shards)
 from .registry import create_method, check_method, load_methods, method_options, METHODS
 from .train import TrainConfig, train, load_weights, atomic_write_text, read_log, setup_distributed, steps_per_epoch, nonfinite_keys
 import torch.distributed as dist
 from .evaluate import extract_features, evaluate_features, pixel_features, finetune, layer_features
 
 # %% auto #0
-__all__ = ['MARKER', 'LOCK', 'RESUME_MAY_CHANGE', 'STREAM_ABOVE', 'default_patch_size', 'RunConfig', 'check_opts', 'is_run_dir',
-           'read_config', 'check_run_dir', 'RunLock', 'resume_diff', 'check_resume', 'streamed_train', 'load_data',
-           'eval_view', 'build_model', 'load_run', 'normalise', 'evaluate_run', 'on_rank0', 'write_json', 'pretrain',
-           'eval_data', 'probe', 'probe_layers', 'finetune_run']
+__all__ = ['MARKER', 'LOCK', 'RESUME_MAY_CHANGE', 'STREAM_ABOVE', 'STREAMABLE', 'default_patch_size', 'RunConfig', 'check_opts',
+           'is_run_dir', 'read_config', 'check_run_dir', 'RunLock', 'resume_diff', 'check_resume', 'streamed_train',
+           'load_data', 'eval_view', 'build_model', 'load_run', 'normalise', 'evaluate_run', 'on_rank0', 'write_json',
+           'pretrain', 'eval_data', 'probe', 'probe_layers', 'finetune_run']
 
 # %% ../nbs/10_pipeline.ipynb #a99d5574
 def default_patch_size(H:int, W:int) -> int:
@@ -80,8 +80,8 @@ class RunConfig:
               "(leave it out for the default).")
         check(self.image_size is None or self.image_size >= 4, f"--img-size must be at least 4 pixels, got {self.image_size}.")
         check(self.workers >= 0, f"--workers must be 0 (load in the main process) or more, got {self.workers}.")
-        check(not self.stream or (self.data == 'imagefolder' and self.image_size), "--stream reads an ImageFolder tree of "
-              "image files at one chosen size: pass --data imagefolder --data-root TREE --img-size S with it.")
+        check(not self.stream or (self.data in STREAMABLE and self.image_size), "--stream reads an ImageFolder tree (or "
+              "WebDataset shards) at one chosen size: pass --data imagefolder (or shards) --data-root DIR --img-size S with it.")
         check_opts(self.method, self.opts)
         self.train_config()  # validates the optimisation settings now, before any data is loaded
 
@@ -213,11 +213,12 @@ def _load(cfg:RunConfig, split:str):
     return load_images(cfg.data, cfg.data_root, cfg.test_split if split == 'test' else split, **kw).take(limit, seed=0)
 
 STREAM_ABOVE = 4 * 2**30   # bytes: a training split larger than this when decoded is streamed from its files
+STREAMABLE = dict(imagefolder=stream_imagefolder, shards=stream_shards)   # data sets readable per sample
 
 def streamed_train(cfg:RunConfig):
     "The training split as `FileImages` when it is streamed (`--stream`, or automatically above `STREAM_ABOVE`), else None."
-    if cfg.data != 'imagefolder' or not cfg.image_size or cfg.stream is False: return None
-    files = stream_imagefolder(cfg.data_root, 'train', cfg.on_corrupt).take(cfg.train_limit, seed=0)
+    if cfg.data not in STREAMABLE or not cfg.image_size or cfg.stream is False: return None
+    files = STREAMABLE[cfg.data](cfg.data_root, 'train', cfg.on_corrupt).take(cfg.train_limit, seed=0)
     big = len(files) * files.channels * stored_size(cfg.image_size) ** 2 > STREAM_ABOVE
     return files if cfg.stream or big else None
 
