@@ -76,3 +76,16 @@ def test_timm_create_model_and_other_resolution():
 def test_unknown_command():
     p = run_visgen('pretrian')
     assert p.returncode == 2 and "unknown command 'pretrian'" in p.stderr
+
+def test_help_and_version_do_not_import_torch():
+    "The CLI answers --help, COMMAND --help and --version before importing torch (fast on any machine)."
+    import subprocess, sys
+    from conftest import BIN
+    code = ("import sys, contextlib, io\nfrom visgen.cli import main\n"
+            "for a in (['--help'], ['--version']): main(a)\n"
+            "try:\n    with contextlib.redirect_stdout(io.StringIO()): main(['pretrain', '--help'])\nexcept SystemExit: pass\n"
+            "print('torch' in sys.modules)")
+    p = subprocess.run([str(BIN / 'python'), '-c', code], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.strip().endswith('False'), p.stdout
+    assert 'visgen 0.1' in p.stdout and 'gpu-check' in p.stdout

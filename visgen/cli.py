@@ -6,10 +6,8 @@
 from __future__ import annotations
 import ast, json, os, sys, time
 from pathlib import Path
-from .core import check, UserError
+from .errors import check, UserError     # nothing heavy at import: `visgen --help` answers before torch loads
 from fastcore.script import anno_parser, store_true
-from .registry import load_methods, method_options
-from .pipeline import RunConfig, pretrain, probe, finetune_run, probe_layers
 
 # %% auto #0
 __all__ = ['COMMANDS', 'parse_opts', 'pretrain_cmd', 'probe_cmd', 'finetune_cmd', 'check_parameters', 'execute_template',
@@ -63,6 +61,7 @@ def pretrain_cmd(method:str='darl_mse',   # Registered method name (`visgen main
                  quiet:store_true=False): # No progress bar
     "Pre-train a method, then evaluate it beside random-init and raw-pixel baselines."
     check(out, "Pass --out RUN_DIR: the directory the run is written to.")
+    from visgen.pipeline import RunConfig, pretrain
     cfg = RunConfig(method=method, data=data, data_root=data_root, epochs=epochs, seed=seed, device=device, size=size,
                     patch_size=patch_size, batch_size=batch_size, lr=lr, amp=amp, aug=aug, opts=parse_opts(opts),
                     global_batch=global_batch, ckpt_every=ckpt_every, keep_last=keep_last, skip_nonfinite=skip_nonfinite,
@@ -81,6 +80,7 @@ def probe_cmd(run:str=None,         # Run directory of `visgen pretrain`
               layers:store_true=False): # Probe every block's output instead (writes layers.json)
     "kNN and linear probes of a finished run, beside its baselines (writes probe.json)."
     check(run, "Pass --run RUN_DIR: the --out directory of a finished `visgen pretrain`.")
+    from visgen.pipeline import probe, probe_layers
     if layers:
         check(not data, "--layers probes the run's own data: leave out --data.")
         r = probe_layers(run, device, pool); print(json.dumps(r, indent=1)); return r
@@ -100,6 +100,7 @@ def finetune_cmd(run:str=None,       # Run directory of `visgen pretrain`
                  pool:str='mean'):   # mean, or last (DARL's last-token readout)
     "Fine-tune a run's backbone and the same backbone at random init, MAE's recipe (writes finetune.json)."
     check(run, "Pass --run RUN_DIR: the --out directory of a finished `visgen pretrain`.")
+    from visgen.pipeline import finetune_run
     r = finetune_run(run, epochs, lr, batch_size, layer_decay, device, data=data, data_root=data_root, drop_path=drop_path,
                      reprob=reprob, causal=causal, pool=pool)
     print(json.dumps(r, indent=1)); return r
@@ -184,6 +185,7 @@ def main_cmd(out:str='runs/main',          # Where executed notebooks and runs g
              no_site:store_true=False,     # Skip building the site
              list:store_true=False):       # Only list the registered methods
     "The main job: the pre-training template for every registered method, then the site."
+    from visgen.registry import load_methods
     names = load_methods()
     if list: print('\n'.join(names)); return names
     todo = [m.strip() for m in methods.split(',')] if methods else names
@@ -301,6 +303,8 @@ def main(argv:list|None=None):
     "Entry point of the `visgen` console script."
     argv = [_underscores(a) for a in (sys.argv[1:] if argv is None else argv)]
     if not argv or argv[0] in ('-h', '--help'): print(_usage()); return 0
+    if argv[0] in ('-V', '--version'):
+        from visgen import __version__; print(f"visgen {__version__}"); return 0
     cmd = argv.pop(0)
     if cmd not in COMMANDS: print(f"visgen: unknown command {cmd!r}\n{_usage()}", file=sys.stderr); sys.exit(2)
     fn = COMMANDS[cmd]

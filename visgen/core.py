@@ -9,17 +9,11 @@ import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['UserError', 'check', 'check_types', 'seed_everything', 'get_device', 'enable_tf32', 'deterministic_mode',
-           'native_bf16', 'cpu_description', 'bf16_slowdown', 'resolve_amp', 'import_torchvision']
+__all__ = ['check_types', 'seed_everything', 'get_device', 'enable_tf32', 'deterministic_mode', 'native_bf16', 'cpu_description',
+           'bf16_slowdown', 'resolve_amp', 'import_torchvision']
 
 # %% ../nbs/00_core.ipynb #d9badffb
-class UserError(ValueError):
-    "A mistake in the user's input: the message says what is wrong and how to fix it."
-    exit_code = 2
-
-def check(cond, msg:str):
-    "Raise `UserError(msg)` unless `cond`."
-    if not cond: raise UserError(msg)
+from .errors import UserError, check   # defined without torch (`visgen.errors`), used everywhere from here
 
 # %% ../nbs/00_core.ipynb #d784eed6
 _TYPES = {'int': (int,), 'float': (int, float), 'str': (str,), 'bool': (bool,), 'dict': (dict,),
