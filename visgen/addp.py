@@ -16,7 +16,8 @@ from .patches import grid_coords
 import inspect
 from .registry import register_method, paper_card, CardRow
 from .vq import VQ, _pair
-from .token_predictor import (TokenPredictor, random_rank, rank_mask, mask_ratio, mask_count, fit_part, MAGE_RATIO,
+from .serial import random_rank
+from .token_predictor import (TokenPredictor, rank_mask, mask_ratio, mask_count, fit_part, MAGE_RATIO,
                                     vq_options, build_vq)
 
 # %% auto #0
@@ -143,7 +144,7 @@ def addp_forward(self, imgs):
     with torch.no_grad():
         z0 = self.vq.encode(imgs)                                         # (B, N)
         r_t, r_more = sample_ratios(B, self.probs, self.max_delta, imgs.device)
-        rank = random_rank(B, self.N, imgs.device)
+        rank = random_rank(B, self.N, device=imgs.device)
         m_t, m_more = rank_mask(rank, mask_count(r_t, self.N)), rank_mask(rank, mask_count(r_more, self.N))
         if self.condition == 'next':                                      # q(zbar_t | z_{t+1}) and q(zbar_{t-1} | z_t)
             q = self.predictor.logits(torch.cat([z0, z0]), torch.cat([m_more, m_t])).float().softmax(-1)

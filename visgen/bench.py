@@ -13,7 +13,7 @@ from .core import check, get_device, seed_everything, native_bf16, cpu_descripti
 import visgen.vit as vit
 from torch.utils.flop_counter import FlopCounterMode
 from .registry import METHODS, create_method, load_methods
-from .train import autocast_for
+from .core import autocast
 
 # %% auto #0
 __all__ = ['SHAPES', 'reference_sdpa', 'reference_attention', 'matmul_peak', 'count_step_flops', 'peak_mb', 'make_step',
@@ -100,7 +100,7 @@ def peak_mb(fn, device) -> float:
 def make_step(model, x, device, amp:str='fp32', compile:bool=False, reference:bool=False, fused:bool=True):
     "A closure running one training step on `x`: forward (fast or `reference` attention), backward, AdamW (`fused` or not)."
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=fused or None)
-    ac, fwd = autocast_for(amp, device), (torch.compile(model) if compile else model)
+    ac, fwd = autocast(device, amp), (torch.compile(model) if compile else model)
     def step():
         with reference_attention() if reference else contextlib.nullcontext():
             with ac: loss = fwd(x)['loss']

@@ -4,13 +4,13 @@
 
 # %% ../nbs/00_core.ipynb #1af56bf6
 from __future__ import annotations
-import dataclasses, functools, os, platform, random, sys, importlib, time, warnings
+import contextlib, dataclasses, functools, os, platform, random, sys, importlib, time, warnings
 import numpy as np
 import torch
 
 # %% auto #0
 __all__ = ['check_types', 'seed_everything', 'get_device', 'enable_tf32', 'deterministic_mode', 'native_bf16', 'cpu_description',
-           'bf16_slowdown', 'resolve_amp', 'import_torchvision']
+           'bf16_slowdown', 'resolve_amp', 'autocast', 'import_torchvision']
 
 # %% ../nbs/00_core.ipynb #d9badffb
 from .errors import UserError, check   # defined without torch (`visgen.errors`), used everywhere from here
@@ -93,6 +93,13 @@ def resolve_amp(amp:str, device) -> str:
         warnings.warn(f"--amp bf16 on {cpu_description() if device.type == 'cpu' else device}: bf16 is emulated here "
                       f"(a matmul measured {bf16_slowdown():.0f}x slower than fp32). Use --amp fp32 (or auto).", stacklevel=2)
     return amp
+
+def autocast(device, amp=None):
+    "The autocast context for `amp` on `device`: bf16 for 'bf16' (or True), `resolve_amp`'s choice for 'auto', else none."
+    check(amp in (None, False, True, 'auto', 'bf16', 'fp32'), f"Unknown amp={amp!r}: use 'auto', 'bf16' or 'fp32' (None: fp32).")
+    device = get_device(device)
+    amp = {None: 'fp32', False: 'fp32', True: 'bf16'}.get(amp, amp)
+    return torch.autocast(device.type, dtype=torch.bfloat16) if resolve_amp(amp, device) == 'bf16' else contextlib.nullcontext()
 
 # %% ../nbs/00_core.ipynb #2e9406dd
 _TV_SCHEMAS = ("nms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor",

@@ -11,7 +11,7 @@ from torch import nn
 from .core import check
 from timm.layers import trunc_normal_
 from . import serial
-from .patches import patchify, unpatchify, grid_coords, norm_pix as _norm_pix
+from .patches import patchify, unpatchify, grid_coords, norm_pix as _norm_pix, denorm_pix
 from .serial import raster_rank, order_from_rank, gather_tokens, scatter_tokens
 from .vit import ViT, ViTConfig, vit_config, KVCache, init_weights, linear_init
 from .twostream import TwoStreamAR
@@ -90,7 +90,7 @@ def predict_next(model, imgs):
     grid = (imgs.shape[-2] // model.cfg.patch_size, imgs.shape[-1] // model.cfg.patch_size)
     if model.norm_pix:  # undo the per-patch normalisation with the true patch statistics
         t = gather_tokens(patchify(imgs, model.cfg.patch_size), order)
-        pred = pred * (t.var(-1, keepdim=True, unbiased=False) + 1e-6).sqrt() + t.mean(-1, keepdim=True)
+        pred = denorm_pix(pred, t)
     return unpatchify(scatter_tokens(pred.float(), order), model.cfg.patch_size, *grid)
 
 DARL.predict_images = predict_next

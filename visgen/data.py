@@ -22,7 +22,7 @@ from torchvision.transforms import v2
 # %% auto #0
 __all__ = ['DATASETS', 'EVAL_CROP', 'ImageSet', 'balanced_indices', 'register_dataset', 'load_images', 'data_root', 'cache_dir',
            'stratified_split', 'load_digits', 'decode_images', 'load_imagefolder', 'extract_once', 'load_cifar10_jpeg',
-           'load_fashion_mnist', 'load_cifar10', 'channel_stats', 'check_channels', 'match_splits',
+           'load_fashion_mnist', 'load_cifar10', 'channel_stats', 'check_channels', 'match_splits', 'normalise',
            'pretrain_transform', 'stored_size', 'resize_short', 'standard_transform', 'at_image_size', 'mix_seed',
            'PretrainDataset', 'ResumableSampler', 'make_loader', 'FileImages', 'stream_imagefolder', 'write_shards',
            'ShardImages', 'stream_shards', 'load_shards']
@@ -424,6 +424,12 @@ def match_splits(train:ImageSet, test:ImageSet) -> ImageSet:
           f"(training classes: {list(train.classes)[:10]}). Labels are matched by class name: make the class folders agree.")
     idx = torch.tensor([list(train.classes).index(c) for c in test.classes])   # test label -> training label, by name
     return ImageSet(test.images, idx[test.labels], list(train.classes), test.name)
+
+# %% ../nbs/06_data.ipynb #4f85ef07
+def normalise(images:torch.Tensor, mean, std) -> torch.Tensor:
+    "uint8 images `(..., C, H, W)` -> float `(x/255 - mean) / std` per channel (`mean`, `std` `(C,)`, moved to the images' device)."
+    mean, std = (torch.as_tensor(v, dtype=torch.float32, device=images.device).view(-1, 1, 1) for v in (mean, std))
+    return (images.float() / 255 - mean) / std
 
 # %% ../nbs/06_data.ipynb #e324f4ca
 def pretrain_transform(img_size, scale=(0.35, 1.0), flip:bool=True) -> v2.Compose:

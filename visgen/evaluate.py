@@ -10,7 +10,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from .core import check, seed_everything, get_device, import_torchvision, enable_tf32
+from .core import check, seed_everything, get_device, import_torchvision, enable_tf32, autocast
+from .data import normalise
 
 import_torchvision()  # timm imports torchvision: tolerate a CUDA wheel on a CPU-only torch
 from PIL import Image
@@ -25,10 +26,9 @@ from timm.optim import create_optimizer_v2
 from timm.scheduler import CosineLRScheduler
 
 # %% auto #0
-__all__ = ['seeded', 'as_device', 'autocast', 'apply_batched', 'extract_features', 'knn_votes', 'knn_accuracy', 'probe_head',
-           'linear_probe', 'pixel_features', 'center_features', 'layer_features', 'evaluate_features', 'probe_noise',
-           'Classifier', 'make_randaugment', 'randaugment_batch', 'finetune_optimizer', 'set_drop_path',
-           'normalize_uint8', 'finetune']
+__all__ = ['seeded', 'as_device', 'apply_batched', 'extract_features', 'knn_votes', 'knn_accuracy', 'probe_head', 'linear_probe',
+           'pixel_features', 'center_features', 'layer_features', 'evaluate_features', 'probe_noise', 'Classifier',
+           'make_randaugment', 'randaugment_batch', 'finetune_optimizer', 'set_drop_path', 'finetune']
 
 # %% ../nbs/09_evaluate.ipynb #3073fc27
 @contextmanager
@@ -43,11 +43,6 @@ def seeded(seed:int):
 def as_device(device) -> torch.device:
     "`device` (a `torch.device`, 'cpu', 'cuda[:N]' or 'auto') as a `torch.device`, checked by `get_device`."
     return device if isinstance(device, torch.device) else get_device(device)
-
-def autocast(device:torch.device, amp=None):
-    "bf16 autocast on `device` when `amp` is 'bf16' (or True), else a no-op context."
-    check(amp in (None, False, True, 'bf16'), f"Unknown amp={amp!r}: use None/False (fp32) or 'bf16'.")
-    return torch.autocast(device.type, dtype=torch.bfloat16) if amp else nullcontext()
 
 # %% ../nbs/09_evaluate.ipynb #21c4e195
 @torch.no_grad()
@@ -241,10 +236,6 @@ def set_drop_path(backbone:nn.Module, rate:float):
             if hasattr(blk, name): setattr(blk, name, DropPath(r) if r > 0 else nn.Identity())
     return backbone
 
-def normalize_uint8(x:torch.Tensor, mean, std) -> torch.Tensor:
-    "uint8 images `(B, C, H, W)` -> float `(x/255 - mean) / std` with per-channel `mean`, `std` `(C,)`."
-    mean, std = (torch.as_tensor(v, dtype=torch.float32, device=x.device).view(-1, 1, 1) for v in (mean, std))
-    return (x.float() / 255 - mean) / std
 
 def _train_epoch(model, opt, sched, mix, x, y, mean, std, ra, bs, dev, amp, step0, erase=None):
     "One epoch over `x`, `y` in random order, dropping the last partial batch: mean loss."
@@ -252,7 +243,7 @@ def _train_epoch(model, opt, sched, mix, x, y, mean, std, ra, bs, dev, amp, step
     model.train()
     for i, idx in enumerate(torch.randperm(len(x))[:len(x) // bs * bs].view(-1, bs)):
         xb = randaugment_batch(x[idx], ra) if ra else x[idx]
-        xb = normalize_uint8(xb.to(dev), mean, std)
+        xb = normalise(xb.to(dev), mean, std)
         if erase is not None: xb = erase(xb)                          # per-sample random erasing, normalised space
         xb, yb = mix(xb, y[idx].to(dev))
         with autocast(dev, amp): loss = crit(model(xb), yb)
@@ -288,7 +279,7 @@ def finetune(backbone:nn.Module, train_x:torch.Tensor, train_y:torch.Tensor, # u
         history = []
         for ep in range(epochs):
             loss = _train_epoch(model, opt, sched, mix, train_x, train_y, mean, std, ra, batch_size, dev, amp, ep * steps, erase)
-            pred = apply_batched(model, test_x, prep=lambda x: normalize_uint8(x, mean, std), device=dev, amp=amp).argmax(1)
+            pred = apply_batched(model, test_x, prep=lambda x: normalise(x, mean, std), device=dev, amp=amp).argmax(1)
             acc = (pred == test_y.cpu()).float().mean().item()
             history.append(dict(epoch=ep + 1, train_loss=loss, acc=acc, lr=max(g['lr'] for g in opt.param_groups)))
     return dict(acc=history[-1]['acc'] if history else float('nan'), history=history)

@@ -10,7 +10,7 @@ from einops import rearrange
 from .core import check
 
 # %% auto #0
-__all__ = ['check_patchable', 'patchify', 'unpatchify', 'grid_coords', 'norm_pix']
+__all__ = ['check_patchable', 'patchify', 'unpatchify', 'grid_coords', 'norm_pix', 'denorm_pix']
 
 # %% ../nbs/01_patches.ipynb #130940ec
 def check_patchable(H:int, W:int, p:int):
@@ -40,3 +40,8 @@ def norm_pix(t:torch.Tensor, eps:float=1e-6) -> torch.Tensor:
     "Standardise each patch of `t` `(B, N, P)` over its last axis."
     mu, var = t.mean(-1, keepdim=True), t.var(-1, keepdim=True, unbiased=False)
     return (t - mu) / (var + eps).sqrt()
+
+# %% ../nbs/01_patches.ipynb #34acaeac
+def denorm_pix(pred:torch.Tensor, t:torch.Tensor, eps:float=1e-6) -> torch.Tensor:
+    "Undo `norm_pix` on predictions `pred` `(B, N, P)` with the statistics of the true patches `t` (how the methods show pixels)."
+    return pred * (t.var(-1, keepdim=True, unbiased=False) + eps).sqrt() + t.mean(-1, keepdim=True)

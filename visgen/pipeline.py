@@ -13,7 +13,7 @@ from .core import check, check_types, UserError, get_device, seed_everything
 import inspect
 from safetensors.torch import save_file
 from .data import (load_images, channel_stats, check_channels, PretrainDataset, pretrain_transform, DATASETS, match_splits,
-                         stored_size, at_image_size, standard_transform, stream_imagefolder, stream_shards)
+                         stored_size, at_image_size, standard_transform, stream_imagefolder, stream_shards, normalise)
 from .registry import create_method, check_method, load_methods, method_options, METHODS
 from .train import TrainConfig, train, load_weights, atomic_write_text, read_log, setup_distributed, steps_per_epoch, nonfinite_keys
 import torch.distributed as dist
@@ -22,8 +22,8 @@ from .evaluate import extract_features, evaluate_features, pixel_features, finet
 # %% auto #0
 __all__ = ['MARKER', 'LOCK', 'RESUME_MAY_CHANGE', 'STREAM_ABOVE', 'STREAMABLE', 'default_patch_size', 'RunConfig', 'check_opts',
            'is_run_dir', 'read_config', 'check_run_dir', 'RunLock', 'resume_diff', 'check_resume', 'streamed_train',
-           'load_data', 'eval_view', 'build_model', 'load_run', 'normalise', 'evaluate_run', 'on_rank0', 'write_json',
-           'pretrain', 'eval_data', 'probe', 'probe_layers', 'finetune_run']
+           'load_data', 'eval_view', 'build_model', 'load_run', 'evaluate_run', 'on_rank0', 'write_json', 'pretrain',
+           'eval_data', 'probe', 'probe_layers', 'finetune_run']
 
 # %% ../nbs/10_pipeline.ipynb #a99d5574
 def default_patch_size(H:int, W:int) -> int:
@@ -261,10 +261,6 @@ def load_run(run_dir, weights:str='model.safetensors'):
     return model, cfg, info
 
 # %% ../nbs/10_pipeline.ipynb #e654d49c
-def normalise(images, mean, std) -> torch.Tensor:
-    "uint8 images `(N, C, H, W)` -> float, standardised per channel."
-    return (images.float() / 255 - mean.view(1, -1, 1, 1)) / std.view(1, -1, 1, 1)
-
 def evaluate_run(model, random_model, train_set, test_set, mean, std, device='cpu', pool='mean', pixels:bool=True) -> dict:
     "kNN and linear-probe accuracy of `model`, of `random_model` (`random_*`) and of raw pixels (`pixel_*`)."
     xtr, xte = normalise(train_set.images, mean, std), normalise(test_set.images, mean, std)

@@ -8,8 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from .core import check
-from .patches import patchify, unpatchify, grid_coords, norm_pix as _norm_pix
-from .serial import (sample_rank, order_from_rank, gather_tokens, scatter_tokens, content_mask, query_mask,
+from .patches import patchify, unpatchify, grid_coords, norm_pix as _norm_pix, denorm_pix
+from .serial import (OrderedModel, sample_rank, order_from_rank, gather_tokens, scatter_tokens, content_mask, query_mask,
                            attention_args, segment_size, sorted_rank, sorted_attention_args)
 from .vit import ViT, ViTConfig, vit_config, DecoderBlock, sincos_2d, init_weights, linear_init
 from .twostream import TwoStreamAR, check_paths_agree
@@ -34,7 +34,7 @@ class SkipMix(nn.Module):
         return list(torch.einsum('lk,kbnd->lbnd', self.W, torch.stack(layers)).unbind(0))
 
 # %% ../nbs/14_randsac.ipynb #e7068450
-class RandSAC(nn.Module):
+class RandSAC(OrderedModel, nn.Module):
     "Segment-causal ViT encoder + next-segment decoder with trainable skip connections."
     def __init__(self, cfg:ViTConfig, order:str='square', order_kw:dict|None=None, dec_depth:int|None=None,
                  skip:str='learned', norm_pix:bool=True):
@@ -50,9 +50,6 @@ class RandSAC(nn.Module):
         self.dec_norm, self.head = nn.LayerNorm(D), nn.Linear(D, cfg.patch_size ** 2 * cfg.in_chans)
         self.find_unused_parameters = True          # the decoder reads the blocks' outputs, never `backbone.norm`
         self.decoder.apply(init_weights); init_weights(self.head)
-
-    def sample_rank(self, B:int, grid, device, generator=None):
-        return sample_rank(self.order, B, grid, generator, device, **self.order_kw)
 
     def _split(self, r, S:int|None):
         "Encoder and decoder token slices and the decoder's ranks, from ranks `r` `(B, N)` as arranged (segments of `S`)."
@@ -101,7 +98,7 @@ class RandSAC(nn.Module):
         "Next-segment predictions in pixel space, the (never predicted) first segment shown as is: `(B, C, H, W)`."
         p, out = self.cfg.patch_size, self(imgs)
         t, pred = patchify(imgs, p), out['pred'].float()
-        if self.norm_pix: pred = pred * (t.var(-1, keepdim=True, unbiased=False) + 1e-6).sqrt() + t.mean(-1, keepdim=True)
+        if self.norm_pix: pred = denorm_pix(pred, t)
         pred = torch.where((out['rank'] == 0)[..., None], t, pred)
         return unpatchify(pred, p, imgs.shape[-2] // p, imgs.shape[-1] // p)
 

@@ -9,8 +9,8 @@ import torch.nn.functional as F
 from torch import nn
 from .core import check
 from timm.layers import Mlp, trunc_normal_
-from .patches import patchify, unpatchify, grid_coords, norm_pix as _norm_pix
-from .serial import (sample_rank, order_from_rank, gather_tokens, scatter_tokens, order_options, segment_size,
+from .patches import patchify, unpatchify, grid_coords, norm_pix as _norm_pix, denorm_pix
+from .serial import (OrderedModel, sample_rank, order_from_rank, gather_tokens, scatter_tokens, order_options, segment_size,
                            stream_attention_args, attention_args, sorted_attention_args, sorted_rank, content_mask)
 from .vit import ViT, ViTConfig, vit_config, Block, DecoderBlock, sincos_2d, init_weights, linear_init
 from .twostream import two_stream_block, query_block, check_paths_agree
@@ -36,7 +36,7 @@ def gaussian_blur(imgs:torch.Tensor, kernel:int=9, sigma:float=1.,
     return x.view(B, C, H, W)
 
 # %% ../nbs/13_saim.ipynb #40b1e7bb
-class SAIM(nn.Module):
+class SAIM(OrderedModel, nn.Module):
     "SAIM: content-masked ViT encoder + parallel query-masked cross-attention decoder (or shared two-stream)."
     def __init__(self, cfg:ViTConfig, share:bool=False, order:str='random', order_kw:dict|None=None,
                  blur_kernel:int=9, blur_sigma:float=1., norm_pix:bool=True, dec_depth:int|None=None,
@@ -68,9 +68,6 @@ class SAIM(nn.Module):
         if self.head_block is not None: self.head_block.apply(init_weights)
         if self.decoder is not None: self.decoder.apply(init_weights)
         self.head.apply(init_weights); trunc_normal_(self.start, std=.02)
-
-    def sample_rank(self, B:int, grid, device, generator=None):
-        return sample_rank(self.order, B, grid, generator, device, **self.order_kw)
 
     def _query_args(self, r, reference:bool=False) -> dict:
         "Content mask among the queries `(B, N)` as arranged (the Transformer head: query j reaches i iff r(j) <= r(i))."
@@ -121,7 +118,7 @@ class SAIM(nn.Module):
         p, pred = self.cfg.patch_size, self(imgs)['pred'].float()
         if self.norm_pix:
             t = patchify(gaussian_blur(imgs, *self.blur), p)
-            pred = pred * (t.var(-1, keepdim=True, unbiased=False) + 1e-6).sqrt() + t.mean(-1, keepdim=True)
+            pred = denorm_pix(pred, t)
         return unpatchify(pred, p, imgs.shape[-2] // p, imgs.shape[-1] // p)
 
     def no_weight_decay(self): return {'start', 'backbone.pos_table'}

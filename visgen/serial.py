@@ -13,8 +13,8 @@ __all__ = ['memory_mask', 'ORDERS', 'FLEX', 'SEGMENT_SIDE', 'raster_rank', 'orde
            'round_robin_rank', 'uniform', 'random_rank', 'dense_rank', 'segment_rank', 'square_segment_rank',
            'segment_components', 'connected_fraction', 'connect_segments', 'blob_segments', 'blob_segment_rank',
            'hierarchical_rank', 'shuffled_segment_rank', 'hierarchical_blob_rank', 'order_options', 'sample_rank',
-           'use_flex', 'flex_block_mask', 'attention_args', 'uniform_segments', 'prefix_rank', 'segment_size',
-           'sorted_rank', 'sorted_attention_args', 'stream_attention_args']
+           'OrderedModel', 'use_flex', 'flex_block_mask', 'attention_args', 'uniform_segments', 'prefix_rank',
+           'segment_size', 'sorted_rank', 'sorted_attention_args', 'stream_attention_args']
 
 # %% ../nbs/03_serial.ipynb #46ac3cde
 def raster_rank(B:int, N:int, device=None) -> torch.Tensor:
@@ -243,6 +243,13 @@ def sample_rank(order:str, B:int, grid:tuple, generator=None, device=None, **kw)
     args = dict(B=B, N=gh * gw) if 'N' in params else dict(B=B, gh=gh, gw=gw)
     if 'generator' in params: args['generator'] = generator
     return fn(**args, device=device, **kw)
+
+# %% ../nbs/03_serial.ipynb #985a5e3c
+class OrderedModel:
+    "Mixin of the models trained over an order of this module (`self.order`, its options `self.order_kw`): `sample_rank`."
+    def sample_rank(self, B:int, grid, device, generator=None) -> torch.Tensor:
+        "Ranks `(B, N)` of `self.order` on the token `grid`."
+        return sample_rank(self.order, B, grid, generator, device, **self.order_kw)
 
 # %% ../nbs/03_serial.ipynb #e1226c81
 FLEX = 'cuda'   # per-sample patterns as FlexAttention block masks: 'cuda' (on GPU only), 'always' or 'never'

@@ -12,19 +12,16 @@ from torch import nn
 from .core import check, UserError
 from timm.layers import trunc_normal_
 from .vit import Block, init_weights
+from .serial import random_rank      # rank < n masks a token: the first n of a random permutation
 from .registry import register_method, method_options
 from .vq import VQ, VQConfig, vq as _vq_builder
 
 # %% auto #0
-__all__ = ['RATIO_DISTS', 'MAGE_RATIO', 'random_rank', 'mask_ratio', 'sample_mask_ratios', 'mask_count', 'rank_mask',
-           'TokenPredictor', 'tp_features', 'tp_fill_half', 'check_part', 'fit_part', 'vq_options', 'build_vq',
-           'tp_prepare', 'token_predictor']
+__all__ = ['RATIO_DISTS', 'MAGE_RATIO', 'mask_ratio', 'sample_mask_ratios', 'mask_count', 'rank_mask', 'TokenPredictor',
+           'tp_features', 'tp_fill_half', 'check_part', 'fit_part', 'vq_options', 'build_vq', 'tp_prepare',
+           'token_predictor']
 
 # %% ../nbs/18_token_predictor.ipynb #69f83c65
-def random_rank(B:int, N:int, device=None, generator=None) -> torch.Tensor:
-    "A random permutation rank per sample `(B, N)` long: token `i` is masked iff `rank[b, i] < n[b]`."
-    return torch.rand(B, N, device=device, generator=generator).argsort(1).argsort(1)
-
 def mask_ratio(u:torch.Tensor, schedule:str='cosine') -> torch.Tensor:
     "MaskGIT's schedule at progress `u` in [0, 1]: the fraction of tokens still masked."
     check(schedule in ('cosine', 'linear'), f"Unknown mask schedule {schedule!r}: use 'cosine' or 'linear'.")
@@ -81,7 +78,7 @@ class TokenPredictor(nn.Module):
     def forward(self, imgs, rank=None):
         ids = self.vq.encode(imgs)                                      # (B, N), no grad
         B, N = ids.shape
-        rank = random_rank(B, N, ids.device) if rank is None else rank
+        rank = random_rank(B, N, device=ids.device) if rank is None else rank
         masked = rank_mask(rank, mask_count(sample_mask_ratios(B, self.ratio_dist, ids.device), N))
         logits = self.logits(ids, masked).float()
         ce = F.cross_entropy(logits.transpose(1, 2), ids, label_smoothing=self.label_smoothing, reduction='none')
@@ -102,7 +99,7 @@ def tp_fill_half(self, imgs, seed:int=0):
     "Images `(B, C, H, W)` with half their tokens masked and refilled by argmax, decoded."
     ids = self.vq.encode(imgs); B, N = ids.shape
     g = torch.Generator(device=ids.device).manual_seed(seed)
-    masked = rank_mask(random_rank(B, N, ids.device, g), torch.full((B,), N // 2, device=ids.device))
+    masked = rank_mask(random_rank(B, N, g, ids.device), torch.full((B,), N // 2, device=ids.device))
     return self.vq.decode(torch.where(masked, self.logits(ids, masked).argmax(-1), ids))
 
 def _tp_no_backbone(self):

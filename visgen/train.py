@@ -12,7 +12,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 from torch import nn
-from .core import check, check_types, UserError, get_device, seed_everything, resolve_amp, enable_tf32, deterministic_mode
+from .core import check, check_types, UserError, get_device, seed_everything, resolve_amp, enable_tf32, deterministic_mode, autocast
 from timm.optim import param_groups_weight_decay
 from timm.scheduler import CosineLRScheduler
 from safetensors.torch import save_file, load_file
@@ -20,10 +20,9 @@ from tqdm.auto import tqdm
 from .data import ResumableSampler, make_loader, mix_seed
 
 # %% auto #0
-__all__ = ['TrainConfig', 'autocast_for', 'make_optimizer', 'make_scheduler', 'respect_umask', 'atomic_write_text',
-           'save_checkpoint', 'load_weights', 'nonfinite_keys', 'read_checkpoint', 'load_latest', 'dist_env',
-           'setup_distributed', 'accum_steps', 'steps_per_epoch', 'NonFiniteLoss', 'last_good_checkpoint', 'train',
-           'read_log']
+__all__ = ['TrainConfig', 'make_optimizer', 'make_scheduler', 'respect_umask', 'atomic_write_text', 'save_checkpoint',
+           'load_weights', 'nonfinite_keys', 'read_checkpoint', 'load_latest', 'dist_env', 'setup_distributed',
+           'accum_steps', 'steps_per_epoch', 'NonFiniteLoss', 'last_good_checkpoint', 'train', 'read_log']
 
 # %% ../nbs/08_train.ipynb #c90f0c45
 @dataclass
@@ -66,11 +65,6 @@ class TrainConfig:
         check(self.ckpt_every >= 0 and self.log_every >= 1, "ckpt_every must be >= 0 and log_every >= 1.")
         check(self.global_batch is None or self.global_batch >= self.batch_size,
               f"global_batch ({self.global_batch}) must be at least batch_size ({self.batch_size}).")
-
-def autocast_for(amp:str, device:torch.device):
-    "The autocast context for `amp` on `device`: `resolve_amp` picks bf16 for 'auto' only where it is native."
-    use_bf16 = resolve_amp(amp, device) == 'bf16'
-    return torch.autocast(device.type, dtype=torch.bfloat16) if use_bf16 else nullcontext()
 
 # %% ../nbs/08_train.ipynb #e372c82f
 def make_optimizer(model:nn.Module, cfg:TrainConfig):
@@ -337,7 +331,7 @@ def train(model:nn.Module, dataset, cfg:TrainConfig, run_dir, resume:bool=False,
     seed_everything(cfg.seed if rank == 0 else mix_seed(cfg.seed, rank))
     model.to(device).train()
     accum, spe = steps_per_epoch(len(dataset), cfg, world)
-    opt, ac = make_optimizer(model, cfg), autocast_for(cfg.amp, device)
+    opt, ac = make_optimizer(model, cfg), autocast(device, cfg.amp)
     enable_tf32(device)
     sched = make_scheduler(opt, cfg, spe)
     state = dict(step=0, skipped=0, best_loss=None, best_step=None)

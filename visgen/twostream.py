@@ -10,9 +10,9 @@ import torch.nn.functional as F
 from torch import nn
 from .core import check
 from timm.layers import trunc_normal_
-from .patches import patchify, unpatchify, grid_coords, norm_pix as _norm_pix
+from .patches import patchify, unpatchify, grid_coords, norm_pix as _norm_pix, denorm_pix
 from .rope import apply_rope
-from .serial import (sample_rank, order_from_rank, gather_tokens, scatter_tokens, order_options, segment_size,
+from .serial import (OrderedModel, sample_rank, order_from_rank, gather_tokens, scatter_tokens, order_options, segment_size,
                            stream_attention_args)
 from .vit import ViT, ViTConfig, Block, init_weights
 
@@ -51,7 +51,7 @@ def query_block(b:Block, g, mem, g_args:dict, rope_g=None, rope_mem=None):
     return g + b.drop_path(b.mlp(b.norm2(g)))
 
 # %% ../nbs/04a_twostream.ipynb #c2cec665
-class TwoStreamAR(nn.Module):
+class TwoStreamAR(OrderedModel, nn.Module):
     "Two-stream autoregressive ViT over an order from `visgen.serial` (DARL random order; RandSAC baseline)."
     def __init__(self, cfg:ViTConfig, order:str='random', order_kw:dict|None=None, norm_pix:bool=False,
                  skip_first:bool=False):
@@ -62,9 +62,6 @@ class TwoStreamAR(nn.Module):
         self.start, self.query = nn.Parameter(torch.zeros(1, 1, cfg.embed_dim)), nn.Parameter(torch.zeros(1, 1, cfg.embed_dim))
         self.head = nn.Linear(cfg.embed_dim, cfg.patch_size ** 2 * cfg.in_chans)
         init_weights(self.head); trunc_normal_(self.start, std=.02); trunc_normal_(self.query, std=.02)
-
-    def sample_rank(self, B:int, grid, device, generator=None):
-        return sample_rank(self.order, B, grid, generator, device, **self.order_kw)
 
     def forward(self, imgs, rank=None, reference:bool=False, generator=None):
         "Loss, predictions `(B, N, p*p*C)` in raster order and `rank`; `reference`: dense masks, raster order."
@@ -97,7 +94,7 @@ class TwoStreamAR(nn.Module):
         p = self.cfg.patch_size
         out, t = self(imgs), patchify(imgs, p)
         pred = out['pred'].float()
-        if self.norm_pix: pred = pred * (t.var(-1, keepdim=True, unbiased=False) + 1e-6).sqrt() + t.mean(-1, keepdim=True)
+        if self.norm_pix: pred = denorm_pix(pred, t)
         if self.skip_first: pred = torch.where((out['rank'] == 0)[..., None], t, pred)
         return unpatchify(pred, p, imgs.shape[-2] // p, imgs.shape[-1] // p)
 
