@@ -89,3 +89,10 @@ def test_help_and_version_do_not_import_torch():
     assert p.returncode == 0, p.stderr
     assert p.stdout.strip().endswith('False'), p.stdout
     assert 'visgen 0.1' in p.stdout and 'gpu-check' in p.stdout
+
+def test_mae_probe(run):
+    "MAE's linear probe (LARS, augmented images each epoch) beside the fast one, for the run and its random-init twin."
+    p = run_visgen('probe', '--run', run, '--device', 'cpu', '--mae-epochs', 2)
+    assert p.returncode == 0, p.stderr
+    r = json.loads((run / 'probe.json').read_text())
+    assert 0 <= r['mae_linear_acc'] <= 1 and 0 <= r['random_mae_linear_acc'] <= 1 and 'linear_acc' in r

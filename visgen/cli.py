@@ -77,14 +77,15 @@ def probe_cmd(run:str=None,         # Run directory of `visgen pretrain`
               pool:str=None,        # mean or last (default: the run's)
               data:str=None,        # Evaluate on another data set (default: the run's)
               data_root:str=None,   # Its folder or archive
-              layers:store_true=False): # Probe every block's output instead (writes layers.json)
+              layers:store_true=False, # Probe every block's output instead (writes layers.json)
+              mae_epochs:int=0):    # Also MAE's probe (LARS, augmented images) for this many epochs (90 in MAE)
     "kNN and linear probes of a finished run, beside its baselines (writes probe.json)."
     check(run, "Pass --run RUN_DIR: the --out directory of a finished `visgen pretrain`.")
     from visgen.pipeline import probe, probe_layers
     if layers:
         check(not data, "--layers probes the run's own data: leave out --data.")
         r = probe_layers(run, device, pool); print(json.dumps(r, indent=1)); return r
-    r = probe(run, device, pool, data, data_root); print(json.dumps(r, indent=1)); return r
+    r = probe(run, device, pool, data, data_root, mae_epochs); print(json.dumps(r, indent=1)); return r
 
 def finetune_cmd(run:str=None,       # Run directory of `visgen pretrain`
                  epochs:int=10,      # Fine-tuning epochs

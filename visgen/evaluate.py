@@ -19,6 +19,7 @@ from timm.data import Mixup
 from timm.data.auto_augment import rand_augment_transform
 from timm.layers import trunc_normal_, DropPath
 from timm.optim import Lars
+from torchvision.transforms import v2
 from timm.data.random_erasing import RandomErasing
 from timm.loss import SoftTargetCrossEntropy
 from timm.models import group_parameters
@@ -27,8 +28,9 @@ from timm.scheduler import CosineLRScheduler
 
 # %% auto #0
 __all__ = ['seeded', 'as_device', 'apply_batched', 'extract_features', 'knn_votes', 'knn_accuracy', 'probe_head', 'linear_probe',
-           'pixel_features', 'center_features', 'layer_features', 'evaluate_features', 'probe_noise', 'Classifier',
-           'make_randaugment', 'randaugment_batch', 'finetune_optimizer', 'set_drop_path', 'finetune']
+           'pixel_features', 'center_features', 'layer_features', 'evaluate_features', 'mae_linear_probe',
+           'probe_noise', 'Classifier', 'make_randaugment', 'randaugment_batch', 'finetune_optimizer', 'set_drop_path',
+           'finetune']
 
 # %% ../nbs/09_evaluate.ipynb #3073fc27
 @contextmanager
@@ -163,6 +165,34 @@ def evaluate_features(train_f:torch.Tensor, train_y:torch.Tensor, test_f:torch.T
     return {f'{prefix}knn_acc': knn_accuracy(train_f, train_y, test_f, test_y, k=k, T=T),
             f'{prefix}linear_acc': linear_probe(train_f, train_y, test_f, test_y, epochs=probe_epochs,
                                                 lr=probe_lr, seed=seed, device=device)}
+
+# %% ../nbs/09_evaluate.ipynb #9fa552de
+def mae_linear_probe(model:nn.Module, train_x:torch.Tensor, train_y:torch.Tensor, # uint8 `(N, C, H, W)`, `(N,)`
+                     test_x:torch.Tensor, test_y:torch.Tensor, mean, std, # uint8 test images; channel statistics `(C,)`
+                     epochs:int=90, batch_size:int=256, blr:float=0.1, warmup_epochs:int=10, pool:str='mean',
+                     seed:int=0, device='cpu', num_classes:int|None=None) -> float:
+    "Test accuracy of MAE's probe: BatchNorm + linear head by LARS on features of freshly augmented images each epoch."
+    from visgen.data import standard_transform, mix_seed
+    dev, C = as_device(device), num_classes or _num_classes(train_y, test_y); enable_tf32(dev)
+    H, W = train_x.shape[-2:]
+    tf = v2.Compose([v2.RandomResizedCrop((H, W), scale=(0.08, 1.), interpolation=v2.InterpolationMode.BICUBIC, antialias=True),
+                     v2.RandomHorizontalFlip()])
+    feats = lambda x: extract_features(model, x, device=dev, pool=pool)
+    bs = min(batch_size, len(train_x)); steps = len(train_x) // bs
+    with seeded(seed):
+        head = probe_head(feats(normalise(test_x[:2], mean, std)).shape[1], C).to(dev)
+        opt = Lars(head.parameters(), lr=blr * bs / 256, momentum=0.9, weight_decay=0.)
+        sched = CosineLRScheduler(opt, t_initial=max(1, (epochs - warmup_epochs) * steps), warmup_t=warmup_epochs * steps,
+                                  warmup_prefix=True, t_in_epochs=False)
+        for ep in range(epochs):
+            torch.manual_seed(mix_seed(seed, ep))                          # this epoch's crops and flips
+            xs = torch.stack([tf(x) for x in train_x])                     # uint8 crops `(N, C, H, W)`
+            f, ys = feats(normalise(xs, mean, std)).to(dev), train_y.to(dev)
+            for i, idx in enumerate(torch.randperm(len(f))[:steps * bs].view(steps, bs).to(dev)):
+                loss = F.cross_entropy(head(f[idx]), ys[idx])
+                opt.zero_grad(set_to_none=True); loss.backward(); opt.step(); sched.step_update(ep * steps + i + 1)
+    pred = apply_batched(head, feats(normalise(test_x, mean, std)), batch_size=4096, device=dev).argmax(1)
+    return (pred == test_y.cpu()).float().mean().item()
 
 # %% ../nbs/09_evaluate.ipynb #9d937a46
 def probe_noise(acc:float, n:int, z:float=2.) -> float:

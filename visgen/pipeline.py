@@ -17,7 +17,7 @@ from .data import (load_images, channel_stats, check_channels, PretrainDataset, 
 from .registry import create_method, check_method, load_methods, method_options, METHODS
 from .train import TrainConfig, train, load_weights, atomic_write_text, read_log, setup_distributed, steps_per_epoch, nonfinite_keys
 import torch.distributed as dist
-from .evaluate import extract_features, evaluate_features, pixel_features, finetune, layer_features
+from .evaluate import extract_features, evaluate_features, pixel_features, finetune, layer_features, mae_linear_probe
 
 # %% auto #0
 __all__ = ['MARKER', 'LOCK', 'RESUME_MAY_CHANGE', 'STREAM_ABOVE', 'STREAMABLE', 'default_patch_size', 'RunConfig', 'check_opts',
@@ -405,13 +405,19 @@ def eval_data(cfg:RunConfig, info:dict, data:str|None=None, data_root:str|None=N
                             f"({type(e).__name__}: {e}). Use data of the run's image size.") from None
     return train_set, test_set, mean, std
 
-def probe(run_dir, device='auto', pool:str|None=None, data:str|None=None, data_root:str|None=None) -> dict:
+def probe(run_dir, device='auto', pool:str|None=None, data:str|None=None, data_root:str|None=None,
+          mae_epochs:int=0) -> dict: # > 0: also MAE's probe (LARS, augmented images) for this many epochs, `mae_*`
     "Re-evaluate a finished run with kNN and linear probes (and its baselines); writes `probe.json`."
     model, cfg, info = load_run(run_dir)
     dev = get_device(device)
     train_set, test_set, mean, std = eval_data(cfg, info, data, data_root, model)
     random_model = build_model(cfg, info['img_size'], info['in_chans'])
     res = evaluate_run(model.to(dev), random_model.to(dev), train_set, test_set, mean, std, dev, pool or cfg.pool)
+    if mae_epochs:
+        for prefix, m in (('', model), ('random_', random_model)):
+            res[f'{prefix}mae_linear_acc'] = mae_linear_probe(m, train_set.images, train_set.labels, test_set.images, test_set.labels,
+                                                              mean, std, epochs=mae_epochs, warmup_epochs=min(10, mae_epochs // 9),
+                                                              pool=pool or cfg.pool, device=dev)
     write_json(Path(run_dir) / 'probe.json', res, 'probe results')
     return res
 
