@@ -1,12 +1,12 @@
 "Every registered method, built by name with its defaults: one training step, features, and every trained weight reached."
 import pytest, torch
 import visgen  # noqa: F401
-from visgen.registry import load_methods, create_method
+from visgen.registry import load_methods, create_method, check_contract
 
 @pytest.mark.parametrize('name', load_methods())
 def test_method_contract(name):
     torch.manual_seed(0)
-    m = create_method(name).train()                      # defaults: micro, 8x8, one channel
+    m = check_contract(create_method(name).train(), name)   # defaults: micro, 8x8, one channel
     x = torch.randn(4, 1, 8, 8)
     out = m(x)
     loss = out['loss']

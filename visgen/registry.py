@@ -7,14 +7,16 @@ from __future__ import annotations
 import importlib, inspect
 from functools import wraps
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Protocol, runtime_checkable
+from torch import nn
 from .core import check, UserError
 import timm
 from timm.models import register_model
 
 # %% auto #0
 __all__ = ['METHODS', 'METHOD_MODULES', 'PAPER_CARDS', 'register_method', 'load_methods', 'check_method', 'create_method',
-           'method_options', 'CardRow', 'paper_card', 'card_rows', 'check_card', 'render_card']
+           'method_options', 'Method', 'check_contract', 'CardRow', 'paper_card', 'card_rows', 'check_card',
+           'render_card']
 
 # %% ../nbs/05_registry.ipynb #99f71f77
 METHODS = {}  # name -> builder function
@@ -56,6 +58,22 @@ def method_options(name:str) -> dict:
     "The options of method `name` with their defaults."
     check_method(name)
     return {k: p.default for k, p in inspect.signature(METHODS[name]).parameters.items() if p.default is not p.empty}
+
+# %% ../nbs/05_registry.ipynb #f3e6a045
+@runtime_checkable
+class Method(Protocol):
+    "What every registered method provides (optional hooks: `prepare`, `extra_metrics`, `predict_images`, `no_weight_decay`, `find_unused_parameters`)."
+    backbone: nn.Module
+    def forward(self, imgs) -> dict: ...
+    def features(self, imgs, pool:str='mean'): ...
+
+def check_contract(model, name:str='the model'):
+    "Fail clearly when `model` lacks what the harness uses: `forward`, `features`, a `backbone` module."
+    has_bb = 'backbone' in getattr(model, '_modules', {}) or hasattr(type(model), 'backbone')   # a property may explain its absence
+    missing = [a for a in ('forward', 'features') if not callable(getattr(model, a, None))] + ([] if has_bb else ['backbone'])
+    check(not missing and isinstance(model, nn.Module), f"{name} does not follow the method contract "
+          f"(visgen.registry.Method): it lacks {missing or ['nn.Module']}.")
+    return model
 
 # %% ../nbs/05_registry.ipynb #c1ebaa05
 @dataclass
