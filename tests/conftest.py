@@ -7,6 +7,14 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
+def same_weights(a: Path, b: Path):
+    "Assert the `model.safetensors` of run directories `a` and `b` are equal, tensor by tensor."
+    import torch
+    from safetensors.torch import load_file
+    wa, wb = load_file(str(a / 'model.safetensors')), load_file(str(b / 'model.safetensors'))
+    assert wa.keys() == wb.keys()
+    for k in wa: assert torch.equal(wa[k], wb[k]), f"{k} differs"
+
 def run_visgen(*args, cwd=None, env=None, timeout=600, check=False):
     "Run the `visgen` console script of this environment; returns the CompletedProcess."
     e = {**os.environ, **(env or {})}

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file
-from conftest import run_visgen, BIN, ROOT
+from conftest import run_visgen, BIN, ROOT, same_weights as _same_weights
 
 pytestmark = pytest.mark.xdist_group(name='faults')  # module fixtures: keep this file on one worker
 
@@ -18,11 +18,6 @@ def reference(tmp_path_factory):
     out = tmp_path_factory.mktemp('ref') / 'run'
     run_visgen('pretrain', *ARGS, '--out', out, env=ENV, check=True)
     return out
-
-def _same_weights(a: Path, b: Path):
-    wa, wb = load_file(str(a / 'model.safetensors')), load_file(str(b / 'model.safetensors'))
-    assert wa.keys() == wb.keys()
-    for k in wa: assert torch.equal(wa[k], wb[k]), f"{k} differs after resume"
 
 def _wait_for_training(out: Path, proc, timeout=120):
     t0 = time.time()

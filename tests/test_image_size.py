@@ -4,7 +4,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from conftest import run_visgen
+from conftest import run_visgen, same_weights as _same_weights
 
 def _tree(root: Path, n: int = 24) -> Path:
     "Two classes of random-noise JPEGs of several sizes and aspect ratios under train/ and val/ (ImageNet's layout)."
@@ -44,12 +44,6 @@ def test_mixed_sizes_without_img_size_say_how(tree, tmp_path):
                    env={'VISGEN_CACHE': str(tmp_path / 'cache')})
     assert p.returncode == 2 and '--img-size' in p.stderr and 'Traceback' not in p.stderr, p.stderr
     assert not (tmp_path / 'r').exists()
-
-def _same_weights(a: Path, b: Path):
-    import torch
-    from safetensors.torch import load_file
-    wa, wb = load_file(str(a / 'model.safetensors')), load_file(str(b / 'model.safetensors'))
-    assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
 
 def test_streamed_files_resume_exactly(tree, tmp_path):
     "--stream reads the files per sample (workers decode them); a run cut back to an earlier checkpoint resumes to the same weights."

@@ -432,10 +432,11 @@ def normalise(images:torch.Tensor, mean, std) -> torch.Tensor:
     return (images.float() / 255 - mean) / std
 
 # %% ../nbs/06_data.ipynb #e324f4ca
-def pretrain_transform(img_size, scale=(0.35, 1.0), flip:bool=True) -> v2.Compose:
-    "RandomResizedCrop to `img_size` + horizontal flip on float `(C, H, W)`; `None`/`False` disable them."
-    crop = (v2.RandomResizedCrop(img_size, scale=tuple(scale), antialias=True) if scale is not None
-            else v2.Resize(img_size, antialias=True))
+def pretrain_transform(img_size, scale=(0.35, 1.0), flip:bool=True, bicubic:bool=False) -> v2.Compose:
+    "RandomResizedCrop to `img_size` + horizontal flip on `(C, H, W)` (float or uint8); `None`/`False` disable them."
+    mode = v2.InterpolationMode.BICUBIC if bicubic else v2.InterpolationMode.BILINEAR
+    crop = (v2.RandomResizedCrop(img_size, scale=tuple(scale), interpolation=mode, antialias=True) if scale is not None
+            else v2.Resize(img_size, interpolation=mode, antialias=True))
     return v2.Compose([crop, v2.RandomHorizontalFlip() if flip else v2.Identity()])
 
 # %% ../nbs/06_data.ipynb #959318d1
@@ -452,8 +453,7 @@ def resize_short(img, R:int):
 
 def standard_transform(img_size:int, scale=(0.2, 1.0)) -> v2.Compose:
     "MAE/SAIM pre-training augmentation on float `(C, H, W)`: RandomResizedCrop to `img_size` (bicubic) + horizontal flip."
-    return v2.Compose([v2.RandomResizedCrop(img_size, scale=tuple(scale), interpolation=v2.InterpolationMode.BICUBIC, antialias=True),
-                       v2.RandomHorizontalFlip()])
+    return pretrain_transform(img_size, scale, bicubic=True)
 
 def at_image_size(images:ImageSet, img_size:int, stored:bool=True) -> ImageSet:
     "`images` at `stored_size(img_size)` (`stored`, for pre-training) or centre-cropped to `img_size` (evaluation)."

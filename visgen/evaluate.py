@@ -19,7 +19,6 @@ from timm.data import Mixup
 from timm.data.auto_augment import rand_augment_transform
 from timm.layers import trunc_normal_, DropPath
 from timm.optim import Lars
-from torchvision.transforms import v2
 from timm.data.random_erasing import RandomErasing
 from timm.loss import SoftTargetCrossEntropy
 from timm.models import group_parameters
@@ -172,11 +171,10 @@ def mae_linear_probe(model:nn.Module, train_x:torch.Tensor, train_y:torch.Tensor
                      epochs:int=90, batch_size:int=256, blr:float=0.1, warmup_epochs:int=10, pool:str='mean',
                      seed:int=0, device='cpu', num_classes:int|None=None) -> float:
     "Test accuracy of MAE's probe: BatchNorm + linear head by LARS on features of freshly augmented images each epoch."
-    from visgen.data import standard_transform, mix_seed
+    from visgen.data import pretrain_transform, mix_seed
     dev, C = as_device(device), num_classes or _num_classes(train_y, test_y); enable_tf32(dev)
     H, W = train_x.shape[-2:]
-    tf = v2.Compose([v2.RandomResizedCrop((H, W), scale=(0.08, 1.), interpolation=v2.InterpolationMode.BICUBIC, antialias=True),
-                     v2.RandomHorizontalFlip()])
+    tf = pretrain_transform((H, W), scale=(0.08, 1.), bicubic=True)     # MAE's probe augmentation
     feats = lambda x: extract_features(model, x, device=dev, pool=pool)
     bs = min(batch_size, len(train_x)); steps = len(train_x) // bs
     with seeded(seed):
