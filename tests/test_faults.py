@@ -4,7 +4,6 @@ import json, os, pickle, random, shutil, signal, subprocess, sys, time
 from pathlib import Path
 import pytest
 import torch
-from safetensors.torch import load_file
 from conftest import run_visgen, BIN, ROOT, same_weights as _same_weights
 
 pytestmark = pytest.mark.xdist_group(name='faults')  # module fixtures: keep this file on one worker
