@@ -45,7 +45,7 @@ def test_addp_run_holds_its_parts(addp_run):
 
 
 def test_generate_and_inpaint_from_saved_run(addp_run):
-    import visgen.addp  # noqa: F401  (registers the methods when METHOD_MODULES does not list them yet)
+    import visgen.addp  # noqa: F401  (registers the methods)
     from visgen.pipeline import load_run, load_data, normalise
     from visgen.vq import vq_metrics
     model, cfg, info = load_run(addp_run)

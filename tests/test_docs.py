@@ -158,3 +158,22 @@ def test_nbdev_own_processors_run_on_the_vit_notebook():
     r = subprocess.run([sys.executable, '-c', code], cwd=REPO, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
     assert int(r.stdout.split()[-1]) > 5
+
+
+def test_contributing_example_is_a_working_method(tmp_path):
+    "CONTRIBUTING.md's smallest method follows the contract and pre-trains through the public API, nothing else edited."
+    import sys
+    code = (REPO / 'CONTRIBUTING.md').read_text().split('```python\n', 1)[1].split('```', 1)[0]
+    code += '''
+from visgen.registry import check_contract, create_method, load_methods
+from visgen.pipeline import RunConfig, pretrain
+assert 'masked_patches' in load_methods()
+m = check_contract(create_method('masked_patches', img_size=(8, 12)))
+x = torch.randn(4, 1, 8, 12); out = m(x); out['loss'].backward()
+assert torch.isfinite(out['loss']) and out['pred'].shape == (4, 24, 4), out['pred'].shape
+assert m.features(x).shape == (4, m.backbone.embed_dim)
+r = pretrain('run', RunConfig(method='masked_patches', epochs=1, batch_size=32, train_limit=64, test_limit=32, device='cpu'),
+             progress=False, log=lambda *a: None)
+assert 0 <= r['linear_acc'] <= 1, r
+'''
+    subprocess.run([sys.executable, '-c', code], check=True, cwd=tmp_path)

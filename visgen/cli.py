@@ -6,71 +6,36 @@
 from __future__ import annotations
 import ast, json, os, sys, time
 from pathlib import Path
+from dataclasses import dataclass, fields
 from .errors import check, UserError     # nothing heavy at import: `visgen --help` answers before torch loads
+from .options import RunConfig, parse_opts, options_parser, parse_options
 from fastcore.script import anno_parser, store_true
 
 # %% auto #0
-__all__ = ['COMMANDS', 'parse_opts', 'pretrain_cmd', 'probe_cmd', 'finetune_cmd', 'check_parameters', 'execute_template',
+__all__ = ['COMMANDS', 'PretrainRun', 'pretrain_cmd', 'probe_cmd', 'finetune_cmd', 'check_parameters', 'execute_template',
            'template_dirs', 'find_template', 'experiment_cmd', 'retitle', 'main_cmd', 'site_cmd', 'sample_cmd',
-           'bench_cmd', 'shards_cmd', 'gpu_check_cmd', 'main']
-
-# %% ../nbs/12_cli.ipynb #c9afcf55
-def parse_opts(s:str|None) -> dict:
-    "`'a=1,b=x'` -> `{'a': 1, 'b': 'x'}`; values are Python literals or strings."
-    out = {}
-    for part in filter(None, (s or '').split(',')):
-        check('=' in part, f"Bad --opts item {part!r}: write key=value pairs separated by commas, e.g. norm_pix=true,pos=rope1d.")
-        k, v = (t.strip() for t in part.split('=', 1))
-        v = {'true': 'True', 'false': 'False', 'none': 'None'}.get(v.lower(), v)
-        try: out[k] = ast.literal_eval(v)
-        except (ValueError, SyntaxError): out[k] = v
-    return out
+           'bench_cmd', 'shards_cmd', 'gpu_check_cmd', 'parse_command', 'main']
 
 # %% ../nbs/12_cli.ipynb #0757157e
-def pretrain_cmd(method:str='darl_mse',   # Registered method name (`visgen main --list` lists them)
-                 data:str='digits',       # Data set: digits (embedded), fashion_mnist, cifar10, cifar10_jpeg, imagefolder
-                 data_root:str=None,      # Folder (or archive) holding the data set
-                 epochs:int=30,           # Pre-training epochs
-                 out:str=None,            # Run directory to create
-                 seed:int=0,              # Random seed
-                 resume:store_true=False, # Continue the run in --out from its last checkpoint (same settings)
-                 extend:store_true=False, # With --resume and a larger --epochs: train a run longer (the cosine schedule is recomputed for the new total)
-                 overwrite:store_true=False, # Replace an existing run in --out
-                 device:str='auto',       # cpu, cuda or auto
-                 size:str='micro',        # Model size: micro, mini, tiny, small, base, large
-                 patch_size:int=None,     # Patch size (default: from the image size)
-                 batch_size:int=128,      # Batch size
-                 lr:float=1e-3,           # Peak learning rate
-                 amp:str='auto',          # auto (bf16 on GPU), bf16, fp32
-                 aug:store_true=False,    # Random resized crop + flip at the data's size (--img-size brings the standard one)
-                 opts:str=None,           # Method options, e.g. "norm_pix=true,pos=rope1d"
-                 global_batch:int=None,   # Global batch, reached by gradient accumulation (and processes)
-                 ckpt_every:int=0,        # Steps between checkpoints (0: every epoch)
-                 keep_last:int=2,         # Checkpoints kept (plus the best)
-                 skip_nonfinite:store_true=False, # Skip and count steps with a NaN/inf loss instead of stopping
-                 deterministic:store_true=False,  # torch.use_deterministic_algorithms
-                 on_corrupt:str='fail',   # Corrupt images in an ImageFolder tree: fail or skip (and count)
-                 compile:store_true=False, # torch.compile the model for the training step
-                 train_limit:int=0,       # Class-balanced subset of this many training images (0: all)
-                 test_limit:int=0,        # ... and of test images
-                 test_split:str='test',   # Evaluation split of an ImageFolder tree (without test/, val/ is used)
-                 img_size:int=None,       # Train at S x S: short side to S/0.875 + centre crop; RandomResizedCrop + flip
-                 workers:int=0,           # DataLoader worker processes for decoding and augmentation
-                 stream:store_true=False, # Read the training files per sample (automatic above 4 GiB decoded)
-                 probe_limit:int=10000,   # Streamed data: training images decoded for the probes
-                 quiet:store_true=False): # No progress bar
+@dataclass
+class PretrainRun:
+    "Command: where the run goes and how it starts."
+    out: str|None = None    # Run directory to create
+    resume: bool = False    # Continue the run in --out from its last checkpoint (same settings)
+    extend: bool = False    # With --resume and a larger --epochs: train a run longer (the cosine schedule is recomputed for the new total)
+    overwrite: bool = False # Replace an existing run in --out (only a directory visgen wrote)
+    quiet: bool = False     # No progress bar
+
+def pretrain_cmd(**kw):
     "Pre-train a method, then evaluate it beside random-init and raw-pixel baselines."
-    check(out, "Pass --out RUN_DIR: the directory the run is written to.")
-    from visgen.pipeline import RunConfig, pretrain
-    cfg = RunConfig(method=method, data=data, data_root=data_root, epochs=epochs, seed=seed, device=device, size=size,
-                    patch_size=patch_size, batch_size=batch_size, lr=lr, amp=amp, aug=aug, opts=parse_opts(opts),
-                    global_batch=global_batch, ckpt_every=ckpt_every, keep_last=keep_last, skip_nonfinite=skip_nonfinite,
-                    deterministic=deterministic, on_corrupt=on_corrupt,
-                    train_limit=train_limit, test_limit=test_limit, test_split=test_split, compile=compile,
-                    image_size=img_size, workers=workers, stream=stream or None, probe_limit=probe_limit)
-    m = pretrain(out, cfg, resume=resume, overwrite=overwrite, progress=not quiet, extend=extend)
-    print(json.dumps(m, indent=1)); print(f"Run written to {out}")
+    cmd = PretrainRun(**{f.name: kw.pop(f.name) for f in fields(PretrainRun) if f.name in kw})
+    check(cmd.out, "Pass --out RUN_DIR: the directory the run is written to.")
+    if isinstance(kw.get('opts'), str): kw['opts'] = parse_opts(kw['opts'])
+    from visgen.pipeline import pretrain
+    m = pretrain(cmd.out, RunConfig(**kw), resume=cmd.resume, overwrite=cmd.overwrite, progress=not cmd.quiet, extend=cmd.extend)
+    print(json.dumps(m, indent=1)); print(f"Run written to {cmd.out}")
     return m
+pretrain_cmd.options = (RunConfig, PretrainRun)   # its flags: every field of a run, then the command's own
 
 def probe_cmd(run:str=None,         # Run directory of `visgen pretrain`
               device:str='auto',    # cpu, cuda or auto
@@ -294,24 +259,32 @@ def _usage() -> str:
     return "usage: visgen {" + ','.join(COMMANDS) + "} [options]  (visgen COMMAND --help for options)\n" + \
            '\n'.join(f"  {k:9s} {f.__doc__}" for k, f in COMMANDS.items())
 
-def _underscores(a:str) -> str:
-    "`--data-root=x` -> `--data_root=x`: options accept dashes or underscores."
+def _underscores(a:str, sep:str='_') -> str:
+    "`--data-root=x` -> `--data_root=x` (`sep='-'`: the other way): options accept dashes or underscores."
     if not a.startswith('--'): return a
     name, eq, val = a[2:].partition('=')
-    return '--' + name.replace('-', '_') + eq + val
+    return '--' + name.replace('-' if sep == '_' else '_', sep) + eq + val
+
+def parse_command(cmd:str, argv:list) -> dict:
+    "Keyword arguments of command `cmd` from `argv`: flags generated from its option dataclasses, else from its signature."
+    fn = COMMANDS[cmd]
+    if hasattr(fn, 'options'):
+        ns = options_parser(*fn.options, prog=f'visgen {cmd}', description=fn.__doc__).parse_args([_underscores(a, '-') for a in argv])
+        return {k: v for cls in fn.options for k, v in parse_options(cls, ns).items()}
+    args = vars(anno_parser(fn, prog=f'visgen {cmd}').parse_args([_underscores(a) for a in argv]))
+    args.pop('xtra', None); args.pop('pdb', None)
+    return args
 
 def main(argv:list|None=None):
     "Entry point of the `visgen` console script."
-    argv = [_underscores(a) for a in (sys.argv[1:] if argv is None else argv)]
+    argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ('-h', '--help'): print(_usage()); return 0
     if argv[0] in ('-V', '--version'):
         from visgen import __version__; print(f"visgen {__version__}"); return 0
     cmd = argv.pop(0)
     if cmd not in COMMANDS: print(f"visgen: unknown command {cmd!r}\n{_usage()}", file=sys.stderr); sys.exit(2)
-    fn = COMMANDS[cmd]
-    args = vars(anno_parser(fn, prog=f'visgen {cmd}').parse_args(argv))
-    args.pop('xtra', None); args.pop('pdb', None)
-    try: fn(**args)
+    args = parse_command(cmd, argv)
+    try: COMMANDS[cmd](**args)
     except UserError as e:
         print(f"visgen {cmd}: error: {e}", file=sys.stderr); sys.exit(e.exit_code)
     except KeyboardInterrupt:

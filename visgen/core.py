@@ -9,24 +9,11 @@ import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['check_types', 'seed_everything', 'get_device', 'enable_tf32', 'deterministic_mode', 'native_bf16', 'cpu_description',
+__all__ = ['seed_everything', 'get_device', 'enable_tf32', 'deterministic_mode', 'native_bf16', 'cpu_description',
            'bf16_slowdown', 'resolve_amp', 'autocast', 'import_torchvision']
 
 # %% ../nbs/00_core.ipynb #d9badffb
-from .errors import UserError, check   # defined without torch (`visgen.errors`), used everywhere from here
-
-# %% ../nbs/00_core.ipynb #d784eed6
-_TYPES = {'int': (int,), 'float': (int, float), 'str': (str,), 'bool': (bool,), 'dict': (dict,),
-          'tuple': (tuple, list), 'list': (list, tuple), 'None': (type(None),)}
-
-def check_types(obj):
-    "Fail clearly when a dataclass field's value does not match its simple annotation (`int`, `float|None`, ...)."
-    for f in dataclasses.fields(obj):
-        parts = str(f.type).replace(' ', '').split('|')
-        if not all(p in _TYPES for p in parts): continue
-        v = getattr(obj, f.name)
-        ok = any(isinstance(v, _TYPES[p]) and not (p in ('int', 'float') and isinstance(v, bool)) for p in parts)
-        check(ok, f"{type(obj).__name__}.{f.name} must be {f.type}, got {type(v).__name__} {v!r}.")
+from .errors import UserError, check, check_types   # defined without torch (`visgen.errors`), used everywhere from here
 
 # %% ../nbs/00_core.ipynb #64cd747e
 def seed_everything(seed:int):

@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 from .core import check, seed_everything, get_device, import_torchvision, enable_tf32, autocast
 from .data import normalise
+from .compare import pack_correct, unpack_correct
 
 import_torchvision()  # timm imports torchvision: tolerate a CUDA wheel on a CPU-only torch
 from PIL import Image
@@ -26,10 +27,10 @@ from timm.optim import create_optimizer_v2
 from timm.scheduler import CosineLRScheduler
 
 # %% auto #0
-__all__ = ['seeded', 'as_device', 'apply_batched', 'extract_features', 'knn_votes', 'knn_accuracy', 'probe_head', 'linear_probe',
-           'pixel_features', 'center_features', 'layer_features', 'evaluate_features', 'mae_linear_probe',
-           'probe_noise', 'Classifier', 'make_randaugment', 'randaugment_batch', 'finetune_optimizer', 'set_drop_path',
-           'finetune']
+__all__ = ['seeded', 'as_device', 'apply_batched', 'extract_features', 'knn_votes', 'knn_predict', 'knn_accuracy', 'probe_head',
+           'linear_probe', 'pixel_features', 'center_features', 'layer_features', 'evaluate_features',
+           'mae_linear_probe', 'probe_noise', 'Classifier', 'make_randaugment', 'randaugment_batch',
+           'finetune_optimizer', 'set_drop_path', 'finetune']
 
 # %% ../nbs/09_evaluate.ipynb #3073fc27
 @contextmanager
@@ -82,17 +83,22 @@ def knn_votes(train_f:torch.Tensor, train_y:torch.Tensor, test_f:torch.Tensor,
     return votes.scatter_add_(1, train_y.to(test_f.device)[idx], (sim / T).exp())
 
 # %% ../nbs/09_evaluate.ipynb #4071940f
+def knn_predict(train_f:torch.Tensor, train_y:torch.Tensor, # `(N, D)`, `(N,)`
+                test_f:torch.Tensor,                        # `(M, D)`
+                k:int=20, T:float=0.07, chunk_size:int=256, num_classes:int|None=None) -> torch.Tensor:
+    "Weighted kNN class of each test row `(M,)` (cosine similarity, votes $\\exp(s/T)$), chunked over the test set."
+    check(len(train_f) == len(train_y), f"Features and labels differ in length: train {len(train_f)} vs {len(train_y)}.")
+    C = num_classes or _num_classes(train_y)
+    train_f = F.normalize(train_f.float(), dim=1)
+    return torch.cat([knn_votes(train_f, train_y, f, k, T, C).argmax(1).cpu() for f in test_f.split(chunk_size)])
+
 def knn_accuracy(train_f:torch.Tensor, train_y:torch.Tensor, # `(N, D)`, `(N,)`
                  test_f:torch.Tensor, test_y:torch.Tensor,   # `(M, D)`, `(M,)`
                  k:int=20, T:float=0.07, chunk_size:int=256, num_classes:int|None=None) -> float:
-    "Weighted kNN accuracy in [0, 1] (cosine similarity, votes $\\exp(s/T)$), chunked over the test set."
-    check(len(train_f) == len(train_y) and len(test_f) == len(test_y),
-          f"Features and labels differ in length: train {len(train_f)} vs {len(train_y)}, test {len(test_f)} vs {len(test_y)}.")
-    C = num_classes or _num_classes(train_y, test_y)
-    train_f = F.normalize(train_f.float(), dim=1)
-    correct = sum((knn_votes(train_f, train_y, f, k, T, C).argmax(1).cpu() == y.cpu()).sum().item()
-                  for f, y in zip(test_f.split(chunk_size), test_y.split(chunk_size)))
-    return correct / len(test_f)
+    "Weighted kNN accuracy in [0, 1]: the share of `knn_predict` equal to `test_y`."
+    check(len(test_f) == len(test_y), f"Features and labels differ in length: test {len(test_f)} vs {len(test_y)}.")
+    pred = knn_predict(train_f, train_y, test_f, k, T, chunk_size, num_classes or _num_classes(train_y, test_y))
+    return (pred == test_y.cpu()).float().mean().item()
 
 # %% ../nbs/09_evaluate.ipynb #f3bdb13b
 def probe_head(D:int, num_classes:int) -> nn.Sequential:
@@ -106,7 +112,8 @@ def linear_probe(train_f:torch.Tensor, train_y:torch.Tensor, # `(N, D)`, `(N,)`
                  epochs:int=100, lr:float=0.1, batch_size:int=256, wd:float=0., seed:int=0,
                  num_classes:int|None=None, device='cpu',
                  optimizer:str='sgd',       # 'sgd', or 'lars': MAE's probe optimiser (timm's LARS)
-                 warmup_epochs:float=0) -> float:
+                 warmup_epochs:float=0,
+                 return_pred:bool=False) -> float: # also return the predicted class of each test row `(M,)`
     "Test accuracy of `probe_head` trained by SGD or LARS (momentum 0.9, warm-up then cosine lr) on frozen features."
     check(optimizer in ('sgd', 'lars'), f"Unknown probe optimiser {optimizer!r}: use 'sgd' or 'lars'.")
     check(len(train_f) == len(train_y) > 1, f"Need >1 training feature with one label each (got {len(train_f)}, {len(train_y)}).")
@@ -124,7 +131,8 @@ def linear_probe(train_f:torch.Tensor, train_y:torch.Tensor, # `(N, D)`, `(N,)`
                 opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
                 sched.step_update(ep * steps + i + 1)
     pred = apply_batched(head, test_f.float(), batch_size=4096, device=dev).argmax(1)
-    return (pred == test_y.cpu()).float().mean().item()
+    acc = (pred == test_y.cpu()).float().mean().item()
+    return (acc, pred) if return_pred else acc
 
 # %% ../nbs/09_evaluate.ipynb #73d6d2b2
 def pixel_features(images:torch.Tensor) -> torch.Tensor:
@@ -158,12 +166,17 @@ def layer_features(model:nn.Module, images:torch.Tensor, # float normalised `(N,
 # %% ../nbs/09_evaluate.ipynb #1e98fd64
 def evaluate_features(train_f:torch.Tensor, train_y:torch.Tensor, test_f:torch.Tensor, test_y:torch.Tensor,
                       prefix:str='', k:int=20, T:float=0.07, center:bool=False, # subtract the training mean first
-                      probe_epochs:int=100, probe_lr:float=0.1, seed:int=0, device='cpu') -> dict:
+                      probe_epochs:int=100, probe_lr:float=0.1, seed:int=0, device='cpu',
+                      correct:bool=False) -> dict: # also `{prefix}knn_correct`, `{prefix}linear_correct` (`pack_correct`)
     "`{prefix}knn_acc` (weighted kNN) and `{prefix}linear_acc` (linear probe) on frozen features."
     if center: train_f, test_f = center_features(train_f, test_f)
-    return {f'{prefix}knn_acc': knn_accuracy(train_f, train_y, test_f, test_y, k=k, T=T),
-            f'{prefix}linear_acc': linear_probe(train_f, train_y, test_f, test_y, epochs=probe_epochs,
-                                                lr=probe_lr, seed=seed, device=device)}
+    knn = knn_predict(train_f, train_y, test_f, k=k, T=T, num_classes=_num_classes(train_y, test_y))
+    acc, lin = linear_probe(train_f, train_y, test_f, test_y, epochs=probe_epochs, lr=probe_lr, seed=seed,
+                            device=device, return_pred=True)
+    y = test_y.cpu()
+    r = {f'{prefix}knn_acc': (knn == y).float().mean().item(), f'{prefix}linear_acc': acc}
+    if correct: r.update({f'{prefix}knn_correct': pack_correct(knn == y), f'{prefix}linear_correct': pack_correct(lin == y)})
+    return r
 
 # %% ../nbs/09_evaluate.ipynb #9fa552de
 def mae_linear_probe(model:nn.Module, train_x:torch.Tensor, train_y:torch.Tensor, # uint8 `(N, C, H, W)`, `(N,)`

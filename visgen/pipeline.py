@@ -9,21 +9,22 @@ from . import __version__
 from dataclasses import dataclass, asdict, field, fields
 from pathlib import Path
 import torch
-from .core import check, check_types, UserError, get_device, seed_everything
+from .core import check, UserError, get_device, seed_everything
 import inspect
 from safetensors.torch import save_file
 from .data import (load_images, channel_stats, check_channels, PretrainDataset, pretrain_transform, DATASETS, match_splits,
                          stored_size, at_image_size, standard_transform, stream_imagefolder, stream_shards, normalise)
 from .registry import create_method, check_method, load_methods, method_options, METHODS
-from .train import TrainConfig, train, load_weights, atomic_write_text, read_log, setup_distributed, steps_per_epoch, nonfinite_keys
+from .options import RunConfig, TrainConfig
+from .train import train, load_weights, atomic_write_text, read_log, setup_distributed, steps_per_epoch, nonfinite_keys
 import torch.distributed as dist
 from .evaluate import extract_features, evaluate_features, pixel_features, finetune, layer_features, mae_linear_probe
 
 # %% auto #0
-__all__ = ['MARKER', 'LOCK', 'RESUME_MAY_CHANGE', 'STREAM_ABOVE', 'STREAMABLE', 'default_patch_size', 'RunConfig', 'check_opts',
-           'is_run_dir', 'read_config', 'check_run_dir', 'RunLock', 'resume_diff', 'check_resume', 'streamed_train',
-           'load_data', 'eval_view', 'build_model', 'load_run', 'evaluate_run', 'on_rank0', 'write_json', 'pretrain',
-           'eval_data', 'probe', 'probe_layers', 'finetune_run']
+__all__ = ['MARKER', 'LOCK', 'RESUME_MAY_CHANGE', 'STREAM_ABOVE', 'STREAMABLE', 'default_patch_size', 'check_run_config',
+           'check_opts', 'is_run_dir', 'read_config', 'check_run_dir', 'RunLock', 'resume_diff', 'check_resume',
+           'streamed_train', 'load_data', 'eval_view', 'build_model', 'load_run', 'evaluate_run', 'split_correct',
+           'on_rank0', 'write_json', 'pretrain', 'eval_data', 'probe', 'probe_layers', 'finetune_run']
 
 # %% ../nbs/10_pipeline.ipynb #a99d5574
 def default_patch_size(H:int, W:int) -> int:
@@ -33,64 +34,22 @@ def default_patch_size(H:int, W:int) -> int:
     for p in (want, 4, 2, 8, 16, 1):
         if H % p == 0 and W % p == 0: return p
 
-@dataclass
-class RunConfig:
-    "Everything that defines a pre-training run (saved as `config.json`)."
-    method: str = 'darl_mse'
-    data: str = 'digits'
-    data_root: str|None = None
-    epochs: int = 30
-    size: str = 'micro'
-    patch_size: int|None = None     # None: `default_patch_size`
-    batch_size: int = 128
-    lr: float = 1e-3
-    weight_decay: float = 0.05
-    warmup_epochs: float = 2.
-    amp: str = 'auto'
-    device: str = 'auto'
-    seed: int = 0
-    aug: bool = False               # random resized crop + flip during pre-training
-    opts: dict = field(default_factory=dict)     # method options (see `method_options`)
-    pool: str = 'mean'              # feature pooling for probes
-    log_every: int = 10
-    ckpt_every: int = 0             # steps between checkpoints (0: each epoch)
-    keep_last: int = 2              # checkpoints kept, plus the best
-    skip_nonfinite: bool = False    # skip (and count) steps with a NaN/inf loss instead of stopping
-    global_batch: int|None = None   # reach this batch by gradient accumulation (and processes)
-    deterministic: bool = False     # torch.use_deterministic_algorithms
-    on_corrupt: str = 'fail'        # corrupt image files in an ImageFolder tree: 'fail' or 'skip'
-    train_limit: int = 0            # use a class-balanced subset of this many training images (0: all)
-    test_limit: int = 0             # ... and of this many test images (the same subset for every seed)
-    test_split: str = 'test'        # the evaluation split's name (an ImageFolder tree without test/ falls back to val/)
-    compile: bool = False           # torch.compile the training step's model
-    image_size: int|None = None     # --img-size: train at S x S: short side to S/0.875, centre crop; RandomResizedCrop(S, 0.2-1) + flip
-    workers: int = 0                # DataLoader worker processes for decoding and augmentation (0: in the main process)
-    stream: bool|None = None        # read the training files per sample (None: when decoded they would pass STREAM_ABOVE)
-    probe_limit: int = 10000        # streamed data: training images decoded in memory for the probes (0: all)
+def check_run_config(cfg:RunConfig):
+    "The checks of a `RunConfig` that need the registry and the data sets (called when one is made)."
+    check_method(cfg.method)
+    check(cfg.data in DATASETS, f"Unknown dataset {cfg.data!r}: known data sets are {sorted(DATASETS)}.")
+    reserved = sorted(set(cfg.opts) & {'size', 'img_size', 'in_chans', 'patch_size'})
+    check(not reserved, f"opts may not set {reserved}: use --size / --patch-size; image size and channels come from the data.")
+    check(cfg.train_limit >= 0 and cfg.test_limit >= 0, "train_limit and test_limit must be >= 0 (0 uses every image).")
+    check(cfg.on_corrupt in ('fail', 'skip'), f"on_corrupt must be 'fail' or 'skip' (--on-corrupt), got {cfg.on_corrupt!r}.")
+    check(cfg.pool in ('mean', 'last'), f"--pool must be mean or last, got {cfg.pool!r}.")
+    check(cfg.patch_size is None or cfg.patch_size >= 1, f"--patch-size must be at least 1, got {cfg.patch_size} "
+          "(leave it out for the default).")
+    check(cfg.image_size is None or cfg.image_size >= 4, f"--img-size must be at least 4 pixels, got {cfg.image_size}.")
+    check(not cfg.stream or (cfg.data in STREAMABLE and cfg.image_size), "--stream reads an ImageFolder tree (or "
+          "WebDataset shards) at one chosen size: pass --data imagefolder (or shards) --data-root DIR --img-size S with it.")
+    check_opts(cfg.method, cfg.opts)
 
-    def __post_init__(self):
-        check_types(self)
-        check_method(self.method)
-        check(self.data in DATASETS, f"Unknown dataset {self.data!r}: known data sets are {sorted(DATASETS)}.")
-        reserved = sorted(set(self.opts) & {'size', 'img_size', 'in_chans', 'patch_size'})
-        check(not reserved, f"opts may not set {reserved}: use --size / --patch-size; image size and channels come from the data.")
-        check(self.train_limit >= 0 and self.test_limit >= 0, "train_limit and test_limit must be >= 0 (0 uses every image).")
-        check(self.on_corrupt in ('fail', 'skip'), f"on_corrupt must be 'fail' or 'skip' (--on-corrupt), got {self.on_corrupt!r}.")
-        check(self.patch_size is None or self.patch_size >= 1, f"--patch-size must be at least 1, got {self.patch_size} "
-              "(leave it out for the default).")
-        check(self.image_size is None or self.image_size >= 4, f"--img-size must be at least 4 pixels, got {self.image_size}.")
-        check(self.workers >= 0, f"--workers must be 0 (load in the main process) or more, got {self.workers}.")
-        check(not self.stream or (self.data in STREAMABLE and self.image_size), "--stream reads an ImageFolder tree (or "
-              "WebDataset shards) at one chosen size: pass --data imagefolder (or shards) --data-root DIR --img-size S with it.")
-        check_opts(self.method, self.opts)
-        self.train_config()  # validates the optimisation settings now, before any data is loaded
-
-    def train_config(self) -> TrainConfig:
-        return TrainConfig(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, weight_decay=self.weight_decay,
-                           warmup_epochs=self.warmup_epochs, amp=self.amp, device=self.device, seed=self.seed,
-                           log_every=self.log_every, ckpt_every=self.ckpt_every, keep_last=self.keep_last,
-                           on_nonfinite='skip' if self.skip_nonfinite else 'stop', global_batch=self.global_batch,
-                           deterministic=self.deterministic, compile=self.compile, workers=self.workers)
 
 # %% ../nbs/10_pipeline.ipynb #f6f34709
 def _kind(v) -> str: return type(v).__name__
@@ -190,7 +149,7 @@ def _global_batch(d:dict) -> int: return d.get('global_batch') or d['batch_size'
 
 def resume_diff(old:dict, new:dict, extend:bool=False) -> dict:
     "Settings and data fingerprints of `new` that differ from the run's `old` config: `{name: (old, new)}`."
-    new = json.loads(json.dumps(new))       # compare as config.json stores them (lists, not tuples)
+    old, new = (json.loads(json.dumps(d)) for d in (old, new))   # compare as config.json stores them (lists, not tuples)
     diff = {k: (old[k], v) for k, v in new.items() if k in old and k not in RESUME_MAY_CHANGE and old[k] != v}
     if 'global_batch' in diff and _global_batch(old) == _global_batch(new): del diff['global_batch']
     if extend and 'epochs' in diff and diff['epochs'][1] > diff['epochs'][0]: del diff['epochs']
@@ -262,15 +221,20 @@ def load_run(run_dir, weights:str='model.safetensors'):
 
 # %% ../nbs/10_pipeline.ipynb #e654d49c
 def evaluate_run(model, random_model, train_set, test_set, mean, std, device='cpu', pool='mean', pixels:bool=True) -> dict:
-    "kNN and linear-probe accuracy of `model`, of `random_model` (`random_*`) and of raw pixels (`pixel_*`)."
+    "kNN and linear-probe accuracy of `model`, of `random_model` (`random_*`) and of raw pixels (`pixel_*`), with per-image `*_correct`."
     xtr, xte = normalise(train_set.images, mean, std), normalise(test_set.images, mean, std)
     ytr, yte = train_set.labels, test_set.labels
     res = {}
     for prefix, m in (('', model), ('random_', random_model)):
         ftr, fte = (extract_features(m, x, device=device, pool=pool) for x in (xtr, xte))
-        res.update(evaluate_features(ftr, ytr, fte, yte, prefix=prefix, device=device))
-    if pixels: res.update(evaluate_features(pixel_features(xtr), ytr, pixel_features(xte), yte, prefix='pixel_', center=True, device=device))
+        res.update(evaluate_features(ftr, ytr, fte, yte, prefix=prefix, center=True, device=device, correct=True))
+    if pixels: res.update(evaluate_features(pixel_features(xtr), ytr, pixel_features(xte), yte, prefix='pixel_', center=True,
+                                            device=device, correct=True))
     return res
+
+def split_correct(res:dict) -> tuple:
+    "`(accuracies, per-image correctness)`: the `*_correct` entries of `evaluate_run` go to their own file (`correct.json`)."
+    return ({k: v for k, v in res.items() if not k.endswith('_correct')}, {k: v for k, v in res.items() if k.endswith('_correct')})
 
 # %% ../nbs/10_pipeline.ipynb #d3985227
 def _save_weights(model, path:Path):
@@ -378,7 +342,8 @@ def pretrain(out, cfg:RunConfig|None=None, resume:bool=False, overwrite:bool=Fal
         _save_weights(model, out / 'model.safetensors')
         metrics = dict(method=cfg.method, data=cfg.data, epochs=cfg.epochs, steps=hist[-1]['step'] if hist else 0,
                        final_loss=hist[-1]['loss'] if hist else None, pretrain_s=round(secs, 2))
-        metrics.update(evaluate_run(model, random_model.to(device), probe_set, test_set, mean, std, device, cfg.pool))
+        probes, correct = split_correct(evaluate_run(model, random_model.to(device), probe_set, test_set, mean, std, device, cfg.pool))
+        metrics.update(probes); write_json(out / 'correct.json', correct, 'per-image correctness')
         if hasattr(model, 'extra_metrics'):  # method-specific numbers (e.g. a tokenizer's reconstruction error)
             metrics.update(model.extra_metrics(test_set=test_set, mean=mean, std=std, device=device))
         write_json(out / 'metrics.json', metrics, 'metrics')
@@ -412,7 +377,8 @@ def probe(run_dir, device='auto', pool:str|None=None, data:str|None=None, data_r
     dev = get_device(device)
     train_set, test_set, mean, std = eval_data(cfg, info, data, data_root, model)
     random_model = build_model(cfg, info['img_size'], info['in_chans'])
-    res = evaluate_run(model.to(dev), random_model.to(dev), train_set, test_set, mean, std, dev, pool or cfg.pool)
+    res, correct = split_correct(evaluate_run(model.to(dev), random_model.to(dev), train_set, test_set, mean, std, dev, pool or cfg.pool))
+    write_json(Path(run_dir) / 'probe_correct.json', correct, 'per-image correctness')
     if mae_epochs:
         for prefix, m in (('', model), ('random_', random_model)):
             res[f'{prefix}mae_linear_acc'] = mae_linear_probe(m, train_set.images, train_set.labels, test_set.images, test_set.labels,
@@ -427,7 +393,7 @@ def probe_layers(run_dir, device='auto', pool:str|None=None) -> list:
     dev, pool = get_device(device), pool or cfg.pool
     train_set, test_set, mean, std = eval_data(cfg, info)
     ftr, fte = (layer_features(model.to(dev), normalise(s.images, mean, std), pool, device=dev) for s in (train_set, test_set))
-    rows = [dict(layer=i + 1, **evaluate_features(a, train_set.labels, b, test_set.labels, device=dev)) for i, (a, b) in enumerate(zip(ftr, fte))]
+    rows = [dict(layer=i + 1, **evaluate_features(a, train_set.labels, b, test_set.labels, center=True, device=dev)) for i, (a, b) in enumerate(zip(ftr, fte))]
     write_json(Path(run_dir) / 'layers.json', rows, 'per-layer probes')
     return rows
 

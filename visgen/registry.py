@@ -4,8 +4,9 @@
 
 # %% ../nbs/05_registry.ipynb #9a25d428
 from __future__ import annotations
-import importlib, inspect
+import importlib, importlib.util, inspect
 from functools import wraps
+from pathlib import Path
 from dataclasses import dataclass
 from typing import Callable, Protocol, runtime_checkable
 from torch import nn
@@ -14,14 +15,13 @@ import timm
 from timm.models import register_model
 
 # %% auto #0
-__all__ = ['METHODS', 'METHOD_MODULES', 'PAPER_CARDS', 'register_method', 'load_methods', 'check_method', 'create_method',
-           'method_options', 'Method', 'check_contract', 'CardRow', 'paper_card', 'card_rows', 'check_card',
-           'render_card']
+__all__ = ['METHODS', 'ENTRY_POINTS', 'PAPER_CARDS', 'register_method', 'method_modules', 'load_methods', 'check_method',
+           'create_method', 'method_options', 'Method', 'check_contract', 'CardRow', 'paper_card', 'card_rows',
+           'check_card', 'render_card']
 
 # %% ../nbs/05_registry.ipynb #99f71f77
 METHODS = {}  # name -> builder function
-METHOD_MODULES = ['visgen.darl', 'visgen.darl_diffusion', 'visgen.saim', 'visgen.randsac', 'visgen.vq',
-                  'visgen.token_predictor', 'visgen.addp']
+ENTRY_POINTS = 'visgen.methods'   # the entry-point group through which other packages add methods
 
 def register_method(fn):
     "Register builder `fn` under its name for visgen and for `timm.create_model`."
@@ -34,9 +34,16 @@ def register_method(fn):
     if name not in timm.list_models(name): register_model(entry)
     return fn
 
+def method_modules() -> list:
+    "visgen's modules with a `@register_method` line (their source read, not imported), then those of `ENTRY_POINTS`."
+    from importlib.metadata import entry_points
+    pkg = Path(importlib.util.find_spec('visgen').origin).parent
+    own = [f'visgen.{p.stem}' for p in sorted(pkg.glob('*.py')) if '\n@register_method' in p.read_text()]
+    return own + [ep.module for ep in entry_points(group=ENTRY_POINTS)]
+
 def load_methods(modules=None):
-    "Import the method modules (registration is their side effect)."
-    for m in (modules or METHOD_MODULES): importlib.import_module(m)
+    "Import the method modules (registration is their side effect); the registered names."
+    for m in (modules or method_modules()): importlib.import_module(m)
     return sorted(METHODS)
 
 def check_method(name:str):

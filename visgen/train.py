@@ -17,54 +17,13 @@ from timm.optim import param_groups_weight_decay
 from timm.scheduler import CosineLRScheduler
 from safetensors.torch import save_file, load_file
 from tqdm.auto import tqdm
+from .options import TrainConfig
 from .data import ResumableSampler, make_loader, mix_seed
 
 # %% auto #0
-__all__ = ['TrainConfig', 'make_optimizer', 'make_scheduler', 'respect_umask', 'atomic_write_text', 'save_checkpoint',
-           'load_weights', 'nonfinite_keys', 'read_checkpoint', 'load_latest', 'dist_env', 'setup_distributed',
-           'accum_steps', 'steps_per_epoch', 'NonFiniteLoss', 'last_good_checkpoint', 'train', 'read_log']
-
-# %% ../nbs/08_train.ipynb #c90f0c45
-@dataclass
-class TrainConfig:
-    "Optimisation and bookkeeping options of a pre-training run."
-    epochs: int = 10
-    batch_size: int = 128
-    lr: float = 1e-3
-    min_lr: float = 1e-5
-    weight_decay: float = 0.05
-    betas: tuple = (0.9, 0.95)
-    warmup_epochs: float = 1.
-    clip_grad: float = 1.0          # max gradient norm; 0 disables clipping
-    amp: str = 'auto'               # 'auto' (bf16 on GPU, fp32 on CPU), 'bf16' or 'fp32'
-    seed: int = 0
-    device: str = 'auto'
-    log_every: int = 10             # steps between metric lines (and host syncs)
-    ckpt_every: int = 0             # steps between checkpoints; 0 = at the end of each epoch
-    keep_last: int = 2              # checkpoints kept (plus the best, by logged loss)
-    on_nonfinite: str = 'stop'      # 'stop' or 'skip' a step whose loss is NaN/inf
-    deterministic: bool = False     # torch.use_deterministic_algorithms
-    global_batch: int|None = None   # batch_size x accumulation x processes; None: batch_size x processes
-    compile: bool = False           # torch.compile the model for the step (checkpoints keep the plain names)
-    workers: int = 0                # DataLoader worker processes (decoding and augmentation off the training loop)
-
-    def __post_init__(self):
-        self.betas = tuple(self.betas)
-        check_types(self)
-        bad = {k: getattr(self, k) for k in ('lr', 'min_lr', 'weight_decay', 'warmup_epochs', 'clip_grad')
-               if not math.isfinite(getattr(self, k))}
-        check(not bad, f"{bad} must be finite numbers (--lr, weight decay, warm-up, clipping): NaN or inf train nothing.")
-        check(self.epochs >= 1, f"epochs must be at least 1 (--epochs), got {self.epochs}.")
-        check(self.batch_size >= 1, f"batch_size must be at least 1, got {self.batch_size}.")
-        check(self.lr > 0 and self.min_lr >= 0, f"Learning rates must be positive (lr={self.lr}, min_lr={self.min_lr}).")
-        check(self.weight_decay >= 0, f"weight_decay must be non-negative, got {self.weight_decay}.")
-        check(self.warmup_epochs >= 0, f"warmup_epochs must be non-negative, got {self.warmup_epochs}.")
-        check(self.amp in ('auto', 'bf16', 'fp32'), f"Unknown amp {self.amp!r}: use 'auto', 'bf16' or 'fp32'.")
-        check(self.on_nonfinite in ('stop', 'skip'), f"on_nonfinite must be 'stop' or 'skip', got {self.on_nonfinite!r}.")
-        check(self.keep_last >= 1, f"keep_last must be at least 1 (--keep-last), got {self.keep_last}.")
-        check(self.ckpt_every >= 0 and self.log_every >= 1, "ckpt_every must be >= 0 and log_every >= 1.")
-        check(self.global_batch is None or self.global_batch >= self.batch_size,
-              f"global_batch ({self.global_batch}) must be at least batch_size ({self.batch_size}).")
+__all__ = ['make_optimizer', 'make_scheduler', 'respect_umask', 'atomic_write_text', 'save_checkpoint', 'load_weights',
+           'nonfinite_keys', 'read_checkpoint', 'load_latest', 'dist_env', 'setup_distributed', 'accum_steps',
+           'steps_per_epoch', 'NonFiniteLoss', 'last_good_checkpoint', 'train', 'read_log']
 
 # %% ../nbs/08_train.ipynb #e372c82f
 def make_optimizer(model:nn.Module, cfg:TrainConfig):
@@ -239,7 +198,7 @@ def _mean_all(t:torch.Tensor) -> torch.Tensor:
 
 # %% ../nbs/08_train.ipynb #43b4b543
 class NonFiniteLoss(UserError):
-    "Raised when the loss is NaN or infinite and `on_nonfinite='stop'`."
+    "Raised when the loss is NaN or infinite and `skip_nonfinite` is off."
 
 def _log_line(path:Path, rec:dict):
     with open(path, 'a') as f: f.write(json.dumps(rec) + '\n')
@@ -270,7 +229,7 @@ def _check_finite(loss, step, run_dir, cfg):
     "True if finite (on every rank); else stop with a message or, in skip mode, return False."
     bad = _mean_all((~torch.isfinite(loss)).float().sum())
     if bad.item() == 0: return True
-    if cfg.on_nonfinite == 'skip': return False
+    if cfg.skip_nonfinite: return False
     last = last_good_checkpoint(run_dir)
     last = last.name if last else 'none yet'
     raise NonFiniteLoss(f"The loss became NaN or infinite at or before step {step}. The last good checkpoint is "
@@ -344,7 +303,7 @@ def train(model:nn.Module, dataset, cfg:TrainConfig, run_dir, resume:bool=False,
               find_unused_parameters=getattr(model, 'find_unused_parameters', False)) if world > 1 else model  # weights unused say so
     if cfg.compile: ddp = torch.compile(ddp)        # parameters are shared: `model` still saves and loads as usual
     sampler = ResumableSampler(len(dataset), seed=cfg.seed, rank=rank, world_size=world)
-    skip_check = (lambda l: _check_finite(l, state['step'] + 1, run_dir, cfg)) if cfg.on_nonfinite == 'skip' else None
+    skip_check = (lambda l: _check_finite(l, state['step'] + 1, run_dir, cfg)) if cfg.skip_nonfinite else None
     total, t0 = cfg.epochs * spe, time.time()
     bar = tqdm(total=total, initial=state['step'], disable=not progress or rank != 0, desc='pretrain', dynamic_ncols=True)
     run_loss, run_n = torch.zeros((), device=device), 0

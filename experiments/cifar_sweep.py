@@ -1,0 +1,88 @@
+"""The CIFAR-10 evidence sweep (issue 17): one fixed budget, many settings, resumable across sessions.
+
+Every run is `visgen pretrain` at the protocol below, written to `runs/cifar/<name>` (checkpoints stay
+there, never committed); a finished run's small files (`config.json`, `metrics.json`,
+`correct.json`: per-image correctness for `visgen.compare`) are copied to
+`experiments/results/cifar10/<name>/`, and a run found there is skipped. A killed run resumes
+from its last checkpoint on the next call. `experiments/results/cifar.ipynb` reads the results.
+
+    python experiments/cifar_sweep.py --list                 # the settings and which are done
+    python experiments/cifar_sweep.py --only randsac_raster_raw --seeds 0,1
+    python experiments/cifar_sweep.py --dry                  # every command, nothing run
+"""
+import argparse, json, shutil, subprocess, sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / 'experiments' / 'results' / 'cifar10'
+DATA_ROOT = ROOT.parent / 'shared' / 'data' / 'cifar10-jpeg'
+
+# The protocol, fixed before the runs: the calibrated budget (issue 17 calibration: ~5-8 min of
+# pre-training per run on 2 cores), the same for every setting; equal data and epochs, not equal
+# wall-clock (the wall-clock of each run is recorded as `pretrain_s`).
+PROTOCOL = dict(data='cifar10_jpeg', size='mini', patch_size=4, epochs=6, batch_size=256, lr=1.5e-3,
+                train_limit=20000, device='cpu')
+
+# name -> (method, method options). RandSAC's order ablations use raw-pixel targets (tables 2-5).
+SETTINGS = {
+    'darl_mse':            ('darl_mse', {}),
+    'darl_diffusion':      ('darl_diffusion', {}),
+    'saim':                ('saim', {}),
+    'randsac':             ('randsac', {}),
+    'randsac_blob':        ('randsac', dict(order='blob')),
+    'addp':                ('addp', {}),
+    'randsac_raster_raw':  ('randsac', dict(order='raster', norm_pix=False)),
+    'randsac_random_raw':  ('randsac', dict(order='random', norm_pix=False)),
+    'randsac_square_raw':  ('randsac', dict(order='square', M=2, norm_pix=False)),
+    'randsac_blob_raw':    ('randsac', dict(order='blob', norm_pix=False)),
+    'saim_raster':         ('saim', dict(order='raster')),
+    'saim_shared':         ('saim', dict(share=True)),
+    'darl_mse_rope1d':     ('darl_mse', dict(pos='rope1d')),
+    'darl_mse_abs':        ('darl_mse', dict(pos='abs')),
+    'darl_diffusion_eps':  ('darl_diffusion', dict(pred='eps')),
+}
+
+def run_name(name, seed): return f'{name}_s{seed}'
+
+def amp():
+    "bf16 where this CPU computes it natively (a fixed choice per machine, recorded in config.json), else fp32."
+    import visgen.core as core
+    return 'bf16' if core.native_bf16('cpu') else 'fp32'
+
+def command(name, seed, out):
+    method, opts = SETTINGS[name]
+    args = [str(Path(sys.executable).parent / 'visgen'), 'pretrain', '--method', method, '--seed', str(seed), '--out', str(out),
+            '--data-root', str(DATA_ROOT), '--amp', amp(), '--quiet']
+    for k, v in PROTOCOL.items(): args += [f"--{k.replace('_', '-')}", str(v)]
+    if opts: args += ['--opts', ','.join(f'{k}={v}' for k, v in opts.items())]
+    return args
+
+def run(name, seed, dry=False):
+    dest, out = RESULTS / run_name(name, seed), ROOT / 'runs' / 'cifar' / run_name(name, seed)
+    if (dest / 'metrics.json').exists(): print(f'done: {dest.name}'); return
+    cmd = command(name, seed, out)
+    if (out / 'checkpoints').is_dir(): cmd.append('--resume')          # a killed run continues
+    elif out.exists(): cmd.append('--overwrite')                         # a start that wrote no checkpoint
+    print(' '.join(cmd), flush=True)
+    if dry: return
+    subprocess.run(cmd, check=True)
+    dest.mkdir(parents=True, exist_ok=True)
+    for f in ('config.json', 'metrics.json', 'correct.json'): shutil.copy(out / f, dest / f)
+    m = json.loads((dest / 'metrics.json').read_text())
+    print(f"{dest.name}: linear {m['linear_acc']:.3f} kNN {m['knn_acc']:.3f} in {m['pretrain_s']:.0f} s", flush=True)
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument('--only', help='comma-separated setting names (default: all)')
+    p.add_argument('--seeds', default='0', help='comma-separated seeds')
+    p.add_argument('--list', action='store_true'); p.add_argument('--dry', action='store_true')
+    a = p.parse_args()
+    names = a.only.split(',') if a.only else list(SETTINGS)
+    bad = [n for n in names if n not in SETTINGS]
+    if bad: sys.exit(f'Unknown setting(s) {bad}: known are {list(SETTINGS)}.')
+    for n in names:
+        for s in map(int, a.seeds.split(',')):
+            if a.list: print(run_name(n, s), 'done' if (RESULTS / run_name(n, s) / 'metrics.json').exists() else '-')
+            else: run(n, s, a.dry)
+
+if __name__ == '__main__': main()
