@@ -10,7 +10,7 @@ from its last checkpoint on the next call. `experiments/results/cifar.ipynb` rea
     python experiments/cifar_sweep.py --only randsac_raster_raw --seeds 0,1
     python experiments/cifar_sweep.py --dry                  # every command, nothing run
 """
-import argparse, json, shutil, subprocess, sys
+import argparse, json, os, shutil, subprocess, sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -68,6 +68,8 @@ def run(name, seed, dry=False):
     subprocess.run(cmd, check=True)
     dest.mkdir(parents=True, exist_ok=True)
     for f in ('config.json', 'metrics.json', 'correct.json'): shutil.copy(out / f, dest / f)
+    from visgen.core import cpu_description
+    (dest / 'machine.json').write_text(json.dumps(dict(cpu=cpu_description(), cores=os.cpu_count()), indent=1))
     m = json.loads((dest / 'metrics.json').read_text())
     print(f"{dest.name}: linear {m['linear_acc']:.3f} kNN {m['knn_acc']:.3f} in {m['pretrain_s']:.0f} s", flush=True)
 
