@@ -65,6 +65,16 @@ def test_generate_and_inpaint_from_saved_run(addp_run):
     assert torch.equal(out[:, :, 2:6, 2:6], x[:, :, 2:6, 2:6])
 
 
+def test_sample_command_on_addp_and_a_method_that_does_not_generate(addp_run, tmp_path):
+    "`visgen sample` is generic: ADDP generates and completes through the contract's hooks; the VQ tokenizer does not generate."
+    from conftest import run_visgen
+    for extra, png in (([], 'samples.png'), (['--complete'], 'completions.png')):
+        p = run_visgen('sample', '--run', addp_run, '--n', '3', '--steps', '2', '--device', 'cpu', *extra)
+        assert p.returncode == 0 and (addp_run / png).stat().st_size > 0, p.stderr
+    p = run_visgen('sample', '--run', addp_run / 'vq', '--device', 'cpu')
+    assert p.returncode == 2 and "does not generate images" in p.stderr and 'Traceback' not in p.stderr, p.stderr
+
+
 def test_reuse_parts_and_resume(addp_run, tmp_path):
     out = tmp_path / 'again'
     _pretrain(out, 'addp', TINY_ADDP + f",predictor_run={addp_run / 'predictor'}")

@@ -22,7 +22,7 @@ def test_pretrain_writes_metrics(run):
     assert json.loads((run / 'config.json').read_text())['opts']['sample_steps'] == 4
 
 def test_samples_and_completions_from_run(run):
-    from visgen.darl_diffusion import sample_run
+    from visgen.pipeline import sample_run
     s = sample_run(run, n=3)['samples']
     assert s.shape == (3, 1, 8, 8) and s.isfinite().all() and s.std() > 0.01     # images, not a constant (clamped to [0, 1])
     assert not torch.equal(sample_run(run, n=3, seed=1)['samples'], s)            # another seed, other samples

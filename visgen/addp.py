@@ -23,7 +23,8 @@ from .token_predictor import (TokenPredictor, rank_mask, mask_ratio, mask_count,
 # %% auto #0
 __all__ = ['MAPPINGS', 'TOKEN_INPUTS', 'CONDITIONS', 'TARGETS', 'DEC_DEPTH', 'ratio_grid', 'step_probs', 'sample_ratios', 'ADDP',
            'map_unreliable', 'compose', 'encode', 'token_logits', 'addp_forward', 'addp_features', 'top_p_filter',
-           'denoise', 'generate', 'inpaint', 'addp_predict', 'PredictorSampler', 'addp_prepare', 'addp_metrics', 'addp']
+           'denoise', 'generate', 'inpaint', 'addp_predict', 'complete', 'PredictorSampler', 'addp_prepare',
+           'addp_metrics', 'addp']
 
 # %% ../nbs/19_addp.ipynb #e23048c0
 def ratio_grid(T:int, device=None) -> torch.Tensor:
@@ -232,12 +233,16 @@ def inpaint(self, imgs, keep, steps:int|None=None, schedule:str='cosine', return
 @torch.no_grad()
 def addp_predict(self, imgs, seed:int=0):
     "For the experiment template: the bottom half of each image inpainted from its top half."
+    return self.complete(imgs, generator=torch.Generator(device=imgs.device).manual_seed(seed))
+
+@torch.no_grad()
+def complete(self, imgs, generator=None, **kwargs):
+    "The contract's completion hook: the bottom half of each image `(B, C, H, W)` inpainted from its top half."
     keep = torch.zeros(imgs.shape[0], *imgs.shape[-2:], dtype=torch.bool, device=imgs.device)
     keep[:, :imgs.shape[-2] // 2] = True
-    g = torch.Generator(device=imgs.device).manual_seed(seed)
-    return self.inpaint(imgs, keep, generator=g)
+    return self.inpaint(imgs, keep, generator=generator, **kwargs)
 
-ADDP.inpaint, ADDP.predict_images = inpaint, addp_predict
+ADDP.inpaint, ADDP.predict_images, ADDP.complete = inpaint, addp_predict, complete
 
 # %% ../nbs/19_addp.ipynb #87dcadfd
 class PredictorSampler(nn.Module):

@@ -62,8 +62,8 @@ def finetune_cmd(run:str=None,       # Run directory of `visgen pretrain`
                  data_root:str=None, # Its folder or archive
                  drop_path:float=0.1,# Stochastic depth (MAE's recipe)
                  reprob:float=0.25,  # Random erasing probability (MAE's recipe)
-                 causal:store_true=False, # Keep the causal mask (DARL's causal fine-tuning)
-                 pool:str='mean'):   # mean, or last (DARL's last-token readout)
+                 causal:store_true=False, # Keep the causal mask (causal fine-tuning)
+                 pool:str='mean'):   # mean, or last (the last token: a causal model's readout)
     "Fine-tune a run's backbone and the same backbone at random init, MAE's recipe (writes finetune.json)."
     check(run, "Pass --run RUN_DIR: the --out directory of a finished `visgen pretrain`.")
     from visgen.pipeline import finetune_run
@@ -121,9 +121,9 @@ def find_template(template) -> Path:
     raise UserError(f"Template {template} not found: pass the path of a notebook, or a shipped template: {', '.join(shipped)}.")
 
 # %% ../nbs/12_cli.ipynb #a157661d
-def experiment_cmd(template:str=None, # Experiment template: a path, or a shipped one by name (pretrain, darl, orders, addp, bench)
+def experiment_cmd(template:str=None, # Experiment template: a path, or a shipped one by name (the notebooks in experiments/)
                    output:str=None,   # Where the executed notebook goes
-                   params:str=None):  # Parameters, e.g. "method=darl_mse,epochs=5,opts={}"
+                   params:str=None):  # Parameters, e.g. "epochs=5,opts={}"
     "Run an experiment template with papermill after checking its parameters."
     check(template and output, "Pass --template TEMPLATE.ipynb and --output EXECUTED.ipynb.")
     check(not Path(output).exists(), f"{output} exists: choose another --output (it is never overwritten).")
@@ -187,16 +187,16 @@ def site_cmd(root:str='.', # Project root holding _quarto.yml, or a `visgen main
     p = build_site(root, out); print(f"Site: {p}"); return p
 
 # %% ../nbs/12_cli.ipynb #89eeae1c
-def sample_cmd(run:str=None,             # Run directory of a DARL pre-training
+def sample_cmd(run:str=None,             # Run directory of a pre-training whose method generates
                n:int=8,                  # Number of images
                complete:store_true=False,# Complete the bottom half of test images instead
-               steps:int=None,           # Denoising steps per patch (diffusion)
+               steps:int=None,           # Sampling steps (per patch for diffusion; of the schedule for masked decoding)
                seed:int=0,               # Random seed
                device:str='auto',        # cpu, cuda or auto
                out:str=None):            # PNG to write (default: RUN/samples.png or RUN/completions.png)
-    "Sample (or complete) images autoregressively from a DARL run; saves a PNG grid."
-    check(run, "Pass --run RUN_DIR: the --out directory of a finished `visgen pretrain` of darl_mse or darl_diffusion.")
-    from visgen.darl_diffusion import sample_run, show_images
+    "Sample (or complete) images from a run whose method generates; saves a PNG grid."
+    check(run, "Pass --run RUN_DIR: the --out directory of a finished `visgen pretrain`.")
+    from visgen.pipeline import sample_run, show_images
     res = sample_run(run, n=n, complete=complete, steps=steps, seed=seed, device=device)
     out = Path(out or Path(run) / ('completions.png' if complete else 'samples.png'))
     fig = show_images([v for v in res.values() if hasattr(v, 'shape')])

@@ -64,8 +64,10 @@ class DARL(nn.Module):
     def no_weight_decay(self): return {'sos', 'backbone.pos_table'}
 
     def forward(self, imgs, rank=None):
+        "`loss`, `pred` `(B, N, p*p*C)` in raster order (the contract's), and the visiting `order` `(B, N)`."
         h, order = self.encode(imgs, rank)
-        return {**self.patch_loss(h, self.targets(imgs, order)), 'order': order}
+        out = self.patch_loss(h, self.targets(imgs, order))
+        return {**out, 'pred': scatter_tokens(out['pred'], order), 'order': order}
 
 # %% ../nbs/07_darl.ipynb #776827f6
 def darl_features(model, imgs, pool:str='mean', causal:bool=True):
@@ -86,12 +88,10 @@ DARL.features = darl_features
 def predict_next(model, imgs):
     "Teacher-forced next-patch predictions as images `(B, C, H, W)`, in pixel space of `imgs`."
     out = model(imgs)
-    pred, order = out['pred'], out['order']
+    pred = out['pred']                                                       # (B, N, P), raster order
     grid = (imgs.shape[-2] // model.cfg.patch_size, imgs.shape[-1] // model.cfg.patch_size)
-    if model.norm_pix:  # undo the per-patch normalisation with the true patch statistics
-        t = gather_tokens(patchify(imgs, model.cfg.patch_size), order)
-        pred = denorm_pix(pred, t)
-    return unpatchify(scatter_tokens(pred.float(), order), model.cfg.patch_size, *grid)
+    if model.norm_pix: pred = denorm_pix(pred, patchify(imgs, model.cfg.patch_size))   # true patch statistics
+    return unpatchify(pred.float(), model.cfg.patch_size, *grid)
 
 DARL.predict_images = predict_next
 
@@ -152,6 +152,16 @@ def complete_bottom(model, imgs, cache:bool=True, generator=None, **sample_kw):
     check(model.order == 'raster', f"Completing the bottom half needs raster order; this model uses {model.order!r}.")
     gh, gw = imgs.shape[-2] // model.cfg.patch_size, imgs.shape[-1] // model.cfg.patch_size
     return generate(model, imgs, n_known=(gh // 2) * gw, cache=cache, generator=generator, **sample_kw)
+
+def _generate(self, n:int, generator=None, **kw):
+    "The contract's generation hook: `n` samples `(n, C, H, W)` in normalised pixels (`generate`)."
+    return generate(self, B=n, generator=generator, **kw)
+
+def _complete(self, imgs, generator=None, **kw):
+    "The contract's completion hook: `imgs` `(B, C, H, W)` with the bottom half generated (`complete_bottom`)."
+    return complete_bottom(self, imgs, generator=generator, **kw)
+
+DARL.generate, DARL.complete = _generate, _complete   # what `visgen sample` calls (`visgen.pipeline.sample_run`)
 
 # %% ../nbs/07_darl.ipynb #0e7d821a
 paper_card('darl_mse', 'Li et al., DARL: Denoising Autoregressive Representation Learning, 2024 (no official code)', [

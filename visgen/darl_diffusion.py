@@ -19,7 +19,7 @@ from .registry import register_method, METHODS, paper_card, CardRow
 
 # %% auto #0
 __all__ = ['DECODERS', 'block_last_token', 'DenoisingPatchDecoder', 'MLPPatchDecoder', 'DARLDiffusion', 'predict_denoised',
-           'darl_diffusion', 'bench_generation', 'sample_run', 'show_images']
+           'darl_diffusion', 'bench_generation']
 
 # %% ../nbs/16_darl_diffusion.ipynb #2f4b0831
 def block_last_token(blk:Block, t:torch.Tensor) -> torch.Tensor:
@@ -155,39 +155,6 @@ def bench_generation(sizes=(16, 64, 256), B:int=4, steps:int=10, patch_size:int=
     log(f"{'patches':>8} {'cache s/img':>12} {'no cache s/img':>15} {'speedup':>8} {'cache ms/patch':>15}")
     for r in rows: log(f"{r['patches']:>8} {r['cache_s']:>12.3f} {r['nocache_s']:>15.3f} {r['speedup']:>8.1f} {1000 * r['cache_s'] / r['patches']:>15.2f}")
     return rows
-
-# %% ../nbs/16_darl_diffusion.ipynb #558361fc
-def sample_run(run_dir, n:int=8, complete:bool=False, steps:int|None=None, sampler:str|None=None, seed:int=0,
-               device='cpu', cache:bool=True) -> dict:
-    "`n` samples (or completions of `n` test images) from run `run_dir`, as `(n, C, H, W)` images in [0, 1]."
-    from visgen.pipeline import load_run, load_data, normalise
-    model, cfg, info = load_run(run_dir)
-    device = get_device(device)                             # 'auto' -> cuda or cpu
-    model = model.to(device).eval()
-    mean, std = torch.tensor(info['mean']).view(1, -1, 1, 1), torch.tensor(info['std']).view(1, -1, 1, 1)
-    kw = {k: v for k, v in dict(steps=steps, sampler=sampler).items() if v is not None}
-    gen = torch.Generator(device=device).manual_seed(seed)
-    out = {}
-    if complete:
-        x = normalise(load_data(cfg)[1].images[:n], mean.flatten(), std.flatten())
-        out['originals'] = x
-        out['samples'] = complete_bottom(model, x.to(device), cache=cache, generator=gen, **kw).cpu()
-    else: out['samples'] = generate(model, B=n, cache=cache, generator=gen, **kw).cpu()
-    return {k: (v * std + mean).clamp(0, 1) for k, v in out.items()}
-
-def show_images(rows, titles=None, size:float=0.9):
-    "Figure of image rows: `rows` is a list of `(n, C, H, W)` tensors in [0, 1]."
-    import matplotlib.pyplot as plt
-    n = max(len(r) for r in rows)
-    fig, axs = plt.subplots(len(rows), n, figsize=(size * n, (size + 0.3 * bool(titles)) * len(rows)), squeeze=False)
-    for i, r in enumerate(rows):
-        for j in range(n):
-            ax = axs[i, j]; ax.axis('off')
-            if j < len(r): img = r[j].permute(1, 2, 0).squeeze(-1); ax.imshow(img, cmap='gray' if img.dim() == 2 else None, vmin=0, vmax=1)
-        if titles: axs[i, 0].text(0, 1.08, titles[i], fontsize=8, transform=axs[i, 0].transAxes)
-    H = fig.get_figheight()
-    fig.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=1 - 0.3 * bool(titles) / H, wspace=0.08, hspace=0.35 if titles else 0.08)
-    return fig
 
 # %% ../nbs/16_darl_diffusion.ipynb #6c7b4f00
 paper_card('darl_diffusion', 'Li et al., DARL: Denoising Autoregressive Representation Learning, 2024 (no official code)', [

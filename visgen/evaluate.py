@@ -215,8 +215,8 @@ def probe_noise(acc:float, n:int, z:float=2.) -> float:
 class Classifier(nn.Module):
     "Linear head over the LayerNorm'd mean (or last token) of `backbone.forward_features(imgs)`: logits `(B, num_classes)`."
     def __init__(self, backbone:nn.Module, num_classes:int,
-                 causal:bool=False, # keep the causal mask while fine-tuning (DARL's table 3)
-                 pool:str='mean'):  # 'mean' over tokens, or the 'last' token (DARL's causal readout)
+                 causal:bool=False, # keep the causal mask while fine-tuning (causal fine-tuning)
+                 pool:str='mean'):  # 'mean' over tokens, or the 'last' token (a causal model's readout)
         super().__init__()
         check(pool in ('mean', 'last'), f"Unknown pooling {pool!r}: use 'mean' or 'last' (--pool).")
         self.backbone, D, self.causal, self.pool = backbone, backbone.embed_dim, causal, pool
@@ -302,7 +302,7 @@ def finetune(backbone:nn.Module, train_x:torch.Tensor, train_y:torch.Tensor, # u
              warmup_epochs:float=1, device='cpu', seed:int=0, amp=None, num_classes:int|None=None,
              drop_path:float=0.1,       # stochastic depth (MAE's fine-tuning: 0.1 for ViT-B)
              reprob:float=0.25,         # random erasing probability (MAE's: 0.25, pixel mode)
-             causal:bool=False, pool:str='mean') -> dict: # DARL's causal fine-tuning and last-token readout
+             causal:bool=False, pool:str='mean') -> dict: # causal fine-tuning and last-token readout
     "Fine-tune a copy of `backbone` with a `Classifier` head: `dict(acc=test accuracy, history=[per epoch])`."
     check(train_x.dtype == torch.uint8 and test_x.dtype == torch.uint8,
           f"finetune takes uint8 images (got {train_x.dtype}, {test_x.dtype}) and normalises them with mean/std.")

@@ -24,7 +24,8 @@ from .evaluate import extract_features, evaluate_features, pixel_features, finet
 __all__ = ['MARKER', 'LOCK', 'RESUME_MAY_CHANGE', 'STREAM_ABOVE', 'STREAMABLE', 'default_patch_size', 'check_run_config',
            'check_opts', 'is_run_dir', 'read_config', 'check_run_dir', 'RunLock', 'resume_diff', 'check_resume',
            'streamed_train', 'load_data', 'eval_view', 'build_model', 'load_run', 'evaluate_run', 'split_correct',
-           'on_rank0', 'write_json', 'pretrain', 'eval_data', 'probe', 'probe_layers', 'finetune_run']
+           'on_rank0', 'write_json', 'pretrain', 'eval_data', 'probe', 'probe_layers', 'finetune_run', 'sample_run',
+           'show_images']
 
 # %% ../nbs/10_pipeline.ipynb #a99d5574
 def default_patch_size(H:int, W:int) -> int:
@@ -312,11 +313,11 @@ def pretrain(out, cfg:RunConfig|None=None, resume:bool=False, overwrite:bool=Fal
     "Pre-train `cfg.method` on `cfg.data` into run directory `out`, evaluate, and write `metrics.json`."
     cfg = cfg or RunConfig(**kwargs)
     check(not extend or resume, "--extend continues a run: pass it together with --resume.")
-    owner = not dist.is_initialized()   # a nested run (e.g. ADDP training its tokenizer) leaves the group to its caller
+    owner = not dist.is_initialized()   # a nested run (a method training its tokenizer first) leaves the group to its caller
     device, rank, world = setup_distributed(cfg.device)   # under torchrun: one process per GPU (or CPU rank)
     on_rank0(check_run_dir, out, resume, overwrite)        # fail fast, before the data is read
     train_set, test_set, mean, std = load_data(cfg)
-    probe_set = eval_view(cfg, train_set)                   # what the probes and ADDP's parts see (S x S with --img-size)
+    probe_set = eval_view(cfg, train_set)                   # what the probes and a method's prepared parts see (S x S with --img-size)
     if rank == 0 and hasattr(train_set, 'paths'): log(f"data: streamed from {len(train_set)} files ({cfg.workers} workers); "
                                                       f"probes on {len(probe_set)} decoded training images")
     model = build_model(cfg, probe_set.img_size, train_set.channels)
@@ -329,7 +330,7 @@ def pretrain(out, cfg:RunConfig|None=None, resume:bool=False, overwrite:bool=Fal
     lock, created = on_rank0(_start_run, out, info, resume, overwrite, extend) or (None, None)
     out = Path(out)
     try:
-        if hasattr(model, 'prepare'):  # methods with trained dependencies (e.g. ADDP's tokenizer) build them here
+        if hasattr(model, 'prepare'):  # methods with trained dependencies (a tokenizer, say) build them here
             model.prepare(train_set=probe_set, mean=mean, std=std, run_dir=out, cfg=cfg, resume=resume, log=log)
         tf = (standard_transform(cfg.image_size) if cfg.image_size else        # the field's: RandomResizedCrop(S, 0.2-1) + flip
               pretrain_transform(train_set.img_size) if cfg.aug else None)
@@ -388,7 +389,7 @@ def probe(run_dir, device='auto', pool:str|None=None, data:str|None=None, data_r
     return res
 
 def probe_layers(run_dir, device='auto', pool:str|None=None) -> list:
-    "kNN and linear probe of every block's output of a finished run (DARL's figure 8b); writes `layers.json`."
+    "kNN and linear probe of every block's output of a finished run (probes by depth); writes `layers.json`."
     model, cfg, info = load_run(run_dir)
     dev, pool = get_device(device), pool or cfg.pool
     train_set, test_set, mean, std = eval_data(cfg, info)
@@ -417,3 +418,34 @@ def finetune_run(run_dir, epochs:int=10, lr:float=1e-3, batch_size:int=128, laye
     res['recipe'] = {k: v for k, v in kw.items() if k not in ('mean', 'std')}
     write_json(Path(run_dir) / 'finetune.json', res, 'fine-tuning results')
     return res
+
+# %% ../nbs/10_pipeline.ipynb #b50b8962
+def sample_run(run_dir, n:int=8, complete:bool=False, seed:int=0, device='auto', **kw) -> dict:
+    "`n` samples (or completions of `n` test images) from run `run_dir`, as `(n, C, H, W)` images in [0, 1]."
+    model, cfg, info = load_run(run_dir)
+    hook = 'complete' if complete else 'generate'
+    check(callable(getattr(model, hook, None)), f"Method {cfg.method!r} does not {hook} images: `visgen sample` needs a "
+          f"method whose model has a `{hook}` hook (visgen.registry.Method; `visgen main --list` lists the methods).")
+    dev = get_device(device)
+    model, gen = model.to(dev).eval(), torch.Generator(device=dev).manual_seed(seed)
+    mean, std = (torch.tensor(info[k]).view(1, -1, 1, 1) for k in ('mean', 'std'))
+    kw, out = {k: v for k, v in kw.items() if v is not None}, {}
+    if complete:
+        out['originals'] = normalise(load_data(cfg)[1].images[:n], mean.flatten(), std.flatten())
+        out['samples'] = model.complete(out['originals'].to(dev), generator=gen, **kw).cpu()
+    else: out['samples'] = model.generate(n, generator=gen, **kw).cpu()
+    return {k: (v * std + mean).clamp(0, 1) for k, v in out.items()}
+
+def show_images(rows, titles=None, size:float=0.9):
+    "Figure of image rows: `rows` is a list of `(n, C, H, W)` tensors in [0, 1]."
+    import matplotlib.pyplot as plt
+    n = max(len(r) for r in rows)
+    fig, axs = plt.subplots(len(rows), n, figsize=(size * n, (size + 0.3 * bool(titles)) * len(rows)), squeeze=False)
+    for i, r in enumerate(rows):
+        for j in range(n):
+            ax = axs[i, j]; ax.axis('off')
+            if j < len(r): img = r[j].permute(1, 2, 0).squeeze(-1); ax.imshow(img, cmap='gray' if img.dim() == 2 else None, vmin=0, vmax=1)
+        if titles: axs[i, 0].text(0, 1.08, titles[i], fontsize=8, transform=axs[i, 0].transAxes)
+    H = fig.get_figheight()
+    fig.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=1 - 0.3 * bool(titles) / H, wspace=0.08, hspace=0.35 if titles else 0.08)
+    return fig

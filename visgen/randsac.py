@@ -60,11 +60,8 @@ class RandSAC(OrderedModel, nn.Module):
     def forward(self, imgs, rank=None, reference:bool=False, generator=None):
         "Loss and predictions `(B, N, p*p*C)` in raster order (first segment: zeros); `reference`: dense masks."
         bb = self.backbone
-        x, grid = bb.embed(imgs); B, N, D = x.shape
-        rank = self.sample_rank(B, grid, x.device, generator) if rank is None else rank
-        order = torch.arange(N, device=x.device).expand(B, N) if reference else order_from_rank(rank)
-        r = gather_tokens(rank, order)
-        x, coords, _ = bb.in_order(x, grid, order)
+        x, coords, _, grid, rank, order, r = self.arrange(imgs, rank, reference, generator)   # in visiting order
+        B, N, D = x.shape
         S = None if reference else segment_size(self.order, **self.order_kw)   # known before sampling (None: blobs)
         enc, dec, rd = self._split(r, S)
         re, ce, cd = r[:, enc], coords[:, enc], coords[:, dec]

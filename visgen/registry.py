@@ -69,7 +69,7 @@ def method_options(name:str) -> dict:
 # %% ../nbs/05_registry.ipynb #f3e6a045
 @runtime_checkable
 class Method(Protocol):
-    "What every registered method provides (optional hooks: `prepare`, `extra_metrics`, `predict_images`, `no_weight_decay`, `find_unused_parameters`)."
+    "What every registered method provides (optional: `prepare`, `extra_metrics`, `predict_images`, `no_weight_decay`, `generate`, `complete`, `find_unused_parameters`)."
     backbone: nn.Module
     def forward(self, imgs) -> dict: ...
     def features(self, imgs, pool:str='mean'): ...

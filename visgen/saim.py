@@ -84,11 +84,8 @@ class SAIM(OrderedModel, nn.Module):
     def forward(self, imgs, rank=None, reference:bool=False, generator=None):
         "Loss and predictions `(B, N, p*p*C)` in raster order; `reference`: raster order, dense masks."
         bb = self.backbone
-        x, grid = bb.embed(imgs); B, N, D = x.shape
-        rank = self.sample_rank(B, grid, x.device, generator) if rank is None else rank
-        order = torch.arange(N, device=x.device).expand(B, N) if reference else order_from_rank(rank)
-        r = gather_tokens(rank, order)                                       # (B, N) as arranged
-        x, coords, _ = bb.in_order(x, grid, order)
+        x, coords, _, grid, rank, order, r = self.arrange(imgs, rank, reference, generator)   # in visiting order
+        B, N, D = x.shape
         x = torch.cat([self.start.expand(B, 1, D), x], 1)
         g = sincos_2d(coords, D).to(x.dtype).expand(B, N, D)                             # decoder input: positions
         rope_h, rope_g = bb.rope(coords, grid, n_prefix=1), bb.rope(coords, grid)
@@ -108,9 +105,6 @@ class SAIM(OrderedModel, nn.Module):
         err = pred.float() - self.targets(imgs).float()
         return dict(loss=err.square().mean() if self.loss == 'l2' else err.abs().mean(), pred=pred, rank=rank)
 
-    def features(self, imgs, pool:str='mean'):
-        "Encoder without masks (start token prepended): mean of the patch outputs `(B, D)`."
-        return self.backbone.forward_prefixed(imgs, self.start, pool)
 
     @torch.no_grad()
     def predict_images(self, imgs):

@@ -246,10 +246,23 @@ def sample_rank(order:str, B:int, grid:tuple, generator=None, device=None, **kw)
 
 # %% ../nbs/03_serial.ipynb #985a5e3c
 class OrderedModel:
-    "Mixin of the models trained over an order of this module (`self.order`, its options `self.order_kw`): `sample_rank`."
+    "Shared part of the models trained over an order of this module (`self.order`, `self.order_kw`; a ViT `self.backbone`)."
     def sample_rank(self, B:int, grid, device, generator=None) -> torch.Tensor:
         "Ranks `(B, N)` of `self.order` on the token `grid`."
         return sample_rank(self.order, B, grid, generator, device, **self.order_kw)
+
+    def arrange(self, imgs, rank=None, reference:bool=False, generator=None):
+        "Tokens in visiting order `x` `(B, N, D)` (positions `pe` added), `coords`, `pe`, `grid`, `rank`, `order`, ranks as arranged `r`."
+        bb = self.backbone
+        x, grid = bb.embed(imgs); B, N, _ = x.shape
+        rank = self.sample_rank(B, grid, x.device, generator) if rank is None else rank
+        order = torch.arange(N, device=x.device).expand(B, N) if reference else order_from_rank(rank)
+        x, coords, pe = bb.in_order(x, grid, order)
+        return x, coords, pe, grid, rank, order, gather_tokens(rank, order)
+
+    def features(self, imgs, pool:str='mean'):
+        "Frozen descriptors `(B, D)`: the encoder without masks, with the model's start token `self.start` prepended."
+        return self.backbone.forward_prefixed(imgs, self.start, pool)
 
 # %% ../nbs/03_serial.ipynb #e1226c81
 FLEX = 'cuda'   # per-sample patterns as FlexAttention block masks: 'cuda' (on GPU only), 'always' or 'never'

@@ -17,9 +17,9 @@ from .registry import register_method, method_options
 from .vq import VQ, VQConfig, vq as _vq_builder
 
 # %% auto #0
-__all__ = ['RATIO_DISTS', 'MAGE_RATIO', 'mask_ratio', 'sample_mask_ratios', 'mask_count', 'rank_mask', 'TokenPredictor',
-           'tp_features', 'tp_fill_half', 'check_part', 'fit_part', 'vq_options', 'build_vq', 'tp_prepare',
-           'token_predictor']
+__all__ = ['RATIO_DISTS', 'MAGE_RATIO', 'mask_ratio', 'sample_mask_ratios', 'truncated_normal', 'mask_count', 'rank_mask',
+           'TokenPredictor', 'tp_features', 'tp_fill_half', 'check_part', 'fit_part', 'vq_options', 'build_vq',
+           'tp_prepare', 'token_predictor']
 
 # %% ../nbs/18_token_predictor.ipynb #69f83c65
 def mask_ratio(u:torch.Tensor, schedule:str='cosine') -> torch.Tensor:
@@ -34,7 +34,13 @@ def sample_mask_ratios(B:int, dist:str='mage', device=None) -> torch.Tensor:
     "Training mask ratios `(B,)`: MAGE's truncated normal (`MAGE_RATIO`) or MaskGIT's `cos(pi/2 u)`, `u ~ U(0, 1)`."
     check(dist in RATIO_DISTS, f"Unknown mask-ratio distribution {dist!r}: use one of {RATIO_DISTS} (--opts ratio_dist=mage).")
     if dist == 'maskgit': return mask_ratio(torch.rand(B, device=device))
-    return nn.init.trunc_normal_(torch.empty(B, device=device), **MAGE_RATIO)
+    return truncated_normal(B, device=device, **MAGE_RATIO)
+
+def truncated_normal(B:int, mean:float, std:float, a:float, b:float, device=None) -> torch.Tensor:
+    "`(B,)` draws of N(mean, std) truncated to [a, b], by the inverse CDF. (`nn.init.trunc_normal_` reads bounds back to the host, which breaks a compiled step's graph.)"
+    cdf = lambda v: 0.5 * (1 + math.erf((v - mean) / (std * math.sqrt(2))))
+    u = cdf(a) + (cdf(b) - cdf(a)) * torch.rand(B, device=device)
+    return (mean + std * math.sqrt(2) * torch.erfinv(2 * u - 1)).clamp(a, b)
 
 def mask_count(r:torch.Tensor, N:int) -> torch.Tensor:
     "Masked tokens `(B,)` long for ratios `r` `(B,)`: `ceil(r N)`, at least 1, at most N."

@@ -66,11 +66,8 @@ class TwoStreamAR(OrderedModel, nn.Module):
     def forward(self, imgs, rank=None, reference:bool=False, generator=None):
         "Loss, predictions `(B, N, p*p*C)` in raster order and `rank`; `reference`: dense masks, raster order."
         bb = self.backbone
-        x, grid = bb.embed(imgs); B, N, D = x.shape
-        rank = self.sample_rank(B, grid, x.device, generator) if rank is None else rank
-        order = torch.arange(N, device=x.device).expand(B, N) if reference else order_from_rank(rank)
-        r = gather_tokens(rank, order)                                        # ranks as arranged (B, N)
-        x, coords, pe = bb.in_order(x, grid, order)
+        x, coords, pe, grid, rank, order, r = self.arrange(imgs, rank, reference, generator)   # in visiting order
+        B, N, D = x.shape
         g = self.query.expand(B, N, D)
         if pe is not None: g = g + pe
         h = torch.cat([self.start.expand(B, 1, D), x], 1)
@@ -84,9 +81,6 @@ class TwoStreamAR(OrderedModel, nn.Module):
         loss = (((pred.float() - t.float()) ** 2).mean(-1) * w).sum() / w.sum()
         return dict(loss=loss, pred=scatter_tokens(pred, order), rank=rank)
 
-    def features(self, imgs, pool:str='mean'):
-        "Bidirectional (no mask) pass with the start token; mean of the patch outputs `(B, D)`."
-        return self.backbone.forward_prefixed(imgs, self.start, pool)
 
     @torch.no_grad()
     def predict_images(self, imgs):
