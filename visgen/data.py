@@ -486,22 +486,26 @@ class PretrainDataset(torch.utils.data.Dataset):
         check(len(self.mean) == images.channels == len(self.std),
               f"mean/std have {len(self.mean)}/{len(self.std)} entries for {images.channels}-channel images.")
 
+    takes_epoch = True                                   # `__getitem__` accepts `(i, epoch)` (training keeps workers alive)
     def set_epoch(self, epoch:int): self.epoch = epoch
     def __len__(self): return len(self.images)
 
-    def __getitem__(self, i:int) -> tuple[torch.Tensor, torch.Tensor]:
+    def __getitem__(self, i) -> tuple[torch.Tensor, torch.Tensor]:
+        "Sample `i`, or `(i, epoch)` as `ResumableSampler(with_epoch=True)` yields (so persistent workers need no `set_epoch`)."
+        i, epoch = i if isinstance(i, tuple) else (i, self.epoch)
         x = self.images.uint8(i).float().div_(255)                   # in memory, or decoded from its file
         if self.transform is not None:
             with torch.random.fork_rng(devices=[]):   # saves and restores the CPU generator only, so seed only it:
-                torch.default_generator.manual_seed(mix_seed(self.seed, self.epoch, i))   # torch.manual_seed reseeds CUDA too
+                torch.default_generator.manual_seed(mix_seed(self.seed, epoch, i))   # torch.manual_seed reseeds CUDA too
                 x = self.transform(x)
         return (x - self.mean) / self.std, self.images.labels[i]
 
 # %% ../nbs/06_data.ipynb #a86154df
 class ResumableSampler(torch.utils.data.Sampler):
     "Per-epoch permutation from `seed + epoch`, sharded over `world_size` ranks, resumable at `start`."
-    def __init__(self, data, seed:int=0, shuffle:bool=True, rank:int=0, world_size:int=1):
-        self.n = data if isinstance(data, int) else len(data)
+    def __init__(self, data, seed:int=0, shuffle:bool=True, rank:int=0, world_size:int=1,
+                 with_epoch:bool=False): # yield `(index, epoch)`: the epoch travels to (persistent) loader workers
+        self.n, self.with_epoch = (data if isinstance(data, int) else len(data)), with_epoch
         check(world_size >= 1 and 0 <= rank < world_size, f"rank {rank} is not in 0..world_size-1 ({world_size}).")
         self.seed, self.shuffle, self.rank, self.world_size = seed, shuffle, rank, world_size
         self.num_samples = -(-self.n // world_size)          # ceil: every rank gets the same count
@@ -520,17 +524,19 @@ class ResumableSampler(torch.utils.data.Sampler):
         idx = idx.repeat(-(-total // max(self.n, 1)))[:total]    # pad by wrapping around
         return idx[self.rank::self.world_size]
 
-    def __iter__(self): return iter(self.indices()[self.start:].tolist())
+    def __iter__(self):
+        idx = self.indices()[self.start:].tolist()
+        return iter([(i, self.epoch) for i in idx] if self.with_epoch else idx)
     def __len__(self): return self.num_samples - self.start
 
 # %% ../nbs/06_data.ipynb #3bf57981
 def make_loader(dataset, batch_size:int, sampler=None, shuffle:bool=False, num_workers:int=0,
-                drop_last:bool=False) -> torch.utils.data.DataLoader:
-    "A `DataLoader` over `dataset`; pass a `sampler` (e.g. `ResumableSampler`) or `shuffle`, not both."
+                drop_last:bool=False, persistent:bool=False) -> torch.utils.data.DataLoader:
+    "A `DataLoader` over `dataset`; pass a `sampler` (e.g. `ResumableSampler`) or `shuffle`, not both; pinned memory on CUDA."
     check(sampler is None or not shuffle, "Pass either a sampler or shuffle=True, not both.")
     return torch.utils.data.DataLoader(dataset, batch_size=batch_size, sampler=sampler, shuffle=shuffle,
                                        num_workers=num_workers, drop_last=drop_last,
-                                       pin_memory=torch.cuda.is_available(), persistent_workers=False)
+                                       pin_memory=torch.cuda.is_available(), persistent_workers=persistent and num_workers > 0)
 
 # %% ../nbs/06_data.ipynb #73429188
 class FileImages:

@@ -302,7 +302,9 @@ def train(model:nn.Module, dataset, cfg:TrainConfig, run_dir, resume:bool=False,
     ddp = nn.parallel.DistributedDataParallel(model, device_ids=[device] if device.type == 'cuda' else None,   # methods that leave
               find_unused_parameters=getattr(model, 'find_unused_parameters', False)) if world > 1 else model  # weights unused say so
     if cfg.compile: ddp = torch.compile(ddp)        # parameters are shared: `model` still saves and loads as usual
-    sampler = ResumableSampler(len(dataset), seed=cfg.seed, rank=rank, world_size=world)
+    we = getattr(dataset, 'takes_epoch', False)   # it reads `(i, epoch)`: the epoch reaches workers kept across epochs
+    sampler = ResumableSampler(len(dataset), seed=cfg.seed, rank=rank, world_size=world, with_epoch=we)
+    loader = make_loader(dataset, cfg.batch_size, sampler=sampler, drop_last=True, num_workers=cfg.workers, persistent=we)
     skip_check = (lambda l: _check_finite(l, state['step'] + 1, run_dir, cfg)) if cfg.skip_nonfinite else None
     total, t0 = cfg.epochs * spe, time.time()
     bar = tqdm(total=total, initial=state['step'], disable=not progress or rank != 0, desc='pretrain', dynamic_ncols=True)
@@ -310,7 +312,7 @@ def train(model:nn.Module, dataset, cfg:TrainConfig, run_dir, resume:bool=False,
     while state['step'] < total:
         epoch, start = divmod(state['step'], spe)
         sampler.set_epoch(epoch, start=start * cfg.batch_size * accum); dataset.set_epoch(epoch)
-        for batches in _micro_batches(make_loader(dataset, cfg.batch_size, sampler=sampler, drop_last=True, num_workers=cfg.workers), accum):
+        for batches in _micro_batches(loader, accum):   # workers started once, kept across epochs
             loss, ok = _step(ddp, batches, opt, cfg, ac, device, skip_check)
             if ok: run_loss += loss; run_n += 1
             else: state['skipped'] += 1
