@@ -79,11 +79,12 @@ def _wait_for(path:Path, proc, timeout=120):
 def test_second_writer_is_refused_and_ctrl_c_exits_130(tmp_path):
     "While a run trains, a second `--resume` on its folder exits 2 naming the holder's PID; Ctrl-C ends the first with 130."
     out = tmp_path / 'run'
-    args = [str(BIN / 'visgen'), 'pretrain', *map(str, BASE), '--epochs', '50', '--out', str(out)]
+    # far more epochs than any machine trains before the signal: the test must not depend on the machine's speed
+    args = [str(BIN / 'visgen'), 'pretrain', *map(str, BASE), '--epochs', '100000', '--out', str(out)]
     a = subprocess.Popen(args, env={**os.environ, **ENV}, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         _wait_for(out / 'metrics.jsonl', a)
-        b = run_visgen('pretrain', *BASE, '--epochs', 50, '--out', out, '--resume', env=ENV)
+        b = run_visgen('pretrain', *BASE, '--epochs', 100000, '--out', out, '--resume', env=ENV)
         assert b.returncode == 2 and f'PID {a.pid}' in b.stderr, b.stderr[-2000:]
         a.send_signal(signal.SIGINT)
         _, err = a.communicate(timeout=120)
