@@ -81,7 +81,9 @@ def test_second_writer_is_refused_and_ctrl_c_exits_130(tmp_path):
     out = tmp_path / 'run'
     # far more epochs than any machine trains before the signal: the test must not depend on the machine's speed
     args = [str(BIN / 'visgen'), 'pretrain', *map(str, BASE), '--epochs', '100000', '--out', str(out)]
-    a = subprocess.Popen(args, env={**os.environ, **ENV}, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # a shell that started the tests in the background ignores SIGINT, and children inherit that: restore the default
+    a = subprocess.Popen(args, env={**os.environ, **ENV}, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         _wait_for(out / 'metrics.jsonl', a)
         b = run_visgen('pretrain', *BASE, '--epochs', 100000, '--out', out, '--resume', env=ENV)
