@@ -67,7 +67,10 @@ def run(name, seed, dry=False):
     if dry: return
     subprocess.run(cmd, check=True)
     dest.mkdir(parents=True, exist_ok=True)
-    for f in ('config.json', 'metrics.json', 'correct.json'): shutil.copy(out / f, dest / f)
+    for f in ('metrics.json', 'correct.json'): shutil.copy(out / f, dest / f)
+    cfg = json.loads((out / 'config.json').read_text())
+    cfg['data_root'] = '../shared/data/cifar10-jpeg'                      # not this machine's path
+    (dest / 'config.json').write_text(json.dumps(cfg, indent=1))
     from visgen.core import cpu_description
     (dest / 'machine.json').write_text(json.dumps(dict(cpu=cpu_description(), cores=os.cpu_count()), indent=1))
     m = json.loads((dest / 'metrics.json').read_text())
