@@ -40,6 +40,7 @@ class BetaSchedule:
         return g, self.dist.log_prob(g).exp()
     def __repr__(self): return f"Beta({self.alpha:g}, {self.beta:g})"
 
+# %% ../nbs/15_diffusion.ipynb #4a9a193c
 class TimeSchedule:
     "A DDPM schedule: $\\gamma = f(t)$, $t \\sim \\mathcal U(0, 1)$, `f` decreasing from 1 to ~0."
     def __init__(self, f, name:str='time'): self.f, self.name = f, name
@@ -52,6 +53,7 @@ class TimeSchedule:
         return g.detach(), 1 / dg.abs()
     def __repr__(self): return self.name
 
+# %% ../nbs/15_diffusion.ipynb #d371ee79
 def cosine_gamma(t, s:float=0.008):
     return torch.cos(math.pi / 2 * (t + s) / (1 + s)) ** 2 / math.cos(math.pi / 2 * s / (1 + s)) ** 2
 def sigmoid_gamma(t, start:float=-3., end:float=3., tau:float=1.):
@@ -62,6 +64,7 @@ def linear_gamma(t, beta0:float=0.1, beta1:float=20.):
 
 SCHEDULES = dict(cosine=cosine_gamma, sigmoid=sigmoid_gamma, linear=linear_gamma)
 
+# %% ../nbs/15_diffusion.ipynb #c21dc487
 def gamma_schedule(name:str='beta', alpha:float=1., beta:float=1.):
     "A schedule by name: 'beta' (with `alpha`, `beta`), 'cosine', 'sigmoid' or 'linear'."
     if name == 'beta': return BetaSchedule(alpha, beta)
@@ -91,12 +94,14 @@ def to_x0(out:torch.Tensor, x_gamma:torch.Tensor, gamma:torch.Tensor, pred:str='
     g = gamma[..., None].to(out.dtype)
     return (x_gamma - (1 - g).sqrt() * out) / g.sqrt()
 
+# %% ../nbs/15_diffusion.ipynb #0c699b95
 def eps_from_x0(x0:torch.Tensor, x_gamma:torch.Tensor, gamma) -> torch.Tensor:
     "The noise implied by an $x_0$ estimate: $(x_\\gamma - \\sqrt\\gamma x_0) / \\sqrt{1-\\gamma}$."
     g = torch.as_tensor(gamma, dtype=x0.dtype, device=x0.device)
     if g.dim(): g = g[..., None]
     return (x_gamma - g.sqrt() * x0) / (1 - g).sqrt()
 
+# %% ../nbs/15_diffusion.ipynb #8d8b5238
 def diffusion_loss(out:torch.Tensor, x0:torch.Tensor, eps:torch.Tensor, x_gamma:torch.Tensor, gamma:torch.Tensor,
                    pred:str='x0',            # what `out` predicts: 'x0' or 'eps'
                    loss_space:str|None=None  # where the squared error is taken: 'x0' or 'eps' (None: the space of `pred`)
@@ -119,6 +124,7 @@ def gamma_grid(steps:int=20, kind:str='cosine', gamma_min:float=GAMMA_MIN, devic
     g = g.clamp(gamma_min, 1.); g[-1] = 1.
     return g
 
+# %% ../nbs/15_diffusion.ipynb #86f50434
 def ddpm_step(x_t, x0, g_t:float, g_s:float, generator=None):
     "Ancestral step from level `g_t` to `g_s > g_t`: a sample of $q(x_s \\mid x_t, \\hat x_0)$."
     a = g_t / g_s
@@ -127,10 +133,12 @@ def ddpm_step(x_t, x0, g_t:float, g_s:float, generator=None):
     if var <= 0: return mean
     return mean + math.sqrt(var) * torch.randn(x_t.shape, generator=generator, device=x_t.device, dtype=x_t.dtype)
 
+# %% ../nbs/15_diffusion.ipynb #aa5c005a
 def ddim_step(x_t, x0, g_t:float, g_s:float, generator=None):
     "Deterministic step from level `g_t` to `g_s`: $\\sqrt{\\gamma_s}\\hat x_0 + \\sqrt{1-\\gamma_s}\\hat\\epsilon$."
     return math.sqrt(g_s) * x0 + math.sqrt(1 - g_s) * eps_from_x0(x0, x_t, g_t)
 
+# %% ../nbs/15_diffusion.ipynb #45855d4d
 STEPS = dict(ddpm=ddpm_step, ddim=ddim_step)
 
 def reverse_process(denoise, shape, grid:torch.Tensor, sampler:str='ddpm', generator=None, device=None, dtype=None):
