@@ -28,6 +28,7 @@ def block_last_token(blk:Block, t:torch.Tensor) -> torch.Tensor:
     x = t[:, -1:] + blk.drop_path(blk.attn.attend(q[:, :, -1:], k, v))
     return x + blk.drop_path(blk.mlp(blk.norm2(x)))
 
+# %% ../nbs/16_darl_diffusion.ipynb #c26aad7c
 class DenoisingPatchDecoder(nn.Module):
     "DARL's denoiser: `depth` Transformer blocks over the two tokens `[h, W[x_gamma; gamma]]`, read out at the second."
     def __init__(self, dim:int, patch_dim:int, depth:int=1, num_heads:int=4, mlp_ratio:float=4., gamma_cond:bool=True):
@@ -45,6 +46,7 @@ class DenoisingPatchDecoder(nn.Module):
         t = block_last_token(self.blocks[-1], t)                                # only the second token is read: (B*N, 1, D)
         return self.out(self.norm(t[:, 0])).view(*x_gamma.shape)
 
+# %% ../nbs/16_darl_diffusion.ipynb #72361bd9
 class MLPPatchDecoder(nn.Module):
     "Table 2's alternative: residual MLP blocks on `h + W[x_gamma; gamma]` (`depth=0`: linear)."
     def __init__(self, dim:int, patch_dim:int, depth:int=1, mlp_ratio:float=4., gamma_cond:bool=True, **kw):
