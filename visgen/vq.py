@@ -115,6 +115,7 @@ class ResBlock(nn.Module):
         self.c1, self.c2 = nn.Conv2d(c, c, 3, padding=1), nn.Conv2d(c, c, 3, padding=1)
     def forward(self, x): return x + self.c2(F.gelu(self.c1(F.gelu(x))))
 
+# %% ../nbs/17_vq.ipynb #584d5946
 class VQ(nn.Module):
     "Convolutional VQ autoencoder with an EMA codebook; `forward` returns the loss and codebook statistics."
     def __init__(self, cfg:VQConfig):
@@ -181,11 +182,13 @@ def vq_features(self, imgs, pool:str='mean'):
     check(pool == 'mean', f"The vq method pools its convolutional features by 'mean' only, got {pool!r}.")
     return self.trunk(imgs).mean((2, 3))
 
+# %% ../nbs/17_vq.ipynb #499075bd
 @torch.no_grad()
 def vq_reconstruct(self, imgs):
     "Reconstructions `(B, C, H, W)` through hard tokens."
     return self.decode(self.encode(imgs))
 
+# %% ../nbs/17_vq.ipynb #f10ae89b
 def _no_backbone(self):
     raise UserError("The vq method has no ViT backbone to fine-tune (its encoder is convolutional). Probe it with "
                     "`visgen probe`, or fine-tune an addp run, whose pixel encoder is a ViT.")
