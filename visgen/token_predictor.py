@@ -27,6 +27,7 @@ def mask_ratio(u:torch.Tensor, schedule:str='cosine') -> torch.Tensor:
     check(schedule in ('cosine', 'linear'), f"Unknown mask schedule {schedule!r}: use 'cosine' or 'linear'.")
     return torch.cos(math.pi / 2 * u) if schedule == 'cosine' else 1 - u
 
+# %% ../nbs/18_token_predictor.ipynb #df08f6d1
 RATIO_DISTS = ('mage', 'maskgit')
 MAGE_RATIO = dict(mean=0.55, std=0.25, a=0.5, b=1.0)   # MAGE's truncated normal mask ratio (models_mage.py)
 
@@ -36,16 +37,19 @@ def sample_mask_ratios(B:int, dist:str='mage', device=None) -> torch.Tensor:
     if dist == 'maskgit': return mask_ratio(torch.rand(B, device=device))
     return truncated_normal(B, device=device, **MAGE_RATIO)
 
+# %% ../nbs/18_token_predictor.ipynb #2da0927e
 def truncated_normal(B:int, mean:float, std:float, a:float, b:float, device=None) -> torch.Tensor:
     "`(B,)` draws of N(mean, std) truncated to [a, b], by the inverse CDF. (`nn.init.trunc_normal_` reads bounds back to the host, which breaks a compiled step's graph.)"
     cdf = lambda v: 0.5 * (1 + math.erf((v - mean) / (std * math.sqrt(2))))
     u = cdf(a) + (cdf(b) - cdf(a)) * torch.rand(B, device=device)
     return (mean + std * math.sqrt(2) * torch.erfinv(2 * u - 1)).clamp(a, b)
 
+# %% ../nbs/18_token_predictor.ipynb #a699e841
 def mask_count(r:torch.Tensor, N:int) -> torch.Tensor:
     "Masked tokens `(B,)` long for ratios `r` `(B,)`: `ceil(r N)`, at least 1, at most N."
     return torch.ceil(r * N - 1e-4).long().clamp(1, N)
 
+# %% ../nbs/18_token_predictor.ipynb #1ac80278
 def rank_mask(rank:torch.Tensor, n:torch.Tensor) -> torch.Tensor:
     "Boolean `(B, N)`, True = masked: the `n[b]` tokens of lowest rank."
     return rank < n[:, None]
@@ -100,6 +104,7 @@ def tp_features(self, imgs, pool:str='mean'):
     check(pool == 'mean', f"The token predictor pools by 'mean' only, got {pool!r}.")
     return self.hidden(self.vq.encode(imgs)).mean(1)
 
+# %% ../nbs/18_token_predictor.ipynb #05580193
 @torch.no_grad()
 def tp_fill_half(self, imgs, seed:int=0):
     "Images `(B, C, H, W)` with half their tokens masked and refilled by argmax, decoded."
@@ -134,6 +139,7 @@ def check_part(run_dir:Path, method:str, opts:dict, img_size, in_chans:int):
     check(not diff, f"{run_dir} was trained with other {method} options {diff} (theirs, ours): pass the same "
           "options (--opts) or train a new one by leaving the run option out.")
 
+# %% ../nbs/18_token_predictor.ipynb #e1bf7a1c
 def fit_part(part:nn.Module, method:str, opts:dict, sub_dir, given, cfg, epochs:int, lr:float,
              img_size, in_chans:int, resume:bool=False, log=print) -> Path:
     "Load `part` from finished run `given`, else pre-train it as the sub-run `sub_dir` (resumed if asked)."
@@ -155,10 +161,12 @@ def vq_options(patch_size, down, vq_width, codebook_size, code_dim) -> dict:
     "The `vq` method options a dependent method builds its tokenizer with."
     return dict(down=down or patch_size, width=vq_width, codebook_size=codebook_size, code_dim=code_dim)
 
+# %% ../nbs/18_token_predictor.ipynb #847a624c
 def build_vq(img_size, in_chans, patch_size, **vq_opts) -> VQ:
     "A fresh `VQ` from `vq_options`."
     return _vq_builder(img_size=img_size, in_chans=in_chans, patch_size=patch_size, **vq_opts)
 
+# %% ../nbs/18_token_predictor.ipynb #eba44bba
 def tp_prepare(self, train_set, mean, std, run_dir, cfg, resume=False, log=print):
     "Train the tokenizer (or load `vq_run`) before the token predictor trains."
     o = self.part_opts
@@ -167,6 +175,7 @@ def tp_prepare(self, train_set, mean, std, run_dir, cfg, resume=False, log=print
 
 TokenPredictor.prepare = tp_prepare
 
+# %% ../nbs/18_token_predictor.ipynb #b226d5d7
 @register_method
 def token_predictor(size:str='micro', img_size=8, patch_size:int=2, in_chans:int=1, dim:int=32, depth:int=2,
                     num_heads:int=2, label_smoothing:float=0.1, vq_run:str|None=None, down:int|None=None,
