@@ -31,6 +31,7 @@ def ratio_grid(T:int, device=None) -> torch.Tensor:
     "Mask ratios `(T+1,)` on `device`: `cos(pi/2 * k/T)` for `k = 0..T` (1 = all masked, 0 = none)."
     return torch.cos(math.pi / 2 * torch.arange(T + 1, device=device) / T)
 
+# %% ../nbs/19_addp.ipynb #4ebf33a4
 def step_probs(T:int, mean:float=0.55, std:float=0.25, lo:float=0.5, hi:float=1.0, fixed:float|None=None) -> torch.Tensor:
     "Probability `(T+1,)` of grid step `k`: normal density at `r_k` truncated to `[lo, hi)`, normalised; all on the step nearest `fixed`."
     r = ratio_grid(T).double()
@@ -39,6 +40,7 @@ def step_probs(T:int, mean:float=0.55, std:float=0.25, lo:float=0.5, hi:float=1.
     check(w.sum() > 0, f"No grid ratio cos(pi/2 k/{T}) falls in [{lo}, {hi}): use more steps or a wider range.")
     return (w / w.sum()).float()
 
+# %% ../nbs/19_addp.ipynb #62adf179
 def sample_ratios(B:int, probs:torch.Tensor, max_delta:int=5, device=None, generator=None):
     "Per-sample ratios `(B,)` of the reliable state and of the state 1..`max_delta` grid steps more masked (below 1)."
     T, dev = len(probs) - 1, probs.device
@@ -110,11 +112,13 @@ def map_unreliable(vq:VQ, probs:torch.Tensor, mapping:str='wsum', generator=None
     if mapping == 'argmax': return E[probs.argmax(-1)]
     return E[torch.multinomial(probs.flatten(0, 1).float(), 1, generator=generator).view(probs.shape[:2])]
 
+# %% ../nbs/19_addp.ipynb #72ef9345
 def compose(self, ids, unknown, probs, mapping=None, generator=None):
     "Noisy image `(B, C, H, W)`: reliable `ids` `(B, N)` where not `unknown`, mapped `probs` `(B, N, K)` where unknown."
     codes = torch.where(unknown[..., None], map_unreliable(self.vq, probs, mapping or self.mapping, generator), self.vq.embed(ids))
     return self.vq.decode_codes(codes)
 
+# %% ../nbs/19_addp.ipynb #a5df1567
 def encode(self, x, ids=None, unknown=None):
     "Encoder features `(B, N, D)` of images `x`; with `token_input='both'` and `ids`, reliable token embeddings join the patches."
     bb = self.backbone
@@ -125,6 +129,7 @@ def encode(self, x, ids=None, unknown=None):
     pe = bb.pos_embed(coords, grid)
     return bb.forward_blocks(h if pe is None else h + pe, bb.rope(coords, grid))
 
+# %% ../nbs/19_addp.ipynb #29264bc5
 def token_logits(self, x, ids, unknown):
     "Logits `(B, N, K)` from noisy images `x` `(B, C, H, W)` (or None), reliable `ids` and `unknown` `(B, N)`."
     B, N = ids.shape
@@ -159,6 +164,7 @@ def addp_forward(self, imgs):
     w = m_t.float()
     return dict(loss=(ce_all * w).sum() / w.sum(), x_t=x_t, mask=m_t)
 
+# %% ../nbs/19_addp.ipynb #5c12aac3
 def addp_features(self, imgs, pool:str='mean'):
     "Probe features `(B, D)`: the pixel encoder's mean patch output on clean images."
     check(pool == 'mean', f"addp pools its encoder features by 'mean' only, got {pool!r}.")
@@ -175,6 +181,7 @@ def top_p_filter(p:torch.Tensor, top_p:float=1.0) -> torch.Tensor:
     kept = p.scatter(-1, idx, ps.masked_fill(drop, 0))
     return kept / kept.sum(-1, keepdim=True)
 
+# %% ../nbs/19_addp.ipynb #3bfef817
 def _gumbel(shape, device, generator):
     u = torch.rand(shape, device=device, generator=generator).clamp(1e-20, 1 - 1e-7)
     return -torch.log(-torch.log(u))
@@ -203,6 +210,7 @@ def denoise(self, ids, known, x=None, s0:int=0, steps:int|None=None, schedule:st
         if return_steps: hist.append(dict(x=x, known=known.clone()))
     return (x, hist) if return_steps else x
 
+# %% ../nbs/19_addp.ipynb #693a4f4f
 @torch.no_grad()
 def generate(self, n:int, **kwargs):
     "Unconditional samples `(n, C, H, W)` (normalised pixel space) by alternating denoising from all-masked."
@@ -230,6 +238,7 @@ def inpaint(self, imgs, keep, steps:int|None=None, schedule:str='cosine', return
     x = imgs * k + x * (1 - k)
     return (x, hist) if return_steps else x
 
+# %% ../nbs/19_addp.ipynb #701ee334
 @torch.no_grad()
 def addp_predict(self, imgs, seed:int=0):
     "For the experiment template: the bottom half of each image inpainted from its top half."
@@ -270,6 +279,7 @@ def addp_prepare(self, train_set, mean, std, run_dir, cfg, resume=False, log=pri
              o['predictor_epochs'], o['predictor_lr'], *args)
     self.train(self.training)
 
+# %% ../nbs/19_addp.ipynb #85a3702b
 @torch.no_grad()
 def addp_metrics(self, test_set, mean, std, device='cpu') -> dict:
     "Generation metric of `eval_samples` samples (cosine schedule, T steps) against the test images."
