@@ -56,9 +56,13 @@ class TimeSchedule:
 # %% ../nbs/15_diffusion.ipynb #d371ee79
 def cosine_gamma(t, s:float=0.008):
     return torch.cos(math.pi / 2 * (t + s) / (1 + s)) ** 2 / math.cos(math.pi / 2 * s / (1 + s)) ** 2
+
+# %% ../nbs/15_diffusion.ipynb #c22dfe35
 def sigmoid_gamma(t, start:float=-3., end:float=3., tau:float=1.):
     v0, v1 = torch.sigmoid(torch.tensor(start / tau)), torch.sigmoid(torch.tensor(end / tau))
     return (v1 - torch.sigmoid((t * (end - start) + start) / tau)) / (v1 - v0)
+
+# %% ../nbs/15_diffusion.ipynb #62390b9d
 def linear_gamma(t, beta0:float=0.1, beta1:float=20.):
     return torch.exp(-beta0 * t - 0.5 * (beta1 - beta0) * t ** 2)
 
