@@ -18,6 +18,7 @@ def pack_correct(correct) -> str:
     c = np.asarray(correct, dtype=bool).ravel()
     return f"{len(c)}:" + base64.b64encode(np.packbits(c).tobytes()).decode('ascii')
 
+# %% ../nbs/09a_compare.ipynb #9ce066d2
 def unpack_correct(s:str) -> np.ndarray:
     "The boolean array `(M,)` that `pack_correct` wrote."
     n, _, b = s.partition(':')
@@ -32,6 +33,7 @@ def mcnemar(a, b) -> float:
     n01, n10 = int((~a & b).sum()), int((a & ~b).sum())
     return 1.0 if n01 + n10 == 0 else binomtest(n01, n01 + n10, 0.5).pvalue
 
+# %% ../nbs/09a_compare.ipynb #19da603d
 def paired_bootstrap(a, b, n_boot:int=2000, seed:int=0, level:float=0.95) -> tuple:
     "`(delta, lo, hi)`: mean of `b - a` over images `(M,)` or `(S, M)` (seeds averaged) and its bootstrap interval."
     a, b = np.atleast_2d(np.asarray(a, float)).mean(0), np.atleast_2d(np.asarray(b, float)).mean(0)

@@ -42,6 +42,7 @@ def seeded(seed:int):
         try: yield
         finally: random.setstate(py); np.random.set_state(npy)
 
+# %% ../nbs/09_evaluate.ipynb #f762fa12
 def as_device(device) -> torch.device:
     "`device` (a `torch.device`, 'cpu', 'cuda[:N]' or 'auto') as a `torch.device`, checked by `get_device`."
     return device if isinstance(device, torch.device) else get_device(device)
@@ -92,6 +93,7 @@ def knn_predict(train_f:torch.Tensor, train_y:torch.Tensor, # `(N, D)`, `(N,)`
     train_f = F.normalize(train_f.float(), dim=1)
     return torch.cat([knn_votes(train_f, train_y, f, k, T, C).argmax(1).cpu() for f in test_f.split(chunk_size)])
 
+# %% ../nbs/09_evaluate.ipynb #10d6527f
 def knn_accuracy(train_f:torch.Tensor, train_y:torch.Tensor, # `(N, D)`, `(N,)`
                  test_f:torch.Tensor, test_y:torch.Tensor,   # `(M, D)`, `(M,)`
                  k:int=20, T:float=0.07, chunk_size:int=256, num_classes:int|None=None) -> float:
@@ -107,6 +109,7 @@ def probe_head(D:int, num_classes:int) -> nn.Sequential:
     trunc_normal_(head[1].weight, std=0.01); nn.init.zeros_(head[1].bias)
     return head
 
+# %% ../nbs/09_evaluate.ipynb #bdab31a6
 def linear_probe(train_f:torch.Tensor, train_y:torch.Tensor, # `(N, D)`, `(N,)`
                  test_f:torch.Tensor, test_y:torch.Tensor,   # `(M, D)`, `(M,)`
                  epochs:int=100, lr:float=0.1, batch_size:int=256, wd:float=0., seed:int=0,
@@ -139,6 +142,7 @@ def pixel_features(images:torch.Tensor) -> torch.Tensor:
     "Raw-pixel features: images `(N, C, H, W)` -> `(N, C*H*W)` float32."
     return images.flatten(1).float()
 
+# %% ../nbs/09_evaluate.ipynb #958c9514
 def center_features(train_f:torch.Tensor, *others:torch.Tensor) -> tuple:
     "Subtract the mean of `train_f` `(N, D)` from it and from each of `others` `(M, D)`."
     mu = train_f.float().mean(0)
@@ -248,6 +252,7 @@ def make_randaugment(config:str,  # timm RandAugment string, e.g. 'rand-m9-mstd0
     fill = fill * 3 if len(fill) == 1 and channels == 3 else fill
     return rand_augment_transform(config, dict(img_mean=fill[0] if channels == 1 else fill))
 
+# %% ../nbs/09_evaluate.ipynb #b705fe6a
 def randaugment_batch(x:torch.Tensor, tfm) -> torch.Tensor:
     "Apply the PIL transform `tfm` to each uint8 image of `x` `(B, C, H, W)`: uint8 `(B, C, H, W)`."
     check(x.dtype == torch.uint8, f"RandAugment needs uint8 images, got {x.dtype}.")
@@ -277,7 +282,7 @@ def set_drop_path(backbone:nn.Module, rate:float):
             if hasattr(blk, name): setattr(blk, name, DropPath(r) if r > 0 else nn.Identity())
     return backbone
 
-
+# %% ../nbs/09_evaluate.ipynb #459eb3f7
 def _train_epoch(model, opt, sched, mix, x, y, mean, std, ra, bs, dev, amp, step0, erase=None):
     "One epoch over `x`, `y` in random order, dropping the last partial batch: mean loss."
     crit, losses = SoftTargetCrossEntropy(), []
@@ -292,7 +297,6 @@ def _train_epoch(model, opt, sched, mix, x, y, mean, std, ra, bs, dev, amp, step
         sched.step_update(step0 + i + 1); losses.append(loss.item())
     return sum(losses) / len(losses)
 
-# %% ../nbs/09_evaluate.ipynb #459eb3f7
 def finetune(backbone:nn.Module, train_x:torch.Tensor, train_y:torch.Tensor, # uint8 `(N, C, H, W)`, `(N,)`
              test_x:torch.Tensor, test_y:torch.Tensor, # uint8 `(M, C, H, W)`, `(M,)`
              mean, std,                 # per-channel normalisation `(C,)`, in [0, 1] units

@@ -35,6 +35,7 @@ def default_patch_size(H:int, W:int) -> int:
     for p in (want, 4, 2, 8, 16, 1):
         if H % p == 0 and W % p == 0: return p
 
+# %% ../nbs/10_pipeline.ipynb #315efdb9
 def check_run_config(cfg:RunConfig):
     "The checks of a `RunConfig` that need the registry and the data sets (called when one is made)."
     check_method(cfg.method)
@@ -50,7 +51,6 @@ def check_run_config(cfg:RunConfig):
     check(not cfg.stream or (cfg.data in STREAMABLE and cfg.image_size), "--stream reads an ImageFolder tree (or "
           "WebDataset shards) at one chosen size: pass --data imagefolder (or shards) --data-root DIR --img-size S with it.")
     check_opts(cfg.method, cfg.opts)
-
 
 # %% ../nbs/10_pipeline.ipynb #f6f34709
 def _kind(v) -> str: return type(v).__name__
@@ -83,6 +83,7 @@ def _listing(d:Path, n:int=4) -> str:
     names = sorted(p.name for p in d.iterdir())
     return ', '.join(names[:n]) + (f', ... ({len(names)} entries)' if len(names) > n else '')
 
+# %% ../nbs/10_pipeline.ipynb #f602d507
 def read_config(run_dir) -> dict:
     "A run's `config.json`, with a clear error when it is missing or unreadable."
     p = Path(run_dir) / 'config.json'
@@ -93,6 +94,7 @@ def read_config(run_dir) -> dict:
     check(isinstance(info, dict) and 'method' in info, f"{p} is not a visgen run configuration (no 'method').")
     return info
 
+# %% ../nbs/10_pipeline.ipynb #e92b0342
 def check_run_dir(out, resume:bool=False, overwrite:bool=False) -> str:
     "Check, changing nothing, that `out` may take this run: 'new', 'resume' or 'overwrite'."
     out = Path(out)
@@ -156,6 +158,7 @@ def resume_diff(old:dict, new:dict, extend:bool=False) -> dict:
     if extend and 'epochs' in diff and diff['epochs'][1] > diff['epochs'][0]: del diff['epochs']
     return diff
 
+# %% ../nbs/10_pipeline.ipynb #3b40cde7
 def check_resume(out, info:dict, extend:bool=False):
     "Fail, changing nothing, unless `info` (the new run's config) may continue the run in `out`."
     diff = resume_diff(read_config(out), info, extend)
@@ -182,6 +185,7 @@ def streamed_train(cfg:RunConfig):
     big = len(files) * files.channels * stored_size(cfg.image_size) ** 2 > STREAM_ABOVE
     return files if cfg.stream or big else None
 
+# %% ../nbs/10_pipeline.ipynb #fd86035d
 def load_data(cfg:RunConfig):
     "Train and test sets and the channel statistics (from the training split); with `image_size` (--img-size), the test split centre-cropped."
     files = streamed_train(cfg)
@@ -195,11 +199,13 @@ def load_data(cfg:RunConfig):
     mean, std = channel_stats(train_set)
     return train_set, test_set, mean, std
 
+# %% ../nbs/10_pipeline.ipynb #fea49f3b
 def eval_view(cfg:RunConfig, train_set):
     "The training images as the probes see them: centre-cropped to `image_size` (--img-size) when one is set."
     train_set = getattr(train_set, 'probe', train_set)      # streamed: the decoded subset
     return at_image_size(train_set, cfg.image_size, stored=False) if cfg.image_size else train_set
 
+# %% ../nbs/10_pipeline.ipynb #1da4111f
 def build_model(cfg:RunConfig, img_size, in_chans:int):
     "The method's model for images of `img_size` `(H, W)` with `in_chans` channels, seeded by `cfg.seed`."
     H, W = img_size
@@ -207,6 +213,7 @@ def build_model(cfg:RunConfig, img_size, in_chans:int):
     return create_method(cfg.method, size=cfg.size, img_size=(H, W), in_chans=in_chans,
                          patch_size=cfg.patch_size or default_patch_size(H, W), **cfg.opts)
 
+# %% ../nbs/10_pipeline.ipynb #13d993e6
 def load_run(run_dir, weights:str='model.safetensors'):
     "Rebuild a run's model from `config.json` and load its weights; returns `(model, cfg, info)`."
     run_dir = Path(run_dir)
@@ -233,6 +240,7 @@ def evaluate_run(model, random_model, train_set, test_set, mean, std, device='cp
                                             device=device, correct=True))
     return res
 
+# %% ../nbs/10_pipeline.ipynb #5d8cfe1c
 def split_correct(res:dict) -> tuple:
     "`(accuracies, per-image correctness)`: the `*_correct` entries of `evaluate_run` go to their own file (`correct.json`)."
     return ({k: v for k, v in res.items() if not k.endswith('_correct')}, {k: v for k, v in res.items() if k.endswith('_correct')})
@@ -254,6 +262,7 @@ def on_rank0(fn, *args, **kwargs):
     if err: raise UserError(err)
     return res
 
+# %% ../nbs/10_pipeline.ipynb #907579d2
 def write_json(path, obj, what:str='results'):
     "Write `obj` as JSON atomically; NaN and inf are refused (they are not JSON), naming the keys."
     try: text = json.dumps(obj, indent=1, allow_nan=False)
@@ -263,6 +272,7 @@ def write_json(path, obj, what:str='results'):
                         "the run diverged or an input was invalid.") from None
     atomic_write_text(path, text)
 
+# %% ../nbs/10_pipeline.ipynb #5433250a
 def _clear(out:Path):
     "Delete what is in run directory `out` except its lock (which this process holds)."
     for p in out.iterdir():
@@ -371,6 +381,7 @@ def eval_data(cfg:RunConfig, info:dict, data:str|None=None, data_root:str|None=N
                             f"({type(e).__name__}: {e}). Use data of the run's image size.") from None
     return train_set, test_set, mean, std
 
+# %% ../nbs/10_pipeline.ipynb #97df843a
 def probe(run_dir, device='auto', pool:str|None=None, data:str|None=None, data_root:str|None=None,
           mae_epochs:int=0) -> dict: # > 0: also MAE's probe (LARS, augmented images) for this many epochs, `mae_*`
     "Re-evaluate a finished run with kNN and linear probes (and its baselines); writes `probe.json`."
@@ -388,6 +399,7 @@ def probe(run_dir, device='auto', pool:str|None=None, data:str|None=None, data_r
     write_json(Path(run_dir) / 'probe.json', res, 'probe results')
     return res
 
+# %% ../nbs/10_pipeline.ipynb #ffc168e7
 def probe_layers(run_dir, device='auto', pool:str|None=None) -> list:
     "kNN and linear probe of every block's output of a finished run (probes by depth); writes `layers.json`."
     model, cfg, info = load_run(run_dir)
@@ -398,6 +410,7 @@ def probe_layers(run_dir, device='auto', pool:str|None=None) -> list:
     write_json(Path(run_dir) / 'layers.json', rows, 'per-layer probes')
     return rows
 
+# %% ../nbs/10_pipeline.ipynb #f2e5dbce
 def finetune_run(run_dir, epochs:int=10, lr:float=1e-3, batch_size:int=128, layer_decay:float=0.75,
                  device='auto', randaug:str|None='rand-m9-mstd0.5', mixup:float=0.8, cutmix:float=1.0, seed:int=0,
                  data:str|None=None, data_root:str|None=None, drop_path:float=0.1, reprob:float=0.25,
@@ -436,6 +449,7 @@ def sample_run(run_dir, n:int=8, complete:bool=False, seed:int=0, device='auto',
     else: out['samples'] = model.generate(n, generator=gen, **kw).cpu()
     return {k: (v * std + mean).clamp(0, 1) for k, v in out.items()}
 
+# %% ../nbs/10_pipeline.ipynb #55d8dfaa
 def show_images(rows, titles=None, size:float=0.9):
     "Figure of image rows: `rows` is a list of `(n, C, H, W)` tensors in [0, 1]."
     import matplotlib.pyplot as plt

@@ -33,6 +33,7 @@ def make_optimizer(model:nn.Module, cfg:TrainConfig):
     fused = all(p.device.type in ('cuda', 'cpu') for g in groups for p in g['params'])   # CPU: 8x faster step than foreach
     return torch.optim.AdamW(groups, lr=cfg.lr, betas=cfg.betas, fused=fused or None)
 
+# %% ../nbs/08_train.ipynb #5ce2101b
 def make_scheduler(opt, cfg:TrainConfig, steps_per_epoch:int):
     "Per-iteration linear warm-up then cosine to `min_lr`."
     total = cfg.epochs * steps_per_epoch
@@ -50,12 +51,14 @@ def respect_umask(path):
     "Give `path` the mode a plain `open` gives (0666 less the umask): safetensors creates its files 0600."
     m = os.umask(0); os.umask(m); os.chmod(path, 0o666 & ~m)
 
+# %% ../nbs/08_train.ipynb #76182023
 def atomic_write_text(path, text:str):
     "Write `text` to `path` through a temporary file and `os.replace`."
     path = Path(path); tmp = path.with_name(f'.{path.name}.tmp{os.getpid()}')
     with open(tmp, 'w') as f: f.write(text); f.flush(); os.fsync(f.fileno())
     os.replace(tmp, path); _fsync_dir(path.parent)
 
+# %% ../nbs/08_train.ipynb #2f9d0dff
 def _rng_state():
     tensors = {'torch': torch.get_rng_state()}
     if torch.cuda.is_available():
@@ -73,7 +76,6 @@ def _set_rng_state(tensors, extra):
     n = extra['numpy']; np.random.set_state((n[0], np.array(n[1], dtype=np.uint32), *n[2:]))
     p = extra['python']; random.setstate((p[0], tuple(p[1]), p[2]))
 
-# %% ../nbs/08_train.ipynb #2f9d0dff
 def save_checkpoint(run_dir, model, opt, sched, state:dict, keep_last:int=2, best_step:int|None=None) -> Path:
     "Write `checkpoints/step-N` atomically, move the `latest` pointer, prune old ones. Returns its path."
     ck = Path(run_dir) / 'checkpoints'; ck.mkdir(parents=True, exist_ok=True)
@@ -121,10 +123,12 @@ def load_weights(model:nn.Module, path, strict:bool=True):
     model.load_state_dict(sd, strict=False)
     return model
 
+# %% ../nbs/08_train.ipynb #e14b06b4
 def nonfinite_keys(sd:dict) -> list:
     "Names of the floating-point tensors of state dict `sd` holding NaN or inf."
     return [k for k, v in sd.items() if torch.is_tensor(v) and v.is_floating_point() and not torch.isfinite(v).all()]
 
+# %% ../nbs/08_train.ipynb #2e59161e
 def read_checkpoint(path:Path, model, opt, sched):
     "Restore model, optimiser, scheduler and RNG states from one checkpoint directory; returns its state."
     try: state = json.loads((path / 'state.json').read_text()); state['rng'], state['step']
@@ -147,6 +151,7 @@ def read_checkpoint(path:Path, model, opt, sched):
     _set_rng_state(rng, state['rng'])
     return state
 
+# %% ../nbs/08_train.ipynb #dfa5d66c
 def load_latest(run_dir, model, opt, sched, log=print):
     "Resume from the newest loadable checkpoint in `run_dir`; None when there is none."
     ck = Path(run_dir) / 'checkpoints'
@@ -167,6 +172,7 @@ def dist_env() -> tuple:
     "`(rank, world_size, local_rank)` from torchrun's environment (`(0, 1, 0)` without it)."
     return int(os.environ.get('RANK', 0)), int(os.environ.get('WORLD_SIZE', 1)), int(os.environ.get('LOCAL_RANK', 0))
 
+# %% ../nbs/08_train.ipynb #9952432a
 def setup_distributed(device:str='auto'):
     "Start the process group when run by torchrun; returns `(device, rank, world_size)`."
     rank, world, local = dist_env()
@@ -176,6 +182,7 @@ def setup_distributed(device:str='auto'):
     if world > 1 and dev.type == 'cuda': dev = torch.device('cuda', local); torch.cuda.set_device(dev)
     return dev, rank, world
 
+# %% ../nbs/08_train.ipynb #f7f3e34a
 def accum_steps(cfg:TrainConfig, world:int) -> int:
     "Micro-batches per step so that `batch_size * accum * world == global_batch`."
     if not cfg.global_batch: return 1
@@ -184,6 +191,7 @@ def accum_steps(cfg:TrainConfig, world:int) -> int:
           f"({cfg.batch_size} x {world} = {per}): choose a global batch that is, or change --batch-size.")
     return cfg.global_batch // per
 
+# %% ../nbs/08_train.ipynb #04a34597
 def steps_per_epoch(n:int, cfg:TrainConfig, world:int=1) -> tuple[int, int]:
     "`(accum, steps per epoch)` for `n` training images; fails clearly when not one global batch fits."
     accum = accum_steps(cfg, world)
@@ -200,6 +208,7 @@ def _mean_all(t:torch.Tensor) -> torch.Tensor:
 class NonFiniteLoss(UserError):
     "Raised when the loss is NaN or infinite and `skip_nonfinite` is off."
 
+# %% ../nbs/08_train.ipynb #dcdf86dc
 def _log_line(path:Path, rec:dict):
     with open(path, 'a') as f: f.write(json.dumps(rec) + '\n')
 
@@ -334,6 +343,7 @@ def train(model:nn.Module, dataset, cfg:TrainConfig, run_dir, resume:bool=False,
     bar.close()
     return read_log(run_dir)
 
+# %% ../nbs/08_train.ipynb #e4ed3c6f
 def read_log(run_dir) -> list:
     "The metric records of `run_dir/metrics.jsonl`."
     p = Path(run_dir) / 'metrics.jsonl'
