@@ -32,6 +32,7 @@ def reference_sdpa(q, k, v, mask=None, is_causal=False):
     att = (q.float() @ k.float().transpose(-1, -2)) / math.sqrt(hd) + add
     return (att.softmax(-1) @ v.float()).to(q.dtype)
 
+# %% ../nbs/21_bench.ipynb #60f51000
 @contextlib.contextmanager
 def reference_attention():
     "Within this block every visgen attention layer uses `reference_sdpa`."
@@ -62,6 +63,7 @@ def matmul_peak(dtype=torch.float32, device='cpu', n:int=2048, repeats:int=5) ->
         _sync(device); t = time.perf_counter(); a @ b; _sync(device); ts.append(time.perf_counter() - t)
     return 2 * n ** 3 / statistics.median(ts)
 
+# %% ../nbs/21_bench.ipynb #8cd9a856
 def count_step_flops(model, x) -> int:
     "FLOPs of one forward and backward pass of `model(x)['loss']` (matmuls and attention, counted)."
     with FlopCounterMode(display=False) as fc:
@@ -69,6 +71,7 @@ def count_step_flops(model, x) -> int:
     if hasattr(model, 'zero_grad'): model.zero_grad(set_to_none=True)
     return fc.get_total_flops()
 
+# %% ../nbs/21_bench.ipynb #65ad9da9
 def _proc_mb(field:str) -> float|None:
     "`VmRSS` (resident now) or `VmHWM` (peak resident since the last reset) of this process in MiB; None off Linux."
     try:
@@ -107,6 +110,7 @@ def make_step(model, x, device, amp:str='fp32', compile:bool=False, reference:bo
             opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
     return step
 
+# %% ../nbs/21_bench.ipynb #82ea6e1d
 def time_steps(steps:dict, device, repeats:int=5, warmup:int=2) -> dict:
     "Median seconds and peak memory (`peak_mb`) of each closure in `steps`; the repeats are interleaved, so drift hits all alike."
     for s in steps.values():
@@ -117,6 +121,7 @@ def time_steps(steps:dict, device, repeats:int=5, warmup:int=2) -> dict:
             _sync(device); t = time.perf_counter(); s(); _sync(device); ts[k].append(time.perf_counter() - t)
     return {k: dict(secs=statistics.median(ts[k]), mem_mb=round(peak_mb(s, device), 1)) for k, s in steps.items()}
 
+# %% ../nbs/21_bench.ipynb #2548cf2e
 def time_step(model, x, device, amp:str='fp32', repeats:int=5, warmup:int=2, compile:bool=False, fused:bool=True) -> dict:
     "Median seconds of one path's training step and its peak memory."
     return time_steps({0: make_step(model, x, device, amp, compile, fused=fused)}, device, repeats, warmup)[0]
@@ -194,6 +199,7 @@ def bench(methods=None, shapes=('vit_t_32',), batch:int|None=None, device='cpu',
             if rows: log(format_rows(rows[-(len(amps) + reference + compile):], header=False))
     return dict(device=str(device), cpu=cpu_description(), amps=amps, skipped=skipped, peaks=peaks, rows=rows)
 
+# %% ../nbs/21_bench.ipynb #a933e4c4
 def format_rows(rows, header:bool=True) -> str:
     "A markdown table of benchmark rows."
     cols = ['method', 'shape', 'batch', 'path', 'dtype', 'img_s', 'step_ms', 'tflops', 'frac_peak', 'speedup', 'mem_mb']
@@ -235,6 +241,7 @@ def amp_curves(method:str='darl_mse', steps:int=100, data:str='digits', data_roo
             out[amp] = [r['loss'] for r in train(model, ds, tc, d, progress=False, log=lambda *a: None, stop_after=steps)]
     return out
 
+# %% ../nbs/21_bench.ipynb #cf8b4abd
 def curve_gap(a, b, window:int=10) -> float:
     "Largest relative difference between moving averages (over `window` steps) of loss curves `b` and reference `a`."
     a, b = (torch.tensor(c, dtype=torch.float64)[None, None] for c in (a, b))
@@ -279,6 +286,7 @@ def bench_loader(pxs=(64, 224), workers=(0, 1, 2), n:int=256, batch:int=32, log=
                 log(f"{px:>4} px, {w} workers: {rows[-1]['img_s']:.0f} img/s")
     return rows
 
+# %% ../nbs/21_bench.ipynb #11a82f8f
 _RSS_CHILD = """
 import json, resource, sys
 from visgen.pipeline import RunConfig, pretrain

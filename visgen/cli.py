@@ -26,6 +26,7 @@ class PretrainRun:
     overwrite: bool = False # Replace an existing run in --out (only a directory visgen wrote)
     quiet: bool = False     # No progress bar
 
+# %% ../nbs/12_cli.ipynb #5b5b08c0
 def pretrain_cmd(**kw):
     "Pre-train a method, then evaluate it beside random-init and raw-pixel baselines."
     cmd = PretrainRun(**{f.name: kw.pop(f.name) for f in fields(PretrainRun) if f.name in kw})
@@ -37,6 +38,7 @@ def pretrain_cmd(**kw):
     return m
 pretrain_cmd.options = (RunConfig, PretrainRun)   # its flags: every field of a run, then the command's own
 
+# %% ../nbs/12_cli.ipynb #fe3a0aee
 def probe_cmd(run:str=None,         # Run directory of `visgen pretrain`
               device:str='auto',    # cpu, cuda or auto
               pool:str=None,        # mean or last (default: the run's)
@@ -52,6 +54,7 @@ def probe_cmd(run:str=None,         # Run directory of `visgen pretrain`
         r = probe_layers(run, device, pool); print(json.dumps(r, indent=1)); return r
     r = probe(run, device, pool, data, data_root, mae_epochs); print(json.dumps(r, indent=1)); return r
 
+# %% ../nbs/12_cli.ipynb #af862a9a
 def finetune_cmd(run:str=None,       # Run directory of `visgen pretrain`
                  epochs:int=10,      # Fine-tuning epochs
                  lr:float=1e-3,      # Peak learning rate
@@ -89,6 +92,7 @@ def check_parameters(template, params:dict) -> dict:
         check(ok, f"Parameter {k!r} of {template} expects {type(d).__name__} (default {default}), got {type(v).__name__} {v!r}.")
     return params
 
+# %% ../nbs/12_cli.ipynb #313f4a6c
 def execute_template(template, out_nb, params:dict, cwd=None, log_output:bool=False):
     "Run an experiment template with papermill after checking `params`; returns the output path."
     import papermill as pm, nbformat
@@ -110,6 +114,7 @@ def template_dirs() -> list:
     pkg = Path(str(files('visgen')))
     return [d for d in (pkg/'templates', pkg.parent/'experiments') if d.is_dir()]
 
+# %% ../nbs/12_cli.ipynb #78294232
 def find_template(template) -> Path:
     "`template` if it is a file, else the shipped template of that name (`pretrain`, `pretrain.ipynb`, `experiments/pretrain.ipynb`)."
     p = Path(template)
@@ -180,6 +185,7 @@ def main_cmd(out:str='runs/main',          # Where executed notebooks and runs g
     print(f"[visgen main] results: {out.resolve()}")
     return results
 
+# %% ../nbs/12_cli.ipynb #c6aa188c
 def site_cmd(root:str='.', # Project root holding _quarto.yml, or a `visgen main --out` folder
              out:str=None): # Where the site goes (default: ROOT/_site)
     "Build the documentation and results site (Quarto if installed, else smalldocs)."
@@ -242,6 +248,7 @@ def shards_cmd(data_root:str=None,      # ImageFolder tree (root/<split>/<class>
     check(done, f"{root} has none of the splits {splits}: pass --splits with the names of its split folders.")
     print(f"Wrote {', '.join(f'{n} {s} shard(s)' for s, n in done.items())} to {out}"); return done
 
+# %% ../nbs/12_cli.ipynb #befc934e
 def gpu_check_cmd(dry:store_true=False,  # The same steps at toy sizes on the CPU (what the tests run)
                   out:str=None):         # Also write the table as JSON here
     "Check the GPU path in one table: cuda cells, compiled benchmark (MFU), FlexAttention, a streamed 224 px run, torchrun."
@@ -251,6 +258,7 @@ def gpu_check_cmd(dry:store_true=False,  # The same steps at toy sizes on the CP
     check(not failed, f"gpu-check: {', '.join(failed)} failed (the table and the log above say why).")
     return rows
 
+# %% ../nbs/12_cli.ipynb #0bf9f999
 COMMANDS = dict(pretrain=pretrain_cmd, probe=probe_cmd, finetune=finetune_cmd, experiment=experiment_cmd,
                 sample=sample_cmd, bench=bench_cmd, main=main_cmd, site=site_cmd, shards=shards_cmd,
                 **{'gpu-check': gpu_check_cmd})
@@ -275,6 +283,7 @@ def parse_command(cmd:str, argv:list) -> dict:
     args.pop('xtra', None); args.pop('pdb', None)
     return args
 
+# %% ../nbs/12_cli.ipynb #ee7b1216
 def main(argv:list|None=None):
     "Entry point of the `visgen` console script."
     argv = list(sys.argv[1:] if argv is None else argv)

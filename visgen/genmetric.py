@@ -59,6 +59,7 @@ class FeatureCNN(nn.Module):
     def features(self, x): return self.body(x).mean((2, 3))                 # (B, 4*width)
     def forward(self, x): return self.head(self.features(x))
 
+# %% ../nbs/20_genmetric.ipynb #335edcda
 def train_classifier(images:torch.Tensor, labels:torch.Tensor, num_classes:int, steps:int=600, batch_size:int=128,
                      lr:float=3e-3, seed:int=0, device='cpu') -> FeatureCNN:
     "A `FeatureCNN` trained on normalised `images` `(N, C, H, W)` and `labels` `(N,)`."
@@ -72,6 +73,7 @@ def train_classifier(images:torch.Tensor, labels:torch.Tensor, num_classes:int, 
             opt.zero_grad(set_to_none=True); loss.backward(); opt.step(); sched.step()
     return clf.eval()
 
+# %% ../nbs/20_genmetric.ipynb #e1b6584a
 def feature_classifier(train_set, mean, std, device='cpu', steps:int=600, cache:bool=True) -> FeatureCNN:
     "The cached `FeatureCNN` of `train_set` (an `ImageSet`), trained on first use."
     device = get_device(device)
@@ -91,6 +93,7 @@ def train_split(test_set):
     try: return load_images(test_set.name, split='train') if test_set.name else None
     except (UserError, OSError): return None
 
+# %% ../nbs/20_genmetric.ipynb #9d962798
 @torch.no_grad()
 def generation_metrics(fake:torch.Tensor, test_set, mean, std, train_set=None, device='cpu', n_real:int|None=None,
                        clf:FeatureCNN|None=None, k:int=3, seed:int=0) -> dict:

@@ -27,6 +27,7 @@ def _run(name:str, fn, log=print) -> dict:
     log(f"[gpu-check] {name}: {status} ({row['secs']} s) {res}")
     return row
 
+# %% ../nbs/22_gpucheck.ipynb #041493b4
 def jpeg_tree(root, n:int, px:int, classes:int=10, seed:int=0) -> Path:
     "A tree `root/train/<class>/*.jpg` and `root/val/<class>/*.jpg` (n/10) of random-noise JPEGs of `px` pixels."
     rng, root = np.random.default_rng(seed), Path(root)
@@ -52,6 +53,7 @@ def step_cuda_cells(dry:bool, nbs:Path|None=None) -> str:
     check(not failed, f"cuda cells failed in {failed}")
     return f"{len(names)} notebook(s) passed" + (" (cuda cells skipped on the CPU)" if dry else " with their cuda cells")
 
+# %% ../nbs/22_gpucheck.ipynb #81a891cd
 def step_bench(dry:bool, device) -> str:
     "The training-step benchmark with torch.compile; model FLOP utilisation against the measured matmul peak."
     from visgen.bench import bench, format_rows
@@ -64,6 +66,7 @@ def step_bench(dry:bool, device) -> str:
     best = max(fast, key=lambda r: r['frac_peak'])
     return f"{len(res['rows'])} rows; best MFU {best['frac_peak']:.1%} ({best['method']} {best['shape']}, {best['img_s']:.0f} img/s)"
 
+# %% ../nbs/22_gpucheck.ipynb #f324a1a8
 def step_flex(dry:bool, device) -> str:
     "Blob orders through FlexAttention block masks give the reference loss and gradients."
     import visgen.serial as serial
@@ -111,6 +114,7 @@ def step_stream(dry:bool, device, work:Path, workers:int|None=None) -> str:
         except Exception: util = ', GPU utilisation n/a (no pynvml)'
     return f"{m['steps']} steps of {bs} at {S} px, {workers} workers: {ips:.0f} img/s{util}"
 
+# %% ../nbs/22_gpucheck.ipynb #980eeef7
 def step_torchrun(dry:bool, device) -> str:
     "Two processes under torchrun (gloo on the CPU with `dry`, NCCL on two GPUs)."
     if not dry and torch.cuda.device_count() < 2: return f"skipped: {torch.cuda.device_count()} GPU(s), two are needed"

@@ -159,6 +159,7 @@ def _render_globs(root:Path) -> list:
     drop = {p.relative_to(root) for pat in pats if pat.startswith('!') for p in root.glob(pat[1:])}
     return sorted(out - drop)
 
+# %% ../nbs/11_site.ipynb #4dc7e780
 _OPTION = re.compile(r'^#\|\s*[\w-]+\s*:')
 
 def quarto_options(src:str) -> str:
@@ -167,6 +168,7 @@ def quarto_options(src:str) -> str:
     while n < len(lines) and lines[n].startswith('#|'): n += 1
     return '\n'.join([l for l in lines[:n] if _OPTION.match(l)] + lines[n:])
 
+# %% ../nbs/11_site.ipynb #4970de7f
 def clean_page_nb(nb:dict, root:Path) -> dict:
     "A results notebook as the site shows it: plumbing cells left out, tqdm warnings dropped, `root` paths made relative."
     prefix = str(Path(root).resolve()) + '/'
@@ -187,7 +189,6 @@ def clean_page_nb(nb:dict, root:Path) -> dict:
         c['outputs'] = outs
     return nb
 
-
 # %% ../nbs/11_site.ipynb #7b49d175
 def _param_table(fn) -> str:
     "Markdown table of `fn`'s documented parameters (docments): name, type, default, details; '' when none is documented."
@@ -203,6 +204,7 @@ def _param_table(fn) -> str:
     dflt = lambda x: '' if x is inspect.Parameter.empty else '`' + esc(repr(x)) + '`'
     return head + ''.join(f"| {k} | {show(v['anno'])} | {dflt(v['default'])} | {esc(v['docment'])} |\n" for k, v in rows)
 
+# %% ../nbs/11_site.ipynb #b22652e8
 def doc_renderer():
     "nbdev's `show_doc` renderer with a table of the parameters under the signature."
     from nbdev.showdoc import BasicMarkdownRenderer
@@ -211,7 +213,6 @@ def doc_renderer():
             t = _param_table(self.sym)
             return super()._repr_markdown_() + (f'\n\n{t}' if t else '')
     return DocRenderer
-
 
 # %% ../nbs/11_site.ipynb #e844deab
 def _doc_procs() -> list:
@@ -333,6 +334,7 @@ def katex_dist(version:str=KATEX_VERSION) -> Path|None:
         shutil.copytree(Path(d)/'package'/'dist', dist, dirs_exist_ok=True)
     return dist
 
+# %% ../nbs/11_site.ipynb #1fa3ff0c
 def offline_math(site) -> int:
     "Serve KaTeX from `site/site_libs/katex` instead of a CDN: copy it there and point every page at it. Pages changed."
     site = Path(site); dist = katex_dist()
@@ -350,7 +352,6 @@ def offline_math(site) -> int:
         up = '../' * (len(p.relative_to(site).parts) - 1)
         p.write_text(_KATEX_CDN.sub(f'{up}site_libs/katex/', p.read_text(encoding='utf-8')), encoding='utf-8')
     return len(pages)
-
 
 # %% ../nbs/11_site.ipynb #7aea5b91
 _RESULTS_YML = """# Written by visgen.site.results_project: the site of the runs in this folder.
@@ -382,6 +383,7 @@ def results_project(run_dir) -> Path:
         'network at random initialisation (`random_*`) and raw pixels (`pixel_*`).\n\n{{< include summary.md >}}\n', encoding='utf-8')
     return run_dir/'_quarto.yml'
 
+# %% ../nbs/11_site.ipynb #fbc8b794
 def build_site(root='.', out=None, quiet:bool=True, api_docs:bool=True) -> Path:
     "Pre-process the Quarto project at `root` (`stage_project`) and render it into `root/_site` (or `out`) with quarto or smalldocs; the site's index.html."
     root = Path(root).resolve()
@@ -402,7 +404,6 @@ def build_site(root='.', out=None, quiet:bool=True, api_docs:bool=True) -> Path:
     check(index is not None, f"The site in {dest} has no index.html: add an index.qmd at the root of {root} "
           "or an index.ipynb in nbs/.")
     return index
-
 
 # %% ../nbs/11_site.ipynb #a4bf7806
 def _flags(source:str) -> set:
