@@ -20,6 +20,7 @@ def seed_everything(seed:int):
     "Seed Python, NumPy and torch (CPU and CUDA)."
     random.seed(seed); np.random.seed(seed % 2**32); torch.manual_seed(seed)
 
+# %% ../nbs/00_core.ipynb #3e48569d
 def get_device(device:str|None=None) -> torch.device:
     "`device` as a `torch.device`; `None` or 'auto' picks CUDA when present."
     if isinstance(device, torch.device): return device
@@ -38,6 +39,7 @@ def enable_tf32(device):
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
 
+# %% ../nbs/00_core.ipynb #5277c430
 def deterministic_mode():
     "`torch.use_deterministic_algorithms(True)`, with the cuBLAS workspace setting it needs on CUDA (unless already set)."
     os.environ.setdefault('CUBLAS_WORKSPACE_CONFIG', ':4096:8')
@@ -50,6 +52,7 @@ def native_bf16(device='cpu') -> bool:
     if device.type == 'cuda': return torch.cuda.is_bf16_supported()
     return bool(torch.cpu._is_amx_tile_supported() or torch.cpu._is_avx512_bf16_supported())
 
+# %% ../nbs/00_core.ipynb #7f096c92
 def cpu_description() -> str:
     "This CPU's model name and torch's vector capability, e.g. 'AMD EPYC (AVX2, bf16 emulated)'."
     name = next((l.split(':', 1)[1].strip() for l in _read_lines('/proc/cpuinfo') if l.startswith('model name')), None)
@@ -71,6 +74,7 @@ def bf16_slowdown(n:int=256) -> float:
         return min(ts)
     return best(torch.bfloat16) / best(torch.float32)
 
+# %% ../nbs/00_core.ipynb #e656cb5a
 def resolve_amp(amp:str, device) -> str:
     "'auto' -> 'bf16' on a CUDA device with bf16, else 'fp32'; an explicit 'bf16' where it is emulated warns."
     check(amp in ('auto', 'bf16', 'fp32'), f"Unknown amp {amp!r}: use --amp auto, bf16 or fp32.")
@@ -81,6 +85,7 @@ def resolve_amp(amp:str, device) -> str:
                       f"(a matmul measured {bf16_slowdown():.0f}x slower than fp32). Use --amp fp32 (or auto).", stacklevel=2)
     return amp
 
+# %% ../nbs/00_core.ipynb #e8405b44
 def autocast(device, amp=None):
     "The autocast context for `amp` on `device`: bf16 for 'bf16' (or True), `resolve_amp`'s choice for 'auto', else none."
     check(amp in (None, False, True, 'auto', 'bf16', 'fp32'), f"Unknown amp={amp!r}: use 'auto', 'bf16' or 'fp32' (None: fp32).")

@@ -147,6 +147,7 @@ def generate(model, imgs=None, n_known:int=0, B:int=1, grid=None, cache:bool=Tru
             h = bb.forward_blocks(seq, bb.rope(coords[:, :s+1], grid, n_prefix=1), is_causal=True)[:, -1]
     return unpatchify(scatter_tokens(out, order), p, *grid)
 
+# %% ../nbs/07_darl.ipynb #98657c47
 def complete_bottom(model, imgs, cache:bool=True, generator=None, **sample_kw):
     "DARL appendix F: keep the top half of `imgs` `(B, C, H, W)` (raster order) and generate the bottom half."
     check(model.order == 'raster', f"Completing the bottom half needs raster order; this model uses {model.order!r}.")

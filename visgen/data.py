@@ -64,6 +64,7 @@ class ImageSet:
         keep = balanced_indices(self.labels, n, seed)
         return self if keep is None else self.subset(keep)
 
+# %% ../nbs/06_data.ipynb #fe35bd15
 def balanced_indices(labels:torch.Tensor, n:int, seed:int=0) -> torch.Tensor|None:
     "Sorted indices of a class-balanced random subset of `n` of `labels` `(N,)`; None when `n` is 0 or >= N (keep all)."
     check(n >= 0, f"A subset size must be >= 0 (0 keeps every image), got {n}.")
@@ -85,6 +86,7 @@ def register_dataset(name:str):
         return fn
     return deco
 
+# %% ../nbs/06_data.ipynb #d4908a41
 def load_images(name:str, root=None, split:str='train', download:bool=False, **kwargs) -> ImageSet:
     "Load the whole `split` of data set `name` into memory; `root` overrides the default data folder."
     key = name.lower().replace('-', '_')
@@ -106,6 +108,7 @@ def data_root(root=None) -> Path:
     cands = [b / rel for rel in ('../shared/data', 'shared/data') for b in (Path.cwd(), repo)]
     return next((c.resolve() for c in cands if c.is_dir()), cands[0].resolve())
 
+# %% ../nbs/06_data.ipynb #3a83b0fe
 def cache_dir(sub:str='') -> Path:
     "Cache folder `$VISGEN_CACHE` (else `~/.cache/visgen`), or its subfolder `sub`; created."
     d = Path(os.environ.get('VISGEN_CACHE') or Path.home() / '.cache' / 'visgen').expanduser() / sub
@@ -404,6 +407,7 @@ def channel_stats(images:ImageSet, chunk:int=1024) -> tuple[torch.Tensor, torch.
     mean = s / n
     return mean.float(), (s2 / n - mean.square()).clamp_min(0).sqrt().float()
 
+# %% ../nbs/06_data.ipynb #65606613
 def check_channels(images:ImageSet, in_chans:int) -> ImageSet:
     "Fail clearly unless `images` has `in_chans` channels; returns `images`."
     check(images.channels == in_chans, f"The data set {images.name!r} has {images.channels}-channel images "
@@ -446,15 +450,18 @@ def stored_size(img_size:int) -> int:
     "Side `R = round(S / 0.875)` at which images are kept for an image size `S`."
     return round(img_size / EVAL_CROP)
 
+# %% ../nbs/06_data.ipynb #30c6f40a
 def resize_short(img, R:int):
     "PIL image or uint8/float tensor `(..., H, W)`: the short side resized to `R` (bicubic, antialiased), centre-cropped to `R x R`."
     img = v2.functional.resize(img, R, interpolation=v2.InterpolationMode.BICUBIC, antialias=True)
     return v2.functional.center_crop(img, [R, R])
 
+# %% ../nbs/06_data.ipynb #f0adc4f8
 def standard_transform(img_size:int, scale=(0.2, 1.0)) -> v2.Compose:
     "MAE/SAIM pre-training augmentation on float `(C, H, W)`: RandomResizedCrop to `img_size` (bicubic) + horizontal flip."
     return pretrain_transform(img_size, scale, bicubic=True)
 
+# %% ../nbs/06_data.ipynb #19710d21
 def at_image_size(images:ImageSet, img_size:int, stored:bool=True) -> ImageSet:
     "`images` at `stored_size(img_size)` (`stored`, for pre-training) or centre-cropped to `img_size` (evaluation)."
     R = stored_size(img_size)
@@ -581,6 +588,7 @@ def _channels(path) -> int:
         with Image.open(path) as im: return 1 if im.mode in _GREY else 3
     except Exception: return 0
 
+# %% ../nbs/06_data.ipynb #b866bdd2
 def stream_imagefolder(root, split:str='train', on_corrupt:str='fail', name:str='imagefolder') -> FileImages:
     "The `split` of an ImageFolder tree as `FileImages` (listed, not decoded)."
     check(root is not None, "The 'imagefolder' data set needs a root: pass --data-root.")
@@ -600,6 +608,7 @@ def write_shards(root, out, split:str='train', shard_size:int=1000, on_corrupt:s
     (out / 'classes.json').write_text(json.dumps(files.classes))
     return sorted(out.glob(f'{split}-*.tar'))
 
+# %% ../nbs/06_data.ipynb #8deba158
 class ShardImages(FileImages):
     "A split of WebDataset shards read per sample through an index of member offsets: `paths` are `(shard, offset, size)`."
     def _file(self, p):
@@ -621,6 +630,7 @@ def _index_shard(shard:Path) -> tuple[list, list]:
 
 _SHARD_EXTS = ('jpg', 'jpeg', 'png', 'webp', 'bmp', 'ppm', 'pgm', 'tif', 'tiff')
 
+# %% ../nbs/06_data.ipynb #771662d7
 def stream_shards(root, split:str='train', on_corrupt:str='fail') -> ShardImages:
     "The `split` shards under `root` (`{split}-*.tar` and `classes.json`, as `write_shards` writes them), indexed."
     root = Path(root).expanduser()
@@ -632,6 +642,7 @@ def stream_shards(root, split:str='train', on_corrupt:str='fail') -> ShardImages
     for s in shards: e, l = _index_shard(s); entries += e; labels += l
     return ShardImages(entries, labels, json.loads((root / 'classes.json').read_text()), 'shards', on_corrupt)
 
+# %% ../nbs/06_data.ipynb #2bfe1d12
 @register_dataset('shards')
 def load_shards(root=None, split:str='train', download:bool=False, on_corrupt:str='fail', size=None) -> ImageSet:
     "WebDataset shards written by `write_shards`, decoded into memory (the streamed path reads them per sample)."

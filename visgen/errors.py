@@ -9,12 +9,13 @@ class UserError(ValueError):
     "A mistake in the user's input: the message says what is wrong and how to fix it."
     exit_code = 2
 
+# %% auto #0
+__all__ = ['UserError', 'check', 'check_types']
+
+# %% ../nbs/00a_errors.ipynb #28587dae
 def check(cond, msg:str):
     "Raise `UserError(msg)` unless `cond`."
     if not cond: raise UserError(msg)
-
-# %% auto #0
-__all__ = ['UserError', 'check', 'check_types']
 
 # %% ../nbs/00a_errors.ipynb #d784eed6
 _TYPES = {'int': (int,), 'float': (int, float), 'str': (str,), 'bool': (bool,), 'dict': (dict,),

@@ -33,6 +33,7 @@ class ModelOptions:
     patch_size: int|None = None     # Patch size (default: from the image size, `default_patch_size`)
     opts: dict = field(default_factory=dict)  # Method options, e.g. "norm_pix=true,pos=rope1d" (`method_options` lists them)
 
+# %% ../nbs/00b_options.ipynb #6a9eb140
 @dataclass
 class DataOptions:
     "Data: what is read, how much of it and how."
@@ -95,6 +96,7 @@ class EvalOptions:
     "Evaluation: how the frozen features are read."
     pool: str = 'mean'              # Feature pooling for the probes: mean or last
 
+# %% ../nbs/00b_options.ipynb #67de7240
 @dataclass
 class RunConfig(EvalOptions, TrainConfig, DataOptions, ModelOptions):
     "Everything that defines a pre-training run (saved as `config.json`): the fields of the four groups, flat."
@@ -148,6 +150,7 @@ def options_parser(*classes, prog:str=None, description:str=None) -> argparse.Ar
                 sec.add_argument(_flag(f), dest=f.name, help=help.replace('%', '%%'), **_arg_kw(f)); seen.add(f.name)
     return p
 
+# %% ../nbs/00b_options.ipynb #89387832
 def parse_options(cls, ns) -> dict:
     "Keyword arguments for `cls` from a parsed namespace: the flags that were given (the rest keep `cls`'s defaults)."
     return {f.name: getattr(ns, f.name) for f in fields(cls) if getattr(ns, f.name, None) is not None}

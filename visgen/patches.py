@@ -20,11 +20,13 @@ def check_patchable(H:int, W:int, p:int):
           f"Image size {H}x{W} is not divisible by the patch size {p}: choose a patch size that "
           f"divides both sides ({[q for q in range(1, g + 1) if g % q == 0]}) or resize the images.")
 
+# %% ../nbs/01_patches.ipynb #de9c8863
 def patchify(x:torch.Tensor, p:int) -> torch.Tensor:
     "Images `(B, C, H, W)` -> patches `(B, N, p*p*C)`, row-major over the grid."
     check_patchable(x.shape[-2], x.shape[-1], p)
     return rearrange(x, 'B C (gh p1) (gw p2) -> B (gh gw) (p1 p2 C)', p1=p, p2=p)
 
+# %% ../nbs/01_patches.ipynb #fecbe606
 def unpatchify(t:torch.Tensor, p:int, gh:int, gw:int) -> torch.Tensor:
     "Patches `(B, N, p*p*C)` -> images `(B, C, gh*p, gw*p)`."
     return rearrange(t, 'B (gh gw) (p1 p2 C) -> B C (gh p1) (gw p2)', gh=gh, gw=gw, p1=p, p2=p)

@@ -34,6 +34,7 @@ def register_method(fn):
     if name not in timm.list_models(name): register_model(entry)
     return fn
 
+# %% ../nbs/05_registry.ipynb #ed5c237d
 def method_modules() -> list:
     "visgen's modules with a `@register_method` line (their source read, not imported), then those of `ENTRY_POINTS`."
     from importlib.metadata import entry_points
@@ -41,17 +42,20 @@ def method_modules() -> list:
     own = [f'visgen.{p.stem}' for p in sorted(pkg.glob('*.py')) if '\n@register_method' in p.read_text()]
     return own + [ep.module for ep in entry_points(group=ENTRY_POINTS)]
 
+# %% ../nbs/05_registry.ipynb #303899a7
 def load_methods(modules=None):
     "Import the method modules (registration is their side effect); the registered names."
     for m in (modules or method_modules()): importlib.import_module(m)
     return sorted(METHODS)
 
+# %% ../nbs/05_registry.ipynb #e584e74e
 def check_method(name:str):
     "Fail clearly on an unknown method name."
     load_methods()
     check(name in METHODS, f"Unknown method {name!r}: registered methods are {sorted(METHODS)}. "
           "Check the spelling, or register a new method with `visgen.registry.register_method`.")
 
+# %% ../nbs/05_registry.ipynb #c7ca2905
 def create_method(name:str, **kwargs):
     "Build method `name` through timm's registry, with its keyword arguments."
     check_method(name)
@@ -61,6 +65,7 @@ def create_method(name:str, **kwargs):
         check(not bad, f"Method {name!r} has no option(s) {bad}; its options are {list(sig.parameters)}.")
     return timm.create_model(name, **kwargs)
 
+# %% ../nbs/05_registry.ipynb #3722fc76
 def method_options(name:str) -> dict:
     "The options of method `name` with their defaults."
     check_method(name)
@@ -74,6 +79,7 @@ class Method(Protocol):
     def forward(self, imgs) -> dict: ...
     def features(self, imgs, pool:str='mean'): ...
 
+# %% ../nbs/05_registry.ipynb #435bd6f2
 def check_contract(model, name:str='the model'):
     "Fail clearly when `model` lacks what the harness uses: `forward`, `features`, a `backbone` module."
     has_bb = 'backbone' in getattr(model, '_modules', {}) or hasattr(type(model), 'backbone')   # a property may explain its absence
@@ -92,6 +98,7 @@ class CardRow:
     code: object = ''           # the official code's value ('' where there is no code)
     why: str = ''               # why visgen differs, where it does
 
+# %% ../nbs/05_registry.ipynb #9f3540fe
 PAPER_CARDS = {}  # method name -> (paper title, [CardRow])
 
 def paper_card(name:str, paper:str, rows:list):
@@ -107,6 +114,7 @@ def card_rows(name:str, **build_kw) -> list:
     return [dict(choice=r.choice, paper=r.paper, code=r.code, visgen=r.get(model),
                  same=_same(r.get(model), r.paper), why=r.why) for r in PAPER_CARDS[name][1]]
 
+# %% ../nbs/05_registry.ipynb #567e8244
 def check_card(name:str, **build_kw):
     "Fail when a default differs from the paper's value without a stated reason."
     bad = [r['choice'] for r in card_rows(name, **build_kw) if not r['same'] and not r['why']]

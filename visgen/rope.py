@@ -16,6 +16,7 @@ def rope_freqs(n:int, base:float=100.) -> torch.Tensor:
     "Frequencies $\\theta_k = b^{-k/n}$ for `n` channel pairs (so $b^{-2k/d}$ with $d=2n$): `(n,)`."
     return base ** (-torch.arange(n, dtype=torch.float32) / n)
 
+# %% ../nbs/02_rope.ipynb #45b8b6a6
 def apply_rope(x:torch.Tensor, cos:torch.Tensor, sin:torch.Tensor) -> torch.Tensor:
     "Rotate channel pairs `(k, k+hd/2)` of `x` `(B, nh, N, hd)` by angles given as `cos`, `sin` `(B|1, N, hd/2)`."
     cos, sin = cos.unsqueeze(1).to(x.dtype), sin.unsqueeze(1).to(x.dtype)  # (B|1, 1, N, hd/2)

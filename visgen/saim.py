@@ -122,6 +122,7 @@ def order_kwargs(order:str, **kw) -> dict:
     "The subset of `kw` (M, K, P, block) that `order` takes."
     return {k: v for k, v in kw.items() if k in order_options(order)}
 
+# %% ../nbs/13_saim.ipynb #7271cb53
 @register_method
 def saim(size:str='micro', img_size=8, patch_size:int=2, in_chans:int=1, pos:str='abs', share:bool=False,
          order:str='random', M:int=2, K:int=4, P:int=2, block:int=2, blur_kernel:int=9, blur_sigma:float=1.,

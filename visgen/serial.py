@@ -21,16 +21,19 @@ def raster_rank(B:int, N:int, device=None) -> torch.Tensor:
     "Raster order: patch `i` is generated at step `i`. `(B, N)` long."
     return torch.arange(N, device=device).expand(B, N)
 
+# %% ../nbs/03_serial.ipynb #1aef988f
 def order_from_rank(rank:torch.Tensor) -> torch.Tensor:
     "Visiting order `(B, N)`: patches sorted by rank (stable, so ties keep raster order)."
     return torch.sort(rank, dim=-1, stable=True).indices
 
+# %% ../nbs/03_serial.ipynb #6954b231
 def gather_tokens(x:torch.Tensor, order:torch.Tensor) -> torch.Tensor:
     "Tokens `x` `(B|1, N, ...)` rearranged into `order` `(B, N)`: row `s` holds patch `order[:, s]`."
     x = x.expand(order.shape[0], *x.shape[1:])
     idx = order.reshape(*order.shape, *([1] * (x.dim() - 2))).expand(*order.shape, *x.shape[2:])
     return torch.gather(x, 1, idx)
 
+# %% ../nbs/03_serial.ipynb #16bd52ce
 def scatter_tokens(x:torch.Tensor, order:torch.Tensor) -> torch.Tensor:
     "Inverse of `gather_tokens`: tokens in visiting order back to raster positions."
     idx = order.reshape(*order.shape, *([1] * (x.dim() - 2))).expand_as(x)
@@ -42,6 +45,7 @@ def content_mask(rank_q:torch.Tensor, rank_k:torch.Tensor|None=None) -> torch.Te
     rank_k = rank_q if rank_k is None else rank_k
     return rank_k[:, None, :] <= rank_q[:, :, None]
 
+# %% ../nbs/03_serial.ipynb #5683f535
 def query_mask(rank_q:torch.Tensor, rank_k:torch.Tensor|None=None) -> torch.Tensor:
     "Query (strict) mask `(B, Nq, Nk)`: True where `rank_k < rank_q`."
     rank_k = rank_q if rank_k is None else rank_k
@@ -49,6 +53,7 @@ def query_mask(rank_q:torch.Tensor, rank_k:torch.Tensor|None=None) -> torch.Tens
 
 memory_mask = query_mask  # cross-attention to context tokens of strictly earlier segments
 
+# %% ../nbs/03_serial.ipynb #61670583
 def additive_mask(mask:torch.Tensor, dtype=torch.float32) -> torch.Tensor:
     "Boolean mask (True = attend) -> additive float mask (0 or -inf), for reference paths only."
     return torch.zeros(mask.shape, dtype=dtype, device=mask.device).masked_fill_(~mask, float('-inf'))
@@ -67,6 +72,7 @@ def check_tiles(gh:int, gw:int, M:int, what:str='Segment size'):
           f"{what} {M} cannot tile the {gh}x{gw} token grid: choose a size dividing both sides "
           f"({[d for d in _divisors(gh) if gw % d == 0]}), or change the patch size.")
 
+# %% ../nbs/03_serial.ipynb #0ea50399
 def _blocks(gh:int, gw:int, M:int, device=None):
     "Square index (raster over `M`x`M` squares) and position inside the square (raster), each `(N,)`."
     r, c = torch.meshgrid(torch.arange(gh, device=device), torch.arange(gw, device=device), indexing='ij')
@@ -79,6 +85,7 @@ def nested_raster_rank(B:int, gh:int, gw:int, block:int, device=None) -> torch.T
     beta, iota = _blocks(gh, gw, block, device)
     return (beta * block * block + iota).expand(B, -1)
 
+# %% ../nbs/03_serial.ipynb #00b515ef
 def round_robin_rank(B:int, gh:int, gw:int, block:int, device=None) -> torch.Tensor:
     "Patch `k` of every block before patch `k+1` of any block: `(B, N)`."
     check_tiles(gh, gw, block, 'Block size')
@@ -90,21 +97,25 @@ def uniform(*shape, generator=None, device=None) -> torch.Tensor:
     "Uniform noise of `shape`; no `generator` argument at all when it is None, so a compiled step with a symbolic batch size traces it."
     return torch.rand(shape, device=device) if generator is None else torch.rand(shape, generator=generator, device=device)
 
+# %% ../nbs/03_serial.ipynb #cbf6bde2
 def random_rank(B:int, N:int, generator=None, device=None) -> torch.Tensor:
     "A uniform random permutation per sample: `(B, N)`."
     return uniform(B, N, generator=generator, device=device).argsort(-1)
 
+# %% ../nbs/03_serial.ipynb #d1f35f94
 def dense_rank(rank:torch.Tensor) -> torch.Tensor:
     "Renumber ranks `(B, N)` to `0..S-1` per sample (ties stay tied, order kept)."
     srt, idx = torch.sort(rank, -1)
     d = torch.cat([torch.zeros_like(srt[:, :1]), (srt.diff(dim=-1) > 0).long().cumsum(-1)], -1)
     return torch.empty_like(d).scatter_(1, idx, d)
 
+# %% ../nbs/03_serial.ipynb #129c3f83
 def segment_rank(seg:torch.Tensor, S:int, generator=None) -> torch.Tensor:
     "Visit the `S` segments of `seg` `(B|1, N)` (ids in `0..S-1`) in a random order per sample: `(B, N)`."
     perm = random_rank(seg.shape[0], S, generator, seg.device)        # (B, S): rank of each segment
     return dense_rank(torch.gather(perm, 1, seg))
 
+# %% ../nbs/03_serial.ipynb #1efaeb9b
 def square_segment_rank(B:int, gh:int, gw:int, M:int, generator=None, device=None) -> torch.Tensor:
     "Random order over the `M`x`M` squares of the grid: `(B, N)`, tokens of a square share a rank."
     check_tiles(gh, gw, M)
@@ -128,6 +139,7 @@ def segment_components(seg:torch.Tensor, gh:int, gw:int) -> torch.Tensor:
         if torch.equal(new, lab): return lab.reshape(B, N)
         lab = new
 
+# %% ../nbs/03_serial.ipynb #6069fe3f
 def connected_fraction(seg:torch.Tensor, gh:int, gw:int) -> float:
     "Fraction of the (non-empty) segments of `seg` `(B, N)` (ranks or ids) that are 4-connected on the `gh`x`gw` grid."
     seg, lab = dense_rank(seg), segment_components(seg, gh, gw)
@@ -136,6 +148,7 @@ def connected_fraction(seg:torch.Tensor, gh:int, gw:int) -> float:
     hi = lab.new_full((seg.shape[0], S), -1).scatter_reduce(1, seg, lab, 'amax')
     return float(((lo == hi) & (hi >= 0)).sum() / (hi >= 0).sum())
 
+# %% ../nbs/03_serial.ipynb #1f9e05f8
 def connect_segments(seg:torch.Tensor, cost:torch.Tensor, gh:int, gw:int) -> torch.Tensor:
     "Segment ids `(B, N)` made 4-connected: each segment keeps its largest component; the other tokens join, one ring at a time, the adjacent segment of least `cost` `(B, K, N)`."
     B, N = seg.shape
@@ -152,6 +165,7 @@ def connect_segments(seg:torch.Tensor, cost:torch.Tensor, gh:int, gw:int) -> tor
         seg = torch.where((seg < 0) & (c.amin(0) < float('inf')), pick, seg)
     return seg.reshape(B, N)
 
+# %% ../nbs/03_serial.ipynb #a50ce34d
 def _gaussians(B:int, K:int, sigma:tuple, generator, device):
     "Means `(B, K, 2)` ~ U[-2, 2]^2 and axis-aligned standard deviations `(B, K, 2)` ~ U[`sigma`]."
     rnd = lambda: uniform(B, K, 2, generator=generator, device=device)
@@ -173,6 +187,7 @@ def blob_segments(B:int, gh:int, gw:int, K:int, generator=None, device=None, sig
     seg = cost.argmin(1)                                                             # (B, N) nearest blob
     return connect_segments(seg, cost, gh, gw) if connect else seg
 
+# %% ../nbs/03_serial.ipynb #d101eb33
 def blob_segment_rank(B:int, gh:int, gw:int, K:int, generator=None, device=None,
                       sigma:tuple=(0.5, 1.5),  # uniform range of the blobs' standard deviations (grid spans [-2, 2])
                       connect:bool=True        # make every blob 4-connected (False: the plain nearest-Gaussian assignment)
@@ -195,6 +210,7 @@ def hierarchical_rank(B:int, gh:int, gw:int, M:int, P:int, generator=None, devic
     sq = pi[:, part] * P * P + torch.gather(rho[:, part], 2, inner.expand(B, -1)[..., None])[..., 0]  # (B, S)
     return sq[:, seg]
 
+# %% ../nbs/03_serial.ipynb #2da05706
 def shuffled_segment_rank(B:int, gh:int, gw:int, M:int, generator=None, device=None) -> torch.Tensor:
     "Segments of `M*M` tokens drawn at random from the grid (no spatial coherence): `(B, N)`."
     check_tiles(gh, gw, M)
@@ -231,6 +247,7 @@ def order_options(order:str) -> dict:
     check(order in ORDERS, f"Unknown order {order!r}: known orders are {sorted(ORDERS)}.")
     return {k: p.default for k, p in inspect.signature(ORDERS[order]).parameters.items() if k not in _FIXED}
 
+# %% ../nbs/03_serial.ipynb #2fba9785
 def sample_rank(order:str, B:int, grid:tuple, generator=None, device=None, **kw) -> torch.Tensor:
     "Ranks `(B, gh*gw)` of order `order` on `grid` `(gh, gw)`; `kw`: the order's options."
     import inspect
@@ -272,6 +289,7 @@ def use_flex(device:torch.device) -> bool:
     check(FLEX in ('cuda', 'always', 'never'), f"visgen.serial.FLEX must be 'cuda', 'always' or 'never', got {FLEX!r}.")
     return FLEX == 'always' or (FLEX == 'cuda' and device.type == 'cuda')
 
+# %% ../nbs/03_serial.ipynb #12687a48
 def flex_block_mask(rank_q:torch.Tensor, rank_k:torch.Tensor|None=None, strict:bool=False):
     "FlexAttention `BlockMask` of `content_mask` (or, `strict`, `query_mask`) for per-sample ranks `(B, Nq)`, `(B, Nk)`."
     from torch.nn.attention.flex_attention import create_block_mask
@@ -281,6 +299,7 @@ def flex_block_mask(rank_q:torch.Tensor, rank_k:torch.Tensor|None=None, strict:b
     return create_block_mask(mask_mod, rank_q.shape[0], None, rank_q.shape[1], rank_k.shape[1], device=rank_q.device,
                              _compile=rank_q.device.type == 'cuda')   # built by a compiled kernel on GPU, not op by op
 
+# %% ../nbs/03_serial.ipynb #9e03bd92
 def attention_args(rank_q:torch.Tensor, rank_k:torch.Tensor|None=None, strict:bool=False,
                    per_sample:bool=False) -> dict: # the caller knows the patterns differ per sample (blobs): no host sync
     "`dict(mask=, is_causal=)` for queries/keys with ranks `(B, Nq)`, `(B, Nk)` in their current arrangement."
@@ -294,12 +313,14 @@ def attention_args(rank_q:torch.Tensor, rank_k:torch.Tensor|None=None, strict:bo
     if use_flex(rank_q.device): return dict(mask=flex_block_mask(rank_q, rank_k, strict), is_causal=False)
     return dict(mask=fn(rank_q, rank_k), is_causal=False)           # (B, Nq, Nk) per sample
 
+# %% ../nbs/03_serial.ipynb #6706bb0a
 def uniform_segments(rank:torch.Tensor) -> int|None:
     "The common segment size when every segment of every sample has it, else None."
     counts = torch.zeros_like(rank).scatter_add_(1, dense_rank(rank), torch.ones_like(rank))  # (B, N)
     n = counts.max()
     return int(n) if bool(((counts == n) | (counts == 0)).all()) and rank.shape[1] % int(n) == 0 else None
 
+# %% ../nbs/03_serial.ipynb #6b9d5d67
 def prefix_rank(rank:torch.Tensor, n:int=1) -> torch.Tensor:
     "Ranks with `n` always-visible prefix tokens (start/class tokens, rank -1) in front: `(B, n+N)`."
     return torch.cat([rank.new_full((rank.shape[0], n), -1), rank], 1)
@@ -314,10 +335,12 @@ def segment_size(order:str, **kw) -> int|None:
     if isinstance(side, str): side = {**order_options(order), **kw}[side]
     return None if side is None else side * side
 
+# %% ../nbs/03_serial.ipynb #fbaddfc0
 def sorted_rank(N:int, S:int, n_prefix:int=0) -> tuple:
     "Ranks of `N` tokens sorted into segments of `S` (`i // S`), after `n_prefix` always-visible tokens (rank -1)."
     return (-1,) * n_prefix + tuple(i // S for i in range(N))
 
+# %% ../nbs/03_serial.ipynb #b7932a04
 _SORTED_ARGS = {}   # (rank_q, rank_k, strict, device) -> attention args, for eager steps
 
 def sorted_attention_args(rank_q:tuple, rank_k:tuple|None=None, strict:bool=False, device=torch.device('cpu')) -> dict:

@@ -26,6 +26,7 @@ def query_heads(attn, x:torch.Tensor) -> torch.Tensor:
     b = None if attn.qkv.bias is None else attn.qkv.bias[:D]
     return F.linear(x, attn.qkv.weight[:D], b).view(*x.shape[:2], attn.nh, attn.hd).transpose(1, 2)
 
+# %% ../nbs/04a_twostream.ipynb #6da487e0
 def two_stream_block(b:Block, h, g, h_args:dict, g_args:dict, rope_h=None, rope_g=None):
     "Content `h` `(B, Nh, D)` and query `g` `(B, Ng, D)` streams through one pre-norm `Block` `b`; `*_args`: `attention_args` dicts."
     q, k, v = b.attn.heads(b.norm1(h))                       # (B, nh, Nh, hd)
@@ -36,12 +37,14 @@ def two_stream_block(b:Block, h, g, h_args:dict, g_args:dict, rope_h=None, rope_
     g = g + b.drop_path(b.attn.attend(qg, k, v, **g_args))
     return h + b.drop_path(b.mlp(b.norm2(h))), g + b.drop_path(b.mlp(b.norm2(g)))
 
+# %% ../nbs/04a_twostream.ipynb #131dd53b
 def kv_heads(attn, x:torch.Tensor) -> tuple:
     "Keys and values alone of `visgen.vit.Attention` `attn` for `x` `(B, N, D)`: two `(B, nh, N, hd)`."
     D = attn.nh * attn.hd
     b = None if attn.qkv.bias is None else attn.qkv.bias[D:]
     return F.linear(x, attn.qkv.weight[D:], b).view(*x.shape[:2], 2, attn.nh, attn.hd).permute(2, 0, 3, 1, 4).unbind(0)
 
+# %% ../nbs/04a_twostream.ipynb #ff4660e6
 def query_block(b:Block, g, mem, g_args:dict, rope_g=None, rope_mem=None):
     "Query stream `g` `(B, Ng, D)` through `Block` `b`'s weights, attending the memory `mem` `(B, Nm, D)` (both normed by `norm1`)."
     qg, (k, v) = query_heads(b.attn, b.norm1(g)), kv_heads(b.attn, b.norm1(mem))

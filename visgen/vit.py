@@ -56,6 +56,7 @@ class ViTConfig:
     @property
     def head_dim(self): return self.embed_dim // self.num_heads
 
+# %% ../nbs/04_vit.ipynb #1c78e179
 def vit_config(size:str='micro', **kwargs) -> ViTConfig:
     "A `ViTConfig` from a named size (`SIZES`), overridden by `kwargs`."
     check(size in SIZES, f"Unknown model size {size!r}: use one of {list(SIZES)}.")
@@ -78,6 +79,7 @@ class KVCache:
         return self.k[:, :, :self.n], self.v[:, :, :self.n]
     def __len__(self): return self.n
 
+# %% ../nbs/04_vit.ipynb #9fd85e6d
 _flex_compiled = None
 
 def flex(q, k, v, block_mask):
@@ -93,6 +95,7 @@ def flex(q, k, v, block_mask):
     if _flex_compiled is None: _flex_compiled = torch.compile(flex_attention, dynamic=False)
     return _flex_compiled(q, k, v, block_mask=block_mask)
 
+# %% ../nbs/04_vit.ipynb #7ad8ed50
 CPU_MATH_BELOW = 128   # CPU, bf16/fp16, with gradients: keys shorter than this use SDPA's math backend
 
 def _cpu_math(q, k) -> bool:
@@ -108,6 +111,7 @@ def sdpa(q, k, v, mask=None, is_causal=False):
         with sdpa_kernel(SDPBackend.MATH): return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=is_causal)
     return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=is_causal)
 
+# %% ../nbs/04_vit.ipynb #d7288945
 class Attention(nn.Module):
     "Multi-head self-attention through `scaled_dot_product_attention`, with optional RoPE."
     def __init__(self, dim:int, num_heads:int, qkv_bias:bool=True):
@@ -131,6 +135,7 @@ class Attention(nn.Module):
         if cache is not None: k, v = cache.append(k, v)
         return self.attend(q, k, v, mask, is_causal)
 
+# %% ../nbs/04_vit.ipynb #e7c812ca
 class CrossAttention(nn.Module):
     "Queries from `x` attend to a memory `mem` (its own key/value projection), optional RoPE on both."
     def __init__(self, dim:int, num_heads:int, qkv_bias:bool=True):
@@ -159,6 +164,7 @@ class Block(nn.Module):
         x = x + self.drop_path(self.attn(self.norm1(x), rope, mask, is_causal, cache))
         return x + self.drop_path(self.mlp(self.norm2(x)))
 
+# %% ../nbs/04_vit.ipynb #ad34e7b8
 class DecoderBlock(nn.Module):
     "Block with optional self-attention, cross-attention to `mem`, and an MLP."
     def __init__(self, dim:int, num_heads:int, mlp_ratio:float=4., qkv_bias:bool=True, self_attn:bool=True):
@@ -179,6 +185,7 @@ def sincos_1d(u:torch.Tensor, dim:int) -> torch.Tensor:
     ang = u.float()[..., None] * omega
     return torch.cat([ang.sin(), ang.cos()], -1)
 
+# %% ../nbs/04_vit.ipynb #3dc6652a
 def sincos_2d(coords:torch.Tensor, dim:int) -> torch.Tensor:
     "Fixed 2D embedding of `(row, col)` coordinates `(..., 2)` -> `(..., dim)`: column half first."
     check(dim % 4 == 0, f"2D sin-cos embedding needs a width divisible by 4, got {dim}.")
