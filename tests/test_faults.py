@@ -175,3 +175,14 @@ def test_torchrun_codebook_uses_every_shard(tmp_path):
     for name in ('embed', 'cluster_size'): assert res[name][0] == res[name][1], (name, res[name])   # identical on both ranks
     means = [sum(c) / 2 for c in res['embed'][0]]
     assert any(m > 3 for m in means) and any(m < -3 for m in means), res['embed'][0]   # codes from both shards
+
+def test_torchrun_error_on_rank0_reaches_every_rank(tmp_path):
+    "An unexpected error in work done on rank 0 only (`on_rank0`) is raised on every rank, named (rank 1 does not wait in the broadcast)."
+    script = tmp_path / 'boom.py'
+    script.write_text("import torch.distributed as dist\nfrom visgen.pipeline import on_rank0\n"
+                      "dist.init_process_group('gloo')\n"
+                      "on_rank0(int, 'not a number')\n")
+    p = subprocess.run([str(BIN / 'torchrun'), '--standalone', '--nproc_per_node', '2', str(script)],
+                       env={**os.environ, **ENV}, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert p.returncode != 0
+    assert 'On rank 0: ValueError' in p.stderr and 'invalid literal' in p.stderr, p.stderr[-3000:]

@@ -253,13 +253,18 @@ def _save_weights(model, path:Path):
     os.replace(tmp, path)
 
 def on_rank0(fn, *args, **kwargs):
-    "Run `fn` on rank 0 only and return its result there; its `UserError` is raised on every rank (so no rank waits forever)."
+    "Run `fn` on rank 0 only and return its result there; any error it raises is raised on every rank (so no rank waits forever)."
     err = res = None
     if not dist.is_initialized() or dist.get_rank() == 0:
         try: res = fn(*args, **kwargs)
-        except UserError as e: err = str(e)
-    if dist.is_initialized(): box = [err]; dist.broadcast_object_list(box, src=0); err = box[0]
-    if err: raise UserError(err)
+        except Exception as e:
+            if not dist.is_initialized(): raise
+            err = e
+    if dist.is_initialized():
+        box = [None if err is None else (isinstance(err, UserError), f'{type(err).__name__}: {err}')]
+        dist.broadcast_object_list(box, src=0)
+        if err is not None: raise err                                      # rank 0: the original error
+        if box[0]: raise UserError(box[0][1].split(': ', 1)[1]) if box[0][0] else RuntimeError(f'On rank 0: {box[0][1]}')
     return res
 
 # %% ../nbs/10_pipeline.ipynb #907579d2
