@@ -19,6 +19,7 @@ def _snapshot(d:Path) -> dict:
     return {str(p.relative_to(d)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(d.rglob('*')) if p.is_file()}
 
 def _user_dir(t): (t / 'd').mkdir(); (t / 'd' / 'thesis.txt').write_text('years of work')
+def _site_and_user_dir(t): _user_dir(t); (t / 'p').mkdir(); (t / 'p' / '_quarto.yml').write_text('project:\n  type: website\n')
 def _a_file(t): (t / 'f').write_text('not a folder')
 def _bad_template(t): (t / 'notes.ipynb').write_text('these are notes, not JSON')
 def _nan_run(t):
@@ -57,6 +58,7 @@ FAULTS = [  # id, setup(tmp), needs a finished run copied to tmp/run, command, e
     ('sample-not-a-run', _user_dir, False, ('sample', '--run', 'd'), 2, 'not a visgen run', 'd'),
     ('bench-unknown-shape', None, False, ('bench', '--shapes', 'bogus', '--device', 'cpu'), 2, "Unknown shape 'bogus'", None),
     ('site-no-project', _user_dir, False, ('site', '--root', 'd'), 2, 'has no _quarto.yml', 'd'),
+    ('site-out-user-folder', _site_and_user_dir, False, ('site', '--root', 'p', '--out', 'd'), 2, 'pass --out another folder', 'd'),
 ]
 
 @pytest.mark.parametrize('name,setup,run,cmd,code,phrase,keep', FAULTS, ids=[f[0] for f in FAULTS])

@@ -11,8 +11,8 @@ from .core import UserError, check
 
 # %% auto #0
 __all__ = ['ACC_COLS', 'TIME_KEYS', 'SUMMARY_MARK', 'HIDE_TAGS', 'KATEX_VERSION', 'read_metrics', 'results_summary',
-           'prepare_results', 'quarto_options', 'clean_page_nb', 'doc_renderer', 'doc_page', 'stage_project',
-           'katex_dist', 'offline_math', 'results_project', 'build_site', 'execute_notebooks']
+           'prepare_results', 'quarto_options', 'clean_page_nb', 'doc_renderer', 'doc_page', 'check_replaceable',
+           'stage_project', 'katex_dist', 'offline_math', 'results_project', 'build_site', 'execute_notebooks']
 
 # %% ../nbs/11_site.ipynb #abee967f
 ACC_COLS = ('knn_acc', 'linear_acc', 'random_knn_acc', 'random_linear_acc', 'pixel_knn_acc', 'pixel_linear_acc')
@@ -275,9 +275,21 @@ def _cached(src:Path, dst:Path, make, kind:str):
 
 _INCLUDE = re.compile(r'\{\{<\s*include\s+(\S+?)\s*>\}\}')
 
+def check_replaceable(folder:Path, root:Path, built_by:str, flag:str):
+    "Refuse to empty `folder` unless it is missing, empty, or has `built_by` (a file a build writes there): visgen deletes only what it wrote."
+    folder, root = Path(folder).resolve(), Path(root).resolve()
+    check(folder != root and folder not in root.parents and folder != Path.home(),
+          f"{folder} holds the project; it is emptied at each build: pass {flag} a folder inside or beside it.")
+    if not folder.exists(): return
+    check(folder.is_dir(), f"{folder} is a file, not a folder: pass {flag} another path.")
+    check(not any(folder.iterdir()) or (folder/built_by).exists(),
+          f"{folder} is not empty and is not a folder a site build wrote (it has no {built_by}): it would be emptied, "
+          f"so pass {flag} another folder, or empty it yourself.")
+
 def stage_project(root, stage=None, api_docs:bool=True) -> Path:
     "Pre-process the Quarto project at `root` into `stage` (default `root/_proc`) for either renderer: library pages as API docs, results pages cleaned, includes present."
     root = Path(root).resolve(); stage = Path(stage or root/'_proc')
+    check_replaceable(stage, root, '_quarto.yml', 'stage_project(stage=)')   # a staged copy of a project, or nbdev's
     if stage.exists(): shutil.rmtree(stage)
     stage.mkdir(parents=True)
     for f in root.iterdir():  # the project's own files: config, pages, styles
@@ -337,9 +349,10 @@ def katex_dist(version:str=KATEX_VERSION) -> Path|None:
 # %% ../nbs/11_site.ipynb #1fa3ff0c
 def offline_math(site) -> int:
     "Serve KaTeX from `site/site_libs/katex` instead of a CDN: copy it there and point every page at it. Pages changed."
-    site = Path(site); dist = katex_dist()
+    site = Path(site)
     pages = [p for p in site.rglob('*.html') if _KATEX_CDN.search(p.read_text(encoding='utf-8'))]
-    if not pages: return 0
+    if not pages: return 0                                                 # no equations: KaTeX is not looked for
+    dist = katex_dist()
     if dist is None:
         print("warning: KaTeX not found (install npm, or set VISGEN_KATEX to KaTeX's dist/): equations load from a CDN", file=sys.stderr)
         return 0
@@ -391,6 +404,7 @@ def build_site(root='.', out=None, quiet:bool=True, api_docs:bool=True) -> Path:
     check((root/'_quarto.yml').is_file(), f"{root} has no _quarto.yml: pass the repository root (--root) "
           "(the folder with _quarto.yml), or a `visgen main --out` folder, or run from there.")
     out = Path(out).resolve() if out is not None else root/'_site'
+    check_replaceable(out, root, 'site_libs', '--out')                    # before any work: a built site, or nothing
     prepare_results(root)
     stage = stage_project(root, api_docs=api_docs)
     quarto = shutil.which('quarto')
