@@ -194,9 +194,9 @@ def bench(methods=None, shapes=('vit_t_32',), batch:int|None=None, device='cpu',
     for shape in shapes:
         b = batch or (64 if SHAPES[shape]['size'] in ('micro', 'tiny') else 8)
         for m in names:
-            try: rows += bench_method(m, shape, b, device, amps, reference, compile, repeats, peaks)
-            except Exception as e: log(f"skipped {m} at {shape}: {type(e).__name__}: {e}")
-            if rows: log(format_rows(rows[-(len(amps) + reference + compile):], header=False))
+            try: new = bench_method(m, shape, b, device, amps, reference, compile, repeats, peaks)
+            except Exception as e: log(f"skipped {m} at {shape}: {type(e).__name__}: {e}"); continue
+            rows += new; log(format_rows(new, header=False))
     return dict(device=str(device), cpu=cpu_description(), amps=amps, skipped=skipped, peaks=peaks, rows=rows)
 
 # %% ../nbs/21_bench.ipynb #a933e4c4
