@@ -1,14 +1,25 @@
 "Every notebook's examples are tests: run each one on a fresh kernel (slow/cuda cells skipped)."
+import os
 from pathlib import Path
-import pytest
+import pytest, torch
 from nbdev.config import get_config
 from nbdev.test import test_nb as run_notebook
 
 ROOT = Path(__file__).resolve().parents[1]
 NBS = sorted((ROOT / 'nbs').glob('*.ipynb'))
 
+@pytest.fixture
+def isolated():
+    "nbdev runs a notebook inside this process: undo what its cells set globally (environment, torch modes)."
+    env, grad, dtype = dict(os.environ), torch.is_grad_enabled(), torch.get_default_dtype()
+    threads, det = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
+    yield
+    os.environ.clear(); os.environ.update(env)
+    torch.set_grad_enabled(grad); torch.set_default_dtype(dtype)
+    torch.set_num_threads(threads); torch.use_deterministic_algorithms(det)
+
 @pytest.mark.parametrize('nb', NBS, ids=lambda p: p.stem)
-def test_notebook(nb, monkeypatch):
+def test_notebook(nb, monkeypatch, isolated):
     monkeypatch.chdir(nb.parent)
     skip = get_config(path=ROOT).get('tst_flags', '').replace('|', ' ').split()
     ok, secs = run_notebook(nb, skip_flags=[f for f in skip if f], do_print=False, showerr=True)
