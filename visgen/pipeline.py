@@ -406,12 +406,14 @@ def probe(run_dir, device='auto', pool:str|None=None, data:str|None=None, data_r
 
 # %% ../nbs/10_pipeline.ipynb #ffc168e7
 def probe_layers(run_dir, device='auto', pool:str|None=None) -> list:
-    "kNN and linear probe of every block's output of a finished run (probes by depth); writes `layers.json`."
+    "kNN and linear probe of every block's output of a finished run and of the same network at random init (probes by depth); writes `layers.json`."
     model, cfg, info = load_run(run_dir)
     dev, pool = get_device(device), pool or cfg.pool
     train_set, test_set, mean, std = eval_data(cfg, info)
-    ftr, fte = (layer_features(model.to(dev), normalise(s.images, mean, std), pool, device=dev) for s in (train_set, test_set))
-    rows = [dict(layer=i + 1, **evaluate_features(a, train_set.labels, b, test_set.labels, center=True, device=dev)) for i, (a, b) in enumerate(zip(ftr, fte))]
+    rows = [dict(layer=i + 1) for i in range(len(model.backbone.blocks))]
+    for prefix, m in (('', model), ('random_', build_model(cfg, info['img_size'], info['in_chans']))):
+        ftr, fte = (layer_features(m.to(dev), normalise(s.images, mean, std), pool, device=dev) for s in (train_set, test_set))
+        for r, a, b in zip(rows, ftr, fte): r.update(evaluate_features(a, train_set.labels, b, test_set.labels, prefix, center=True, device=dev))
     write_json(Path(run_dir) / 'layers.json', rows, 'per-layer probes')
     return rows
 
