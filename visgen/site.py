@@ -10,7 +10,7 @@ from fastcore.xtras import working_directory
 from .core import UserError, check
 
 # %% auto #0
-__all__ = ['ACC_COLS', 'TIME_KEYS', 'SUMMARY_MARK', 'HIDE_TAGS', 'KATEX_VERSION', 'read_metrics', 'results_summary',
+__all__ = ['ACC_COLS', 'TIME_KEYS', 'SUMMARY_MARK', 'HIDE_TAGS', 'SITE_MARK', 'KATEX_VERSION', 'read_metrics', 'results_summary',
            'prepare_results', 'quarto_options', 'clean_page_nb', 'doc_renderer', 'doc_page', 'check_replaceable',
            'stage_project', 'katex_dist', 'offline_math', 'results_project', 'build_site', 'execute_notebooks']
 
@@ -275,21 +275,23 @@ def _cached(src:Path, dst:Path, make, kind:str):
 
 _INCLUDE = re.compile(r'\{\{<\s*include\s+(\S+?)\s*>\}\}')
 
-def check_replaceable(folder:Path, root:Path, built_by:str, flag:str):
-    "Refuse to empty `folder` unless it is missing, empty, or has `built_by` (a file a build writes there): visgen deletes only what it wrote."
+SITE_MARK = '.visgen-site'   # written into every site `build_site` makes
+
+def check_replaceable(folder:Path, root:Path, built_by:tuple, flag:str):
+    "Refuse to empty `folder` unless it is missing, empty, or has one of `built_by` (files a build writes there): visgen deletes only what it wrote."
     folder, root = Path(folder).resolve(), Path(root).resolve()
     check(folder != root and folder not in root.parents and folder != Path.home(),
           f"{folder} holds the project; it is emptied at each build: pass {flag} a folder inside or beside it.")
     if not folder.exists(): return
     check(folder.is_dir(), f"{folder} is a file, not a folder: pass {flag} another path.")
-    check(not any(folder.iterdir()) or (folder/built_by).exists(),
-          f"{folder} is not empty and is not a folder a site build wrote (it has no {built_by}): it would be emptied, "
+    check(not any(folder.iterdir()) or any((folder/b).exists() for b in built_by),
+          f"{folder} is not empty and is not a folder a site build wrote (it has no {' or '.join(built_by)}): it would be emptied, "
           f"so pass {flag} another folder, or empty it yourself.")
 
 def stage_project(root, stage=None, api_docs:bool=True) -> Path:
     "Pre-process the Quarto project at `root` into `stage` (default `root/_proc`) for either renderer: library pages as API docs, results pages cleaned, includes present."
     root = Path(root).resolve(); stage = Path(stage or root/'_proc')
-    check_replaceable(stage, root, '_quarto.yml', 'stage_project(stage=)')   # a staged copy of a project, or nbdev's
+    check_replaceable(stage, root, ('_quarto.yml',), 'stage_project(stage=)')   # a staged copy of a project, or nbdev's
     if stage.exists(): shutil.rmtree(stage)
     stage.mkdir(parents=True)
     for f in root.iterdir():  # the project's own files: config, pages, styles
@@ -404,7 +406,7 @@ def build_site(root='.', out=None, quiet:bool=True, api_docs:bool=True) -> Path:
     check((root/'_quarto.yml').is_file(), f"{root} has no _quarto.yml: pass the repository root (--root) "
           "(the folder with _quarto.yml), or a `visgen main --out` folder, or run from there.")
     out = Path(out).resolve() if out is not None else root/'_site'
-    check_replaceable(out, root, 'site_libs', '--out')                    # before any work: a built site, or nothing
+    check_replaceable(out, root, ('site_libs', SITE_MARK), '--out')                    # before any work: a built site, or nothing
     prepare_results(root)
     stage = stage_project(root, api_docs=api_docs)
     quarto = shutil.which('quarto')
@@ -414,6 +416,7 @@ def build_site(root='.', out=None, quiet:bool=True, api_docs:bool=True) -> Path:
         dest = Path(shutil.move(str(built), str(out)))
     else: dest = _render_smalldocs(stage, out, quiet)
     offline_math(dest)
+    (dest/SITE_MARK).write_text('Built by `visgen site`; a later build may replace this folder.\n')
     index = _home_redirect(dest)
     check(index is not None, f"The site in {dest} has no index.html: add an index.qmd at the root of {root} "
           "or an index.ipynb in nbs/.")
