@@ -262,19 +262,7 @@ def doc_page(src, dst) -> Path:
     return Path(dst)
 
 
-# %% ../nbs/11_site.ipynb #128d0263
-def _cached(src:Path, dst:Path, make, kind:str):
-    "`make(src, dst)`, or a copy of its last result for the same bytes of `src` (kept under `VISGEN_CACHE/docs`; this module's code is part of the key)."
-    import hashlib, os, importlib.metadata as md
-    key = hashlib.sha256(src.read_bytes() + Path(__file__).read_bytes() + kind.encode() + md.version('nbdev').encode()).hexdigest()[:24]
-    hit = Path(os.environ.get('VISGEN_CACHE', Path.home()/'.cache'/'visgen'))/'docs'/f'{key}.ipynb'
-    if not hit.is_file():
-        make(src, dst); hit.parent.mkdir(parents=True, exist_ok=True); shutil.copy(dst, hit)
-    else: dst.parent.mkdir(parents=True, exist_ok=True); shutil.copy(hit, dst)
-    return dst
-
-_INCLUDE = re.compile(r'\{\{<\s*include\s+(\S+?)\s*>\}\}')
-
+# %% ../nbs/11_site.ipynb #b757bc0c
 SITE_MARK = '.visgen-site'   # written into every site `build_site` makes
 
 def check_replaceable(folder:Path, root:Path, built_by:tuple, flag:str):
@@ -287,6 +275,20 @@ def check_replaceable(folder:Path, root:Path, built_by:tuple, flag:str):
     check(not any(folder.iterdir()) or any((folder/b).exists() for b in built_by),
           f"{folder} is not empty and is not a folder a site build wrote (it has no {' or '.join(built_by)}): it would be emptied, "
           f"so pass {flag} another folder, or empty it yourself.")
+
+
+# %% ../nbs/11_site.ipynb #128d0263
+def _cached(src:Path, dst:Path, make, kind:str):
+    "`make(src, dst)`, or a copy of its last result for the same bytes of `src` (kept under `VISGEN_CACHE/docs`; this module's code is part of the key)."
+    import hashlib, os, importlib.metadata as md
+    key = hashlib.sha256(src.read_bytes() + Path(__file__).read_bytes() + kind.encode() + md.version('nbdev').encode()).hexdigest()[:24]
+    hit = Path(os.environ.get('VISGEN_CACHE', Path.home()/'.cache'/'visgen'))/'docs'/f'{key}.ipynb'
+    if not hit.is_file():
+        make(src, dst); hit.parent.mkdir(parents=True, exist_ok=True); shutil.copy(dst, hit)
+    else: dst.parent.mkdir(parents=True, exist_ok=True); shutil.copy(hit, dst)
+    return dst
+
+_INCLUDE = re.compile(r'\{\{<\s*include\s+(\S+?)\s*>\}\}')
 
 def stage_project(root, stage=None, api_docs:bool=True) -> Path:
     "Pre-process the Quarto project at `root` into `stage` (default `root/_proc`) for either renderer: library pages as API docs, results pages cleaned, includes present."
