@@ -1,0 +1,69 @@
+"""Is the kNN probe, not the features, why raw pixels win kNN on CIFAR-10? (issue 17's investigation)
+
+For one finished run, the final features of the pre-trained network, of the same network at random
+init and of raw pixels are probed by kNN under several recipes; nothing is trained. The recipe of
+every committed result is the first row (DINO's weighted kNN: k=20, T=0.07, cosine on centred
+features). The others change one thing each: more or fewer neighbours, a flat vote, no centring,
+and each dimension standardised by its training mean and deviation (the linear probe's BatchNorm
+does the same, so it alone sees features on equal scales).
+
+    python experiments/knn_recipe.py runs/cifar/darl_mse_s1 [--out experiments/results/cifar10/darl_mse_s1]
+
+writes `knn_recipes.json` (one row per features x recipe) into `--out` (default: the run).
+"""
+import argparse, json
+from pathlib import Path
+import torch
+from visgen.pipeline import load_run, eval_data
+from visgen.data import normalise
+from visgen.evaluate import extract_features, pixel_features, knn_predict
+
+RECIPES = {  # name -> (k, T, transform of the features)
+    'k20 T.07 centred (the runs\' recipe)': (20, .07, 'center'),
+    'k20 T.07 raw': (20, .07, 'none'),
+    'k20 T.07 standardised': (20, .07, 'standardise'),
+    'k200 T.07 centred': (200, .07, 'center'),
+    'k200 T.07 standardised': (200, .07, 'standardise'),
+    'k1 centred': (1, .07, 'center'),
+    'k20 flat vote centred': (20, 100., 'center'),
+}
+
+def transform(kind, ftr, fte):
+    "Features `(N, D)`, `(M, D)` after `kind`, with statistics from the training features only."
+    if kind == 'none': return ftr, fte
+    mu = ftr.mean(0)
+    if kind == 'center': return ftr - mu, fte - mu
+    sd = ftr.std(0).clamp_min(1e-6)
+    return (ftr - mu) / sd, (fte - mu) / sd
+
+def features(run):
+    "`{name: (train (N, D), test (M, D))}` for the run's model, the same network at random init, and raw pixels; and the labels."
+    from visgen.pipeline import build_model
+    model, cfg, info = load_run(run)
+    tr, te, mean, std = eval_data(cfg, info)
+    xtr, xte = normalise(tr.images, mean, std), normalise(te.images, mean, std)
+    rand = build_model(cfg, info['img_size'], info['in_chans'])
+    out = {n: tuple(extract_features(m, x, pool=cfg.pool) for x in (xtr, xte)) for n, m in (('model', model), ('random init', rand))}
+    out['raw pixels'] = (pixel_features(xtr), pixel_features(xte))
+    return out, tr.labels, te.labels
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument('run'); p.add_argument('--out')
+    a = p.parse_args()
+    feats, ytr, yte = features(a.run)
+    rows = []
+    for name, (ftr, fte) in feats.items():
+        for recipe, (k, T, kind) in RECIPES.items():
+            gtr, gte = transform(kind, ftr.float(), fte.float())
+            pred = knn_predict(gtr, ytr, gte, k=k, T=T)
+            rows.append(dict(features=name, recipe=recipe, knn_acc=(pred == yte).float().mean().item()))
+            print(f"{name:12s} {recipe:34s} {rows[-1]['knn_acc']:.4f}", flush=True)
+    m = json.loads((Path(a.run) / 'metrics.json').read_text())          # the first recipe is the run's own: same numbers
+    for name, key in (('model', 'knn_acc'), ('random init', 'random_knn_acc'), ('raw pixels', 'pixel_knn_acc')):
+        mine = rows[list(feats).index(name) * len(RECIPES)]['knn_acc']
+        assert abs(mine - m[key]) < 1e-6, f'{name}: {mine} here, {m[key]} in metrics.json: not the run\'s probe set'
+    dest = Path(a.out or a.run); dest.mkdir(parents=True, exist_ok=True)
+    (dest / 'knn_recipes.json').write_text(json.dumps(rows, indent=1))
+
+if __name__ == '__main__': main()

@@ -1,0 +1,26 @@
+"The CIFAR-10 sweep's runner and the kNN-recipe investigation work end to end (on digits: nothing here reads CIFAR)."
+import json, subprocess, sys
+from conftest import ROOT, TINY, run_visgen
+
+def _py(*args, **kw):
+    return subprocess.run([sys.executable, *map(str, args)], cwd=ROOT, capture_output=True, text=True, timeout=600, **kw)
+
+def test_sweep_dry_prints_the_protocol():
+    r = _py('experiments/cifar_sweep.py', '--dry', '--only', 'randsac_square_raw', '--seeds', '7')
+    assert r.returncode == 0, r.stderr
+    cmd = r.stdout.strip().splitlines()[-1]
+    for s in ('--method randsac', '--seed 7', '--epochs 6', '--train-limit 20000', '--opts order=square,M=2,norm_pix=False',
+              'runs/cifar/randsac_square_raw_s7', '--amp '):
+        assert s in cmd, (s, cmd)
+    r = _py('experiments/cifar_sweep.py', '--only', 'nosuch')
+    assert r.returncode != 0 and "Unknown setting(s) ['nosuch']" in r.stderr
+
+def test_knn_recipe_reproduces_the_runs_knn(tmp_path):
+    run = tmp_path / 'run'
+    run_visgen('pretrain', '--method', 'darl_mse', '--data', 'digits', '--epochs', 1, '--train-limit', 256, '--test-limit', 200,
+               '--device', 'cpu', '--quiet', '--opts', TINY, '--out', run, check=True)
+    r = _py('experiments/knn_recipe.py', run, '--out', tmp_path / 'res')     # asserts its first recipe = metrics.json
+    assert r.returncode == 0, r.stderr[-2000:]
+    rows = json.loads((tmp_path / 'res' / 'knn_recipes.json').read_text())
+    assert {r['features'] for r in rows} == {'model', 'random init', 'raw pixels'} and len(rows) == 21
+    assert all(0 <= r['knn_acc'] <= 1 for r in rows)
