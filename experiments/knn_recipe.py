@@ -7,6 +7,12 @@ features). The others change one thing each: more or fewer neighbours, a flat vo
 and each dimension standardised by its training mean and deviation (the linear probe's BatchNorm
 does the same, so it alone sees features on equal scales).
 
+Pooling is the other suspect: the network's descriptor is the mean of its 64 token vectors, which
+keeps nothing of where in the image a token was, while the pixel row keeps the whole layout. Two
+controls (under the first three recipes only): the last block's tokens concatenated in image order
+(only for a model whose tokens are in raster order, such as DARL's default), and raw pixels
+pooled like the network, the mean of their patches.
+
     python experiments/knn_recipe.py runs/cifar/darl_mse_s1 [--out experiments/results/cifar10/darl_mse_s1]
 
 writes `knn_recipes.json` (one row per features x recipe) into `--out` (default: the run).
@@ -16,7 +22,8 @@ from pathlib import Path
 import torch
 from visgen.pipeline import load_run, eval_data
 from visgen.data import normalise
-from visgen.evaluate import extract_features, pixel_features, knn_predict
+from visgen.evaluate import extract_features, pixel_features, knn_predict, apply_batched
+from visgen.patches import patchify
 
 RECIPES = {  # name -> (k, T, transform of the features)
     'k20 T.07 centred (the runs\' recipe)': (20, .07, 'center'),
@@ -27,6 +34,8 @@ RECIPES = {  # name -> (k, T, transform of the features)
     'k1 centred': (1, .07, 'center'),
     'k20 flat vote centred': (20, 100., 'center'),
 }
+
+BASIC = ('model', 'random init', 'raw pixels')   # every recipe; the pooling controls get the first three
 
 def transform(kind, ftr, fte):
     "Features `(N, D)`, `(M, D)` after `kind`, with statistics from the training features only."
@@ -45,7 +54,21 @@ def features(run):
     rand = build_model(cfg, info['img_size'], info['in_chans'])
     out = {n: tuple(extract_features(m, x, pool=cfg.pool) for x in (xtr, xte)) for n, m in (('model', model), ('random init', rand))}
     out['raw pixels'] = (pixel_features(xtr), pixel_features(xte))
+    p = info['patch_size']
+    out['raw pixels, mean of patches'] = tuple(patchify(x, p).mean(1) for x in (xtr, xte))
+    if getattr(model, 'order', None) == 'raster':
+        for n, m in (('model', model), ('random init', rand)):
+            out[f'{n}, tokens in image order'] = tuple(tokens(m, x, pool=cfg.pool) for x in (xtr, xte))
     return out, tr.labels, te.labels
+
+def tokens(model, x, pool):
+    "The last block's patch tokens, concatenated: `(N, n*D)` (in the order the model visits them)."
+    n = patchify(x[:1], model.backbone.patch_embed.patch_size[0]).shape[1]
+    keep = []
+    h = model.backbone.blocks[-1].register_forward_hook(lambda mod, a, o: keep.append(o[:, -n:].flatten(1).float()))
+    def run(m, xb): keep.clear(); m.features(xb, pool=pool); return keep[0]
+    try: return apply_batched(model, x, run, batch_size=256)
+    finally: h.remove()
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -54,14 +77,14 @@ def main():
     feats, ytr, yte = features(a.run)
     rows = []
     for name, (ftr, fte) in feats.items():
-        for recipe, (k, T, kind) in RECIPES.items():
+        for recipe, (k, T, kind) in list(RECIPES.items())[:len(RECIPES) if name in BASIC else 3]:
             gtr, gte = transform(kind, ftr.float(), fte.float())
             pred = knn_predict(gtr, ytr, gte, k=k, T=T)
             rows.append(dict(features=name, recipe=recipe, knn_acc=(pred == yte).float().mean().item()))
             print(f"{name:12s} {recipe:34s} {rows[-1]['knn_acc']:.4f}", flush=True)
     m = json.loads((Path(a.run) / 'metrics.json').read_text())          # the first recipe is the run's own: same numbers
     for name, key in (('model', 'knn_acc'), ('random init', 'random_knn_acc'), ('raw pixels', 'pixel_knn_acc')):
-        mine = rows[list(feats).index(name) * len(RECIPES)]['knn_acc']
+        mine = next(r['knn_acc'] for r in rows if r['features'] == name)
         assert abs(mine - m[key]) < 1e-6, f'{name}: {mine} here, {m[key]} in metrics.json: not the run\'s probe set'
     dest = Path(a.out or a.run); dest.mkdir(parents=True, exist_ok=True)
     (dest / 'knn_recipes.json').write_text(json.dumps(rows, indent=1))

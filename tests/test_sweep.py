@@ -22,5 +22,7 @@ def test_knn_recipe_reproduces_the_runs_knn(tmp_path):
     r = _py('experiments/knn_recipe.py', run, '--out', tmp_path / 'res')     # asserts its first recipe = metrics.json
     assert r.returncode == 0, r.stderr[-2000:]
     rows = json.loads((tmp_path / 'res' / 'knn_recipes.json').read_text())
-    assert {r['features'] for r in rows} == {'model', 'random init', 'raw pixels'} and len(rows) == 21
+    assert {r['features'] for r in rows} == {'model', 'random init', 'raw pixels', 'raw pixels, mean of patches',
+                                             'model, tokens in image order', 'random init, tokens in image order'}
+    assert len(rows) == 3 * 7 + 3 * 3
     assert all(0 <= r['knn_acc'] <= 1 for r in rows)
