@@ -15,14 +15,15 @@ pooled like the network, the mean of their patches.
 
     python experiments/knn_recipe.py runs/cifar/darl_mse_s1 [--out experiments/results/cifar10/darl_mse_s1]
 
-writes `knn_recipes.json` (one row per features x recipe) into `--out` (default: the run).
+writes `knn_recipes.json` (one row per features x recipe, with per-image correctness) into `--out` (default: the run).
 """
 import argparse, json
 from pathlib import Path
 import torch
 from visgen.pipeline import load_run, eval_data
 from visgen.data import normalise
-from visgen.evaluate import extract_features, pixel_features, knn_predict, apply_batched
+from visgen.evaluate import pixel_features, knn_predict, apply_batched
+from visgen.compare import pack_correct
 from visgen.patches import patchify
 
 RECIPES = {  # name -> (k, T, transform of the features)
@@ -52,23 +53,26 @@ def features(run):
     tr, te, mean, std = eval_data(cfg, info)
     xtr, xte = normalise(tr.images, mean, std), normalise(te.images, mean, std)
     rand = build_model(cfg, info['img_size'], info['in_chans'])
-    out = {n: tuple(extract_features(m, x, pool=cfg.pool) for x in (xtr, xte)) for n, m in (('model', model), ('random init', rand))}
+    raster = getattr(model, 'order', None) == 'raster'
+    out = {}
+    for n, m in (('model', model), ('random init', rand)):                  # one pass per model and split
+        (ptr, ttr), (pte, tte) = (pooled_and_tokens(m, x, cfg.pool) for x in (xtr, xte))
+        out[n] = (ptr, pte)
+        if raster: out[f'{n}, tokens in image order'] = (ttr, tte)
     out['raw pixels'] = (pixel_features(xtr), pixel_features(xte))
-    p = info['patch_size']
-    out['raw pixels, mean of patches'] = tuple(patchify(x, p).mean(1) for x in (xtr, xte))
-    if getattr(model, 'order', None) == 'raster':
-        for n, m in (('model', model), ('random init', rand)):
-            out[f'{n}, tokens in image order'] = tuple(tokens(m, x, pool=cfg.pool) for x in (xtr, xte))
+    out['raw pixels, mean of patches'] = tuple(patchify(x, info['patch_size']).mean(1) for x in (xtr, xte))
     return out, tr.labels, te.labels
 
-def tokens(model, x, pool):
-    "The last block's patch tokens, concatenated: `(N, n*D)` (in the order the model visits them)."
+def pooled_and_tokens(model, x, pool):
+    "`model.features` `(N, D)` and the last block's patch tokens concatenated `(N, n*D)` (in the order the model visits them), in one pass."
     n = patchify(x[:1], model.backbone.patch_embed.patch_size[0]).shape[1]
     keep = []
     h = model.backbone.blocks[-1].register_forward_hook(lambda mod, a, o: keep.append(o[:, -n:].flatten(1).float()))
-    def run(m, xb): keep.clear(); m.features(xb, pool=pool); return keep[0]
-    try: return apply_batched(model, x, run, batch_size=256)
+    def run(m, xb): keep.clear(); f = m.features(xb, pool=pool).float(); return torch.cat([f, keep[0]], 1)
+    try: both = apply_batched(model, x, run, batch_size=256)
     finally: h.remove()
+    D = model.backbone.embed_dim
+    return both[:, :D], both[:, D:]
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -80,7 +84,8 @@ def main():
         for recipe, (k, T, kind) in list(RECIPES.items())[:len(RECIPES) if name in BASIC else 3]:
             gtr, gte = transform(kind, ftr.float(), fte.float())
             pred = knn_predict(gtr, ytr, gte, k=k, T=T)
-            rows.append(dict(features=name, recipe=recipe, knn_acc=(pred == yte).float().mean().item()))
+            rows.append(dict(features=name, recipe=recipe, knn_acc=(pred == yte).float().mean().item(),
+                             correct=pack_correct((pred == yte).numpy())))   # per test image, for visgen.compare
             print(f"{name:12s} {recipe:34s} {rows[-1]['knn_acc']:.4f}", flush=True)
     m = json.loads((Path(a.run) / 'metrics.json').read_text())          # the first recipe is the run's own: same numbers
     for name, key in (('model', 'knn_acc'), ('random init', 'random_knn_acc'), ('raw pixels', 'pixel_knn_acc')):
