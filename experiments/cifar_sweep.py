@@ -9,6 +9,7 @@ from its last checkpoint on the next call. `experiments/results/cifar.ipynb` rea
     python experiments/cifar_sweep.py --list                 # the settings and which are done
     python experiments/cifar_sweep.py --only randsac_raster_raw --seeds 0,1
     python experiments/cifar_sweep.py --dry                  # every command, nothing run
+    python experiments/cifar_sweep.py --only saim --finetune # also the short fine-tune (finetune.json)
 """
 import argparse, json, os, shutil, subprocess, sys
 from pathlib import Path
@@ -41,6 +42,11 @@ SETTINGS = {
     'darl_mse_abs':        ('darl_mse', dict(pos='abs')),
     'darl_diffusion_eps':  ('darl_diffusion', dict(pred='eps')),
 }
+
+# The short fine-tune (the papers' headline metric, at this budget): `visgen finetune` with MAE's recipe
+# (RandAugment, Mixup/CutMix, drop path, random erasing, layer decay) for these epochs, on the same
+# training subset, pre-trained backbone and the same backbone at random init; fp32 (`finetune` has no amp).
+FINETUNE_EPOCHS = 5
 
 def run_name(name, seed): return f'{name}_s{seed}'
 
@@ -76,18 +82,36 @@ def run(name, seed, dry=False):
     m = json.loads((dest / 'metrics.json').read_text())
     print(f"{dest.name}: linear {m['linear_acc']:.3f} kNN {m['knn_acc']:.3f} in {m['pretrain_s']:.0f} s", flush=True)
 
+def finetune(name, seed, dry=False):
+    "Fine-tune a finished run whose checkpoint is on this machine; copy `finetune.json` beside its metrics."
+    dest, out = RESULTS / run_name(name, seed), ROOT / 'runs' / 'cifar' / run_name(name, seed)
+    if (dest / 'finetune.json').exists(): print(f'fine-tuned: {dest.name}'); return
+    if not (out / 'checkpoints').is_dir() and not dry:
+        print(f'{dest.name}: no checkpoint in {out} (pre-trained on another machine?): not fine-tuned'); return
+    cmd = [str(Path(sys.executable).parent / 'visgen'), 'finetune', '--run', str(out), '--epochs', str(FINETUNE_EPOCHS),
+           '--device', 'cpu']
+    print(' '.join(cmd), flush=True)
+    if dry: return
+    subprocess.run(cmd, check=True)
+    dest.mkdir(parents=True, exist_ok=True); shutil.copy(out / 'finetune.json', dest / 'finetune.json')
+    f = json.loads((dest / 'finetune.json').read_text())
+    print(f"{dest.name}: fine-tuned {f['acc']:.3f} (random init {f['random_acc']:.3f})", flush=True)
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('--only', help='comma-separated setting names (default: all)')
     p.add_argument('--seeds', default='0', help='comma-separated seeds')
     p.add_argument('--list', action='store_true'); p.add_argument('--dry', action='store_true')
+    p.add_argument('--finetune', action='store_true', help=f'then fine-tune each run ({FINETUNE_EPOCHS} epochs, finetune.json)')
     a = p.parse_args()
     names = a.only.split(',') if a.only else list(SETTINGS)
     bad = [n for n in names if n not in SETTINGS]
     if bad: sys.exit(f'Unknown setting(s) {bad}: known are {list(SETTINGS)}.')
     for n in names:
         for s in map(int, a.seeds.split(',')):
-            if a.list: print(run_name(n, s), 'done' if (RESULTS / run_name(n, s) / 'metrics.json').exists() else '-')
-            else: run(n, s, a.dry)
+            if a.list: print(run_name(n, s), *(f for f in ('metrics.json', 'finetune.json') if (RESULTS / run_name(n, s) / f).exists()))
+            else:
+                run(n, s, a.dry)
+                if a.finetune: finetune(n, s, a.dry)
 
 if __name__ == '__main__': main()
