@@ -45,7 +45,7 @@ SETTINGS = {
 
 # The short fine-tune (the papers' headline metric, at this budget): `visgen finetune` with MAE's recipe
 # (RandAugment, Mixup/CutMix, drop path, random erasing, layer decay) for these epochs, on the same
-# training subset, pre-trained backbone and the same backbone at random init; fp32 (`finetune` has no amp).
+# training subset, pre-trained backbone and the same backbone at random init; the run's precision (`amp()`).
 FINETUNE_EPOCHS = 5
 
 def run_name(name, seed): return f'{name}_s{seed}'
@@ -89,7 +89,7 @@ def finetune(name, seed, dry=False):
     if not (out / 'checkpoints').is_dir() and not dry:
         print(f'{dest.name}: no checkpoint in {out} (pre-trained on another machine?): not fine-tuned'); return
     cmd = [str(Path(sys.executable).parent / 'visgen'), 'finetune', '--run', str(out), '--epochs', str(FINETUNE_EPOCHS),
-           '--device', 'cpu']
+           '--device', 'cpu', '--amp', amp()]
     print(' '.join(cmd), flush=True)
     if dry: return
     subprocess.run(cmd, check=True)

@@ -66,12 +66,13 @@ def finetune_cmd(run:str=None,       # Run directory of `visgen pretrain`
                  drop_path:float=0.1,# Stochastic depth (MAE's recipe)
                  reprob:float=0.25,  # Random erasing probability (MAE's recipe)
                  causal:store_true=False, # Keep the causal mask (causal fine-tuning)
-                 pool:str='mean'):   # mean, or last (the last token: a causal model's readout)
+                 pool:str='mean',    # mean, or last (the last token: a causal model's readout)
+                 amp:str='auto'):    # auto (bf16 on a GPU that has it, else fp32), bf16 or fp32
     "Fine-tune a run's backbone and the same backbone at random init, MAE's recipe (writes finetune.json)."
     check(run, "Pass --run RUN_DIR: the --out directory of a finished `visgen pretrain`.")
     from visgen.pipeline import finetune_run
     r = finetune_run(run, epochs, lr, batch_size, layer_decay, device, data=data, data_root=data_root, drop_path=drop_path,
-                     reprob=reprob, causal=causal, pool=pool)
+                     reprob=reprob, causal=causal, pool=pool, amp=amp)
     print(json.dumps(r, indent=1)); return r
 
 # %% ../nbs/12_cli.ipynb #173a6002

@@ -9,7 +9,7 @@ from . import __version__
 from dataclasses import dataclass, asdict, field, fields
 from pathlib import Path
 import torch
-from .core import check, UserError, get_device, seed_everything
+from .core import check, UserError, get_device, seed_everything, resolve_amp
 import inspect
 from safetensors.torch import save_file
 from .data import (load_images, channel_stats, check_channels, PretrainDataset, pretrain_transform, DATASETS, match_splits,
@@ -421,17 +421,18 @@ def probe_layers(run_dir, device='auto', pool:str|None=None) -> list:
 def finetune_run(run_dir, epochs:int=10, lr:float=1e-3, batch_size:int=128, layer_decay:float=0.75,
                  device='auto', randaug:str|None='rand-m9-mstd0.5', mixup:float=0.8, cutmix:float=1.0, seed:int=0,
                  data:str|None=None, data_root:str|None=None, drop_path:float=0.1, reprob:float=0.25,
-                 causal:bool=False, pool:str='mean') -> dict:
+                 causal:bool=False, pool:str='mean', amp:str='auto') -> dict:
     "Fine-tune a run's backbone (and, as the baseline, the same backbone at random init); writes `finetune.json`."
     check(isinstance(epochs, int) and epochs >= 1, f"--epochs must be at least 1 for fine-tuning, got {epochs!r}.")
     check(math.isfinite(lr) and lr > 0, f"--lr must be a positive finite number, got {lr}.")
     check(batch_size >= 1, f"--batch-size must be at least 1, got {batch_size}.")
     check(math.isfinite(layer_decay) and 0 < layer_decay <= 1, f"--layer-decay must be in (0, 1], got {layer_decay}.")
+    amp = resolve_amp(amp, device)
     model, cfg, info = load_run(run_dir)
     train_set, test_set, mean, std = eval_data(cfg, info, data, data_root, model)
     kw = dict(epochs=epochs, lr=lr, batch_size=batch_size, layer_decay=layer_decay, device=str(get_device(device)),
               randaug=randaug, mixup=mixup, cutmix=cutmix, seed=seed, mean=mean, std=std, drop_path=drop_path, reprob=reprob,
-              causal=causal, pool=pool)
+              causal=causal, pool=pool, amp=amp)
     args = (train_set.images, train_set.labels, test_set.images, test_set.labels)
     res = dict(acc=finetune(model.backbone, *args, **kw)['acc'])
     res['random_acc'] = finetune(build_model(cfg, info['img_size'], info['in_chans']).backbone, *args, **kw)['acc']
