@@ -30,3 +30,12 @@ def test_knn_recipe_reproduces_the_runs_knn(tmp_path):
                                              'model, tokens in image order', 'random init, tokens in image order'}
     assert len(rows) == 3 * 7 + 3 * 3
     assert all(0 <= r['knn_acc'] <= 1 for r in rows)
+
+def test_cifar_results_notebook_rebuilds_from_committed_files(tmp_path):
+    "experiments/results/cifar.ipynb runs from the committed files alone, and every code cell shows something."
+    import nbformat, papermill as pm
+    out = tmp_path / 'cifar.ipynb'
+    pm.execute_notebook(str(ROOT / 'experiments/results/cifar.ipynb'), str(out), kernel_name='python3',
+                        cwd=str(ROOT / 'experiments/results'), progress_bar=False)
+    silent = [i for i, c in enumerate(nbformat.read(out, as_version=4).cells) if c.cell_type == 'code' and not c.outputs]
+    assert not silent, f'code cells {silent} printed nothing'
