@@ -50,6 +50,10 @@ FINETUNE_EPOCHS = 5
 
 def run_name(name, seed): return f'{name}_s{seed}'
 
+def paths(name, seed):
+    "Where a run's small files are committed, and where the run itself (with its checkpoints) lives."
+    return RESULTS / run_name(name, seed), ROOT / 'runs' / 'cifar' / run_name(name, seed)
+
 def amp():
     "bf16 where this CPU computes it natively (a fixed choice per machine, recorded in config.json), else fp32."
     import visgen.core as core
@@ -64,7 +68,7 @@ def command(name, seed, out):
     return args
 
 def run(name, seed, dry=False):
-    dest, out = RESULTS / run_name(name, seed), ROOT / 'runs' / 'cifar' / run_name(name, seed)
+    dest, out = paths(name, seed)
     if (dest / 'metrics.json').exists(): print(f'done: {dest.name}'); return
     cmd = command(name, seed, out)
     if (out / 'checkpoints').is_dir(): cmd.append('--resume')          # a killed run continues
@@ -84,7 +88,7 @@ def run(name, seed, dry=False):
 
 def finetune(name, seed, dry=False):
     "Fine-tune a finished run whose checkpoint is on this machine; copy `finetune.json` beside its metrics."
-    dest, out = RESULTS / run_name(name, seed), ROOT / 'runs' / 'cifar' / run_name(name, seed)
+    dest, out = paths(name, seed)
     if (dest / 'finetune.json').exists(): print(f'fine-tuned: {dest.name}'); return
     if not (out / 'checkpoints').is_dir() and not dry:
         print(f'{dest.name}: no checkpoint in {out} (pre-trained on another machine?): not fine-tuned'); return
