@@ -10,6 +10,7 @@ from its last checkpoint on the next call. `experiments/results/cifar.ipynb` rea
     python experiments/cifar_sweep.py --only randsac_raster_raw --seeds 0,1
     python experiments/cifar_sweep.py --dry                  # every command, nothing run
     python experiments/cifar_sweep.py --only saim --finetune # also the short fine-tune (finetune.json)
+    python experiments/cifar_sweep.py --only darl_diffusion --seeds 2 --curve  # keep every epoch's checkpoint, probe each (curve.json)
 """
 import argparse, json, os, shutil, subprocess, sys
 from pathlib import Path
@@ -59,18 +60,20 @@ def amp():
     import visgen.core as core
     return 'bf16' if core.native_bf16('cpu') else 'fp32'
 
-def command(name, seed, out):
+def command(name, seed, out, keep_all=False):
+    "The `visgen pretrain` command of one run (`keep_all`: keep every epoch's checkpoint, for the learning curve)."
     method, opts = SETTINGS[name]
     args = [str(Path(sys.executable).parent / 'visgen'), 'pretrain', '--method', method, '--seed', str(seed), '--out', str(out),
             '--data-root', str(DATA_ROOT), '--amp', amp(), '--quiet']
     for k, v in PROTOCOL.items(): args += [f"--{k.replace('_', '-')}", str(v)]
+    if keep_all: args += ['--keep-last', str(PROTOCOL['epochs'])]       # training is the same; only more checkpoints stay
     if opts: args += ['--opts', ','.join(f'{k}={v}' for k, v in opts.items())]
     return args
 
-def run(name, seed, dry=False):
+def run(name, seed, dry=False, keep_all=False):
     dest, out = paths(name, seed)
     if (dest / 'metrics.json').exists(): print(f'done: {dest.name}'); return
-    cmd = command(name, seed, out)
+    cmd = command(name, seed, out, keep_all)
     if (out / 'checkpoints').is_dir(): cmd.append('--resume')          # a killed run continues
     elif out.exists(): cmd.append('--overwrite')                         # a start that wrote no checkpoint
     print(' '.join(cmd), flush=True)
@@ -101,12 +104,21 @@ def finetune(name, seed, dry=False):
     f = json.loads((dest / 'finetune.json').read_text())
     print(f"{dest.name}: fine-tuned {f['acc']:.3f} (random init {f['random_acc']:.3f})", flush=True)
 
+def curve(name, seed, dry=False):
+    "Probe every kept checkpoint of a finished run (`experiments/learning_curve.py`); copy `curve.json` beside its metrics."
+    dest, out = paths(name, seed)
+    if (dest / 'curve.json').exists(): print(f'curve done: {dest.name}'); return
+    cmd = [sys.executable, str(ROOT / 'experiments' / 'learning_curve.py'), str(out), '--out', str(dest)]
+    print(' '.join(cmd), flush=True)
+    if not dry: subprocess.run(cmd, check=True)
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('--only', help='comma-separated setting names (default: all)')
     p.add_argument('--seeds', default='0', help='comma-separated seeds')
     p.add_argument('--list', action='store_true'); p.add_argument('--dry', action='store_true')
     p.add_argument('--finetune', action='store_true', help=f'then fine-tune each run ({FINETUNE_EPOCHS} epochs, finetune.json)')
+    p.add_argument('--curve', action='store_true', help='keep every epoch\'s checkpoint and probe each (curve.json)')
     a = p.parse_args()
     names = a.only.split(',') if a.only else list(SETTINGS)
     bad = [n for n in names if n not in SETTINGS]
@@ -115,7 +127,8 @@ def main():
         for s in map(int, a.seeds.split(',')):
             if a.list: print(run_name(n, s), *(f for f in ('metrics.json', 'finetune.json') if (RESULTS / run_name(n, s) / f).exists()))
             else:
-                run(n, s, a.dry)
+                run(n, s, a.dry, a.curve)
+                if a.curve: curve(n, s, a.dry)
                 if a.finetune: finetune(n, s, a.dry)
 
 if __name__ == '__main__': main()

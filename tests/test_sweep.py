@@ -16,6 +16,10 @@ def test_sweep_dry_prints_the_protocol():
     assert r.returncode == 0, r.stderr
     ft = r.stdout.strip().splitlines()[-1]
     assert ' finetune --run ' in ft and 'runs/cifar/saim_s7' in ft and '--epochs 5' in ft, ft
+    r = _py('experiments/cifar_sweep.py', '--dry', '--only', 'darl_diffusion', '--seeds', '7', '--curve')
+    assert r.returncode == 0, r.stderr
+    pre, cur = r.stdout.strip().splitlines()[-2:]
+    assert '--keep-last 6' in pre and 'learning_curve.py' in cur and 'runs/cifar/darl_diffusion_s7' in cur, (pre, cur)
     r = _py('experiments/cifar_sweep.py', '--only', 'nosuch')
     assert r.returncode != 0 and "Unknown setting(s) ['nosuch']" in r.stderr
 
@@ -30,6 +34,17 @@ def test_knn_recipe_reproduces_the_runs_knn(tmp_path):
                                              'model, tokens in image order', 'random init, tokens in image order'}
     assert len(rows) == 3 * 7 + 3 * 3
     assert all(0 <= r['knn_acc'] <= 1 for r in rows)
+
+def test_learning_curve_probes_every_epoch_and_ends_at_the_runs_metrics(tmp_path):
+    run = tmp_path / 'run'
+    run_visgen('pretrain', '--method', 'darl_mse', '--data', 'digits', '--epochs', 2, '--train-limit', 256, '--test-limit', 200,
+               '--device', 'cpu', '--quiet', '--opts', TINY, '--keep-last', 2, '--out', run, check=True)
+    r = _py('experiments/learning_curve.py', run, '--out', tmp_path / 'res')   # asserts its last row = metrics.json
+    assert r.returncode == 0, r.stderr[-2000:]
+    c, m = json.loads((tmp_path / 'res' / 'curve.json').read_text()), json.loads((run / 'metrics.json').read_text())
+    assert [r['epoch'] for r in c['rows']] == [0, 1, 2]
+    assert c['rows'][0]['linear_acc'] == m['random_linear_acc'] and c['rows'][-1]['knn_acc'] == m['knn_acc']
+    assert c['pixel_knn_acc'] == m['pixel_knn_acc']
 
 def test_cifar_results_notebook_rebuilds_from_committed_files(tmp_path):
     "experiments/results/cifar.ipynb runs from the committed files alone, and every code cell shows something."

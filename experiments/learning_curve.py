@@ -1,0 +1,50 @@
+"""Probe accuracy against pre-training epochs for one finished run (issue 17's learning curve).
+
+Each checkpoint a run kept (`visgen pretrain --keep-last` at least its number of epochs keeps one per
+epoch) is probed exactly as the run's final model was (kNN and linear probe on centred, mean-pooled
+features; `visgen.pipeline.evaluate_run` without its baselines): epoch 0 is the same network at random
+init, and the last epoch must reproduce the run's `metrics.json` (asserted). Raw pixels do not move
+with epochs: their accuracies come from `metrics.json`. Nothing is trained. The learning-rate schedule
+is the full run's (warm-up, then cosine to 6 epochs), so epoch 3 is a point on this run, not a
+3-epoch run.
+
+    python experiments/learning_curve.py runs/cifar/darl_diffusion_s2 [--out experiments/results/cifar10/darl_diffusion_s2]
+
+writes `curve.json` (one row per epoch: `epoch`, `step`, `knn_acc`, `linear_acc`) into `--out` (default: the run).
+"""
+import argparse, json
+from pathlib import Path
+from visgen.pipeline import load_run, eval_data, evaluate_run, split_correct
+
+def checkpoints(run):
+    "`[(step, weights path relative to the run)]` of every kept checkpoint, oldest first."
+    ck = sorted((Path(run) / 'checkpoints').glob('step-*/model.safetensors'))
+    return [(int(p.parent.name.split('-')[1]), str(p.relative_to(run))) for p in ck]
+
+def probe(run, weights):
+    "kNN and linear-probe accuracy of the run's network with `weights` (the run's own probe recipe)."
+    model, cfg, info = load_run(run, weights)
+    tr, te, mean, std = eval_data(cfg, info)
+    res, _ = split_correct(evaluate_run(model, model, tr, te, mean, std, pool=cfg.pool, pixels=False))
+    return {k: res[k] for k in ('knn_acc', 'linear_acc')}
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument('run'); p.add_argument('--out')
+    a = p.parse_args()
+    m = json.loads((Path(a.run) / 'metrics.json').read_text())
+    spe = m['steps'] // m['epochs']                                     # steps per epoch
+    rows = [dict(epoch=0, step=0, knn_acc=m['random_knn_acc'], linear_acc=m['random_linear_acc'])]
+    for step, w in checkpoints(a.run):
+        rows.append(dict(epoch=step / spe, step=step, **probe(a.run, w)))
+        print(f"epoch {rows[-1]['epoch']:.2f}: kNN {rows[-1]['knn_acc']:.4f} linear {rows[-1]['linear_acc']:.4f}", flush=True)
+    assert len(rows) > 1, f'{a.run} kept no checkpoints: pre-train with --keep-last at least its epochs'
+    last = rows[-1]
+    assert last['step'] == m['steps'], f"the last checkpoint is step {last['step']}, the run ended at {m['steps']}"
+    for k in ('knn_acc', 'linear_acc'):
+        assert abs(last[k] - m[k]) < 1e-6, f'{k}: {last[k]} at the last checkpoint, {m[k]} in metrics.json'
+    dest = Path(a.out or a.run); dest.mkdir(parents=True, exist_ok=True)
+    (dest / 'curve.json').write_text(json.dumps(dict(rows=rows, pixel_knn_acc=m['pixel_knn_acc'],
+                                                     pixel_linear_acc=m['pixel_linear_acc']), indent=1))
+
+if __name__ == '__main__': main()
