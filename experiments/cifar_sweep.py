@@ -125,7 +125,7 @@ def main():
     if bad: sys.exit(f'Unknown setting(s) {bad}: known are {list(SETTINGS)}.')
     for n in names:
         for s in map(int, a.seeds.split(',')):
-            if a.list: print(run_name(n, s), *(f for f in ('metrics.json', 'finetune.json') if (RESULTS / run_name(n, s) / f).exists()))
+            if a.list: print(run_name(n, s), *(f for f in ('metrics.json', 'finetune.json', 'curve.json') if (RESULTS / run_name(n, s) / f).exists()))
             else:
                 run(n, s, a.dry, a.curve)
                 if a.curve: curve(n, s, a.dry)
