@@ -2,7 +2,7 @@
 
 Each checkpoint a run kept (`visgen pretrain --keep-last` at least its number of epochs keeps one per
 epoch) is probed exactly as the run's final model was (kNN and linear probe on centred, mean-pooled
-features; `visgen.pipeline.evaluate_run` without its baselines): epoch 0 is the same network at random
+features, the calls of `visgen.pipeline.evaluate_run` for its one model): epoch 0 is the same network at random
 init, and the last epoch must reproduce the run's `metrics.json` (asserted). Raw pixels do not move
 with epochs: their accuracies come from `metrics.json`. Nothing is trained. The learning-rate schedule
 is the full run's (warm-up, then cosine to 6 epochs), so epoch 3 is a point on this run, not a
@@ -14,7 +14,9 @@ writes `curve.json` (one row per epoch: `epoch`, `step`, `knn_acc`, `linear_acc`
 """
 import argparse, json
 from pathlib import Path
-from visgen.pipeline import load_run, eval_data, evaluate_run, split_correct
+from visgen.pipeline import load_run, eval_data
+from visgen.data import normalise
+from visgen.evaluate import extract_features, evaluate_features
 
 def checkpoints(run):
     "`[(step, weights path relative to the run)]` of every kept checkpoint, oldest first."
@@ -25,7 +27,8 @@ def probe(run, weights):
     "kNN and linear-probe accuracy of the run's network with `weights` (the run's own probe recipe)."
     model, cfg, info = load_run(run, weights)
     tr, te, mean, std = eval_data(cfg, info)
-    res, _ = split_correct(evaluate_run(model, model, tr, te, mean, std, pool=cfg.pool, pixels=False))
+    ftr, fte = (extract_features(model, normalise(s.images, mean, std), pool=cfg.pool) for s in (tr, te))
+    res = evaluate_features(ftr, tr.labels, fte, te.labels, center=True)
     return {k: res[k] for k in ('knn_acc', 'linear_acc')}
 
 def main():
