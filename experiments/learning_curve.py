@@ -23,10 +23,10 @@ def checkpoints(run):
     ck = sorted((Path(run) / 'checkpoints').glob('step-*/model.safetensors'))
     return [(int(p.parent.name.split('-')[1]), str(p.relative_to(run))) for p in ck]
 
-def probe(run, weights):
-    "kNN and linear-probe accuracy of the run's network with `weights` (the run's own probe recipe)."
-    model, cfg, info = load_run(run, weights)
-    tr, te, mean, std = eval_data(cfg, info)
+def probe(run, weights, data):
+    "kNN and linear-probe accuracy of the run's network with `weights` on `data` (`eval_data`'s four values), the run's own recipe."
+    model, cfg, _ = load_run(run, weights)
+    tr, te, mean, std = data
     ftr, fte = (extract_features(model, normalise(s.images, mean, std), pool=cfg.pool) for s in (tr, te))
     res = evaluate_features(ftr, tr.labels, fte, te.labels, center=True)
     return {k: res[k] for k in ('knn_acc', 'linear_acc')}
@@ -38,8 +38,10 @@ def main():
     m = json.loads((Path(a.run) / 'metrics.json').read_text())
     spe = m['steps'] // m['epochs']                                     # steps per epoch
     rows = [dict(epoch=0, step=0, knn_acc=m['random_knn_acc'], linear_acc=m['random_linear_acc'])]
+    _, cfg, info = load_run(a.run)
+    data = eval_data(cfg, info)                                         # read once, not once per checkpoint
     for step, w in checkpoints(a.run):
-        rows.append(dict(epoch=step / spe, step=step, **probe(a.run, w)))
+        rows.append(dict(epoch=step / spe, step=step, **probe(a.run, w, data)))
         print(f"epoch {rows[-1]['epoch']:.2f}: kNN {rows[-1]['knn_acc']:.4f} linear {rows[-1]['linear_acc']:.4f}", flush=True)
     assert len(rows) > 1, f'{a.run} kept no checkpoints: pre-train with --keep-last at least its epochs'
     last = rows[-1]
