@@ -92,7 +92,7 @@ def run(name, seed, dry=False, keep_all=False):
     print(f"{dest.name}: linear {m['linear_acc']:.3f} kNN {m['knn_acc']:.3f} in {m['pretrain_s']:.0f} s", flush=True)
 
 def finetune(name, seed, dry=False):
-    "Fine-tune a finished run whose checkpoint is on this machine; copy `finetune.json` beside its metrics."
+    "Fine-tune a finished run whose checkpoint is on this machine; copy `finetune.json` (and its per-image `finetune_correct.json`) beside its metrics."
     dest, out = paths(name, seed)
     if (dest / 'finetune.json').exists(): print(f'fine-tuned: {dest.name}'); return
     if not (out / 'checkpoints').is_dir() and not dry:
@@ -102,7 +102,8 @@ def finetune(name, seed, dry=False):
     print(' '.join(cmd), flush=True)
     if dry: return
     subprocess.run(cmd, check=True)
-    dest.mkdir(parents=True, exist_ok=True); shutil.copy(out / 'finetune.json', dest / 'finetune.json')
+    dest.mkdir(parents=True, exist_ok=True)
+    for f in ('finetune_correct.json', 'finetune.json'): shutil.copy(out / f, dest / f)    # finetune.json last: it marks the copy done
     f = json.loads((dest / 'finetune.json').read_text())
     print(f"{dest.name}: fine-tuned {f['acc']:.3f} (random init {f['random_acc']:.3f})", flush=True)
 

@@ -1,10 +1,9 @@
 """Probe accuracy against pre-training epochs for one finished run (issue 17's learning curve).
 
 Each checkpoint a run kept (`visgen pretrain --keep-last` at least its number of epochs keeps one per
-epoch) is probed exactly as the run's final model was (kNN and linear probe on centred, mean-pooled
-features, the calls of `visgen.pipeline.evaluate_run` for its one model): epoch 0 is the same network at random
-init, and the last epoch must reproduce the run's `metrics.json` (asserted). Raw pixels do not move
-with epochs: their accuracies come from `metrics.json`. Nothing is trained. The learning-rate schedule
+epoch) is probed exactly as the run's final model was (`visgen.pipeline.evaluate_run`, for the one
+network): epoch 0 is the same network at random init, and the last epoch must reproduce the run's
+`metrics.json` (asserted). Raw pixels do not move with epochs: their accuracies come from `metrics.json`. Nothing is trained. The learning-rate schedule
 is the full run's (warm-up, then cosine to 6 epochs), so epoch 3 is a point on this run, not a
 3-epoch run.
 
@@ -14,9 +13,7 @@ writes `curve.json` (one row per epoch: `epoch`, `step`, `knn_acc`, `linear_acc`
 """
 import argparse, json
 from pathlib import Path
-from visgen.pipeline import load_run, eval_data
-from visgen.data import normalise
-from visgen.evaluate import extract_features, evaluate_features
+from visgen.pipeline import load_run, eval_data, evaluate_run
 
 def checkpoints(run):
     "`[(step, weights path relative to the run)]` of every kept checkpoint, oldest first."
@@ -26,9 +23,7 @@ def checkpoints(run):
 def probe(run, weights, data):
     "kNN and linear-probe accuracy of the run's network with `weights` on `data` (`eval_data`'s four values), the run's own recipe."
     model, cfg, _ = load_run(run, weights)
-    tr, te, mean, std = data
-    ftr, fte = (extract_features(model, normalise(s.images, mean, std), pool=cfg.pool) for s in (tr, te))
-    res = evaluate_features(ftr, tr.labels, fte, te.labels, center=True)
+    res = evaluate_run(model, None, *data, pool=cfg.pool, pixels=False)
     return {k: res[k] for k in ('knn_acc', 'linear_acc')}
 
 def main():

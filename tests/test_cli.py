@@ -3,6 +3,7 @@ import json
 from pathlib import Path
 import pytest
 from conftest import run_visgen, TINY, ROOT
+from visgen.compare import unpack_correct
 
 pytestmark = pytest.mark.xdist_group(name='cli')  # module fixtures: keep this file on one worker
 
@@ -39,6 +40,8 @@ def test_finetune(run):
     r = json.loads((run / 'finetune.json').read_text())
     assert 0 <= r['acc'] <= 1 and 0 <= r['random_acc'] <= 1
     assert r['recipe']['drop_path'] == 0.1 and r['recipe']['reprob'] == 0.25 and r['recipe']['causal'] is False   # MAE's recipe
+    c = json.loads((run / 'finetune_correct.json').read_text())        # per test image, for visgen.compare
+    assert abs(unpack_correct(c['finetune_correct']).mean() - r['acc']) < 1e-6
 
 def test_causal_finetune_and_layer_probes(run):
     "DARL's causal fine-tuning with last-token readout (table 3), and probes of every layer (figure 8b)."

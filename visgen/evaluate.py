@@ -307,7 +307,7 @@ def finetune(backbone:nn.Module, train_x:torch.Tensor, train_y:torch.Tensor, # u
              drop_path:float=0.1,       # stochastic depth (MAE's fine-tuning: 0.1 for ViT-B)
              reprob:float=0.25,         # random erasing probability (MAE's: 0.25, pixel mode)
              causal:bool=False, pool:str='mean') -> dict: # causal fine-tuning and last-token readout
-    "Fine-tune a copy of `backbone` with a `Classifier` head: `dict(acc=test accuracy, history=[per epoch])`."
+    "Fine-tune a copy of `backbone` with a `Classifier` head: `dict(acc=test accuracy, history=[per epoch], correct=(M,) bool)`."
     check(train_x.dtype == torch.uint8 and test_x.dtype == torch.uint8,
           f"finetune takes uint8 images (got {train_x.dtype}, {test_x.dtype}) and normalises them with mean/std.")
     check(batch_size % 2 == 0 and len(train_x) >= batch_size,
@@ -321,10 +321,11 @@ def finetune(backbone:nn.Module, train_x:torch.Tensor, train_y:torch.Tensor, # u
         mix = Mixup(mixup_alpha=mixup, cutmix_alpha=cutmix, label_smoothing=label_smoothing, num_classes=C)
         mix.mixup_enabled = mixup > 0 or cutmix > 0  # both off: plain (smoothed) one-hot targets
         ra = make_randaugment(randaug, mean, train_x.shape[1]) if randaug else None
-        history = []
+        history, correct = [], torch.zeros(len(test_y), dtype=torch.bool)
         for ep in range(epochs):
             loss = _train_epoch(model, opt, sched, mix, train_x, train_y, mean, std, ra, batch_size, dev, amp, ep * steps, erase)
             pred = apply_batched(model, test_x, prep=lambda x: normalise(x, mean, std), device=dev, amp=amp).argmax(1)
-            acc = (pred == test_y.cpu()).float().mean().item()
+            correct = pred == test_y.cpu()                           # per test image, for a paired comparison
+            acc = correct.float().mean().item()
             history.append(dict(epoch=ep + 1, train_loss=loss, acc=acc, lr=max(g['lr'] for g in opt.param_groups)))
-    return dict(acc=history[-1]['acc'] if history else float('nan'), history=history)
+    return dict(acc=history[-1]['acc'] if history else float('nan'), history=history, correct=correct)

@@ -19,6 +19,7 @@ from .options import RunConfig, TrainConfig
 from .train import train, load_weights, atomic_write_text, read_log, setup_distributed, steps_per_epoch, nonfinite_keys
 import torch.distributed as dist
 from .evaluate import extract_features, evaluate_features, pixel_features, finetune, layer_features, mae_linear_probe
+from .compare import pack_correct, unpack_correct
 
 # %% auto #0
 __all__ = ['MARKER', 'LOCK', 'RESUME_MAY_CHANGE', 'STREAM_ABOVE', 'STREAMABLE', 'default_patch_size', 'check_run_config',
@@ -229,11 +230,12 @@ def load_run(run_dir, weights:str='model.safetensors'):
 
 # %% ../nbs/10_pipeline.ipynb #e654d49c
 def evaluate_run(model, random_model, train_set, test_set, mean, std, device='cpu', pool='mean', pixels:bool=True) -> dict:
-    "kNN and linear-probe accuracy of `model`, of `random_model` (`random_*`) and of raw pixels (`pixel_*`), with per-image `*_correct`."
+    "kNN and linear-probe accuracy of `model`, of `random_model` (`random_*`; none if `None`) and of raw pixels (`pixel_*`), with per-image `*_correct`."
     xtr, xte = normalise(train_set.images, mean, std), normalise(test_set.images, mean, std)
     ytr, yte = train_set.labels, test_set.labels
     res = {}
     for prefix, m in (('', model), ('random_', random_model)):
+        if m is None: continue
         ftr, fte = (extract_features(m, x, device=device, pool=pool) for x in (xtr, xte))
         res.update(evaluate_features(ftr, ytr, fte, yte, prefix=prefix, center=True, device=device, correct=True))
     if pixels: res.update(evaluate_features(pixel_features(xtr), ytr, pixel_features(xte), yte, prefix='pixel_', center=True,
@@ -422,7 +424,7 @@ def finetune_run(run_dir, epochs:int=10, lr:float=1e-3, batch_size:int=128, laye
                  device='auto', randaug:str|None='rand-m9-mstd0.5', mixup:float=0.8, cutmix:float=1.0, seed:int=0,
                  data:str|None=None, data_root:str|None=None, drop_path:float=0.1, reprob:float=0.25,
                  causal:bool=False, pool:str='mean', amp:str='auto') -> dict:
-    "Fine-tune a run's backbone (and, as the baseline, the same backbone at random init); writes `finetune.json`."
+    "Fine-tune a run's backbone (and, as the baseline, the same backbone at random init); writes `finetune.json` and `finetune_correct.json`."
     check(isinstance(epochs, int) and epochs >= 1, f"--epochs must be at least 1 for fine-tuning, got {epochs!r}.")
     check(math.isfinite(lr) and lr > 0, f"--lr must be a positive finite number, got {lr}.")
     check(batch_size >= 1, f"--batch-size must be at least 1, got {batch_size}.")
@@ -434,9 +436,11 @@ def finetune_run(run_dir, epochs:int=10, lr:float=1e-3, batch_size:int=128, laye
               randaug=randaug, mixup=mixup, cutmix=cutmix, seed=seed, mean=mean, std=std, drop_path=drop_path, reprob=reprob,
               causal=causal, pool=pool, amp=amp)
     args = (train_set.images, train_set.labels, test_set.images, test_set.labels)
-    res = dict(acc=finetune(model.backbone, *args, **kw)['acc'])
-    res['random_acc'] = finetune(build_model(cfg, info['img_size'], info['in_chans']).backbone, *args, **kw)['acc']
-    res['recipe'] = {k: v for k, v in kw.items() if k not in ('mean', 'std')}
+    ft = finetune(model.backbone, *args, **kw)
+    rand = finetune(build_model(cfg, info['img_size'], info['in_chans']).backbone, *args, **kw)
+    res = dict(acc=ft['acc'], random_acc=rand['acc'], recipe={k: v for k, v in kw.items() if k not in ('mean', 'std')})
+    correct = dict(finetune_correct=pack_correct(ft['correct']), random_finetune_correct=pack_correct(rand['correct']))
+    write_json(Path(run_dir) / 'finetune_correct.json', correct, 'per-image correctness')   # for visgen.compare
     write_json(Path(run_dir) / 'finetune.json', res, 'fine-tuning results')
     return res
 
