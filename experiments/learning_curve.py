@@ -3,9 +3,9 @@
 Each checkpoint a run kept (`visgen pretrain --keep-last` at least its number of epochs keeps one per
 epoch) is probed exactly as the run's final model was (`visgen.pipeline.evaluate_run`, for the one
 network): epoch 0 is the same network at random init, and the last epoch must reproduce the run's
-`metrics.json` (asserted). Raw pixels do not move with epochs: their accuracies come from `metrics.json`. Nothing is trained. The learning-rate schedule
-is the full run's (warm-up, then cosine to 6 epochs), so epoch 3 is a point on this run, not a
-3-epoch run.
+`metrics.json` (asserted). Raw pixels do not move with epochs: their accuracies come from
+`metrics.json`. Nothing is trained. The learning-rate schedule is the full run's (warm-up, then
+cosine to 6 epochs), so epoch 3 is a point on this run, not a 3-epoch run.
 
     python experiments/learning_curve.py runs/cifar/darl_diffusion_s2 [--out experiments/results/cifar10/darl_diffusion_s2]
 
