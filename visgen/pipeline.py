@@ -19,7 +19,7 @@ from .options import RunConfig, TrainConfig
 from .train import train, load_weights, atomic_write_text, read_log, setup_distributed, steps_per_epoch, nonfinite_keys
 import torch.distributed as dist
 from .evaluate import extract_features, evaluate_features, pixel_features, finetune, layer_features, mae_linear_probe
-from .compare import pack_correct
+from .compare import pack_correct, unpack_correct
 
 # %% auto #0
 __all__ = ['MARKER', 'LOCK', 'RESUME_MAY_CHANGE', 'STREAM_ABOVE', 'STREAMABLE', 'default_patch_size', 'check_run_config',
