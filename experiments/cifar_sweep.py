@@ -11,6 +11,7 @@ from its last checkpoint on the next call. `experiments/results/cifar.ipynb` rea
     python experiments/cifar_sweep.py --dry                  # every command, nothing run
     python experiments/cifar_sweep.py --only saim --finetune # also the short fine-tune (finetune.json)
     python experiments/cifar_sweep.py --only darl_diffusion --seeds 2 --curve  # keep every epoch's checkpoint, probe each (curve.json)
+    python experiments/cifar_sweep.py --only darl_mse,darl_mse_rope1d --seeds 2,3 --probe-size 56  # probe at 56 px (probe_56px.json)
 """
 import argparse, json, os, shutil, subprocess, sys
 from pathlib import Path
@@ -107,6 +108,23 @@ def finetune(name, seed, dry=False):
     f = json.loads((dest / 'finetune.json').read_text())
     print(f"{dest.name}: fine-tuned {f['acc']:.3f} (random init {f['random_acc']:.3f})", flush=True)
 
+def probe_at(name, seed, size, positions=None, dry=False):
+    "Probe a finished run at `size` x `size` pixels (`visgen probe --img-size`, each image resized); copy the files beside its metrics."
+    from visgen.pipeline import eval_name
+    dest, out = paths(name, seed)
+    stem = eval_name('probe', size, positions)
+    if (dest / f'{stem}.json').exists(): print(f'probed at {size} px: {dest.name}'); return
+    if not (out / 'model.safetensors').exists() and not dry:
+        print(f'{dest.name}: no weights in {out} (pre-trained on another machine?): not probed'); return
+    cmd = [str(Path(sys.executable).parent / 'visgen'), 'probe', '--run', str(out), '--img-size', str(size), '--device', 'cpu']
+    if positions: cmd += ['--positions', positions]
+    print(' '.join(cmd), flush=True)
+    if dry: return
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+    for f in (f'{stem}_correct.json', f'{stem}.json'): shutil.copy(out / f, dest / f)     # the .json last: it marks the copy done
+    r = json.loads((dest / f'{stem}.json').read_text())
+    print(f"{dest.name} at {size} px ({r['positions']}): linear {r['linear_acc']:.3f} kNN {r['knn_acc']:.3f}", flush=True)
+
 def curve(name, seed, dry=False):
     "Probe every kept checkpoint of a finished run (`experiments/learning_curve.py`); copy `curve.json` beside its metrics."
     dest, out = paths(name, seed)
@@ -122,6 +140,8 @@ def main():
     p.add_argument('--list', action='store_true'); p.add_argument('--dry', action='store_true')
     p.add_argument('--finetune', action='store_true', help=f'then fine-tune each run ({FINETUNE_EPOCHS} epochs, finetune.json)')
     p.add_argument('--curve', action='store_true', help='keep every epoch\'s checkpoint and probe each (curve.json)')
+    p.add_argument('--probe-size', type=int, help='probe each finished run at this image size instead of training (probe_<S>px.json)')
+    p.add_argument('--positions', choices=('interpolate', 'extrapolate'), help='with --probe-size: how positions reach the larger grid')
     a = p.parse_args()
     names = a.only.split(',') if a.only else list(SETTINGS)
     bad = [n for n in names if n not in SETTINGS]
@@ -129,6 +149,7 @@ def main():
     for n in names:
         for s in map(int, a.seeds.split(',')):
             if a.list: print(run_name(n, s), *(f for f in ('metrics.json', 'finetune.json', 'curve.json') if (RESULTS / run_name(n, s) / f).exists()))
+            elif a.probe_size: probe_at(n, s, a.probe_size, a.positions, a.dry)
             else:
                 run(n, s, a.dry, a.curve)
                 if a.curve: curve(n, s, a.dry)

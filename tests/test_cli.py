@@ -93,6 +93,21 @@ def test_help_and_version_do_not_import_torch():
     assert p.stdout.strip().endswith('False'), p.stdout
     assert 'visgen 0.1' in p.stdout and 'gpu-check' in p.stdout
 
+def test_probe_at_another_resolution(run):
+    "`--img-size` probes the same images resized (a larger token grid); files named by size and position mode; bad values refused."
+    p = run_visgen('probe', '--run', run, '--device', 'cpu', '--img-size', 16, '--positions', 'extrapolate')
+    assert p.returncode == 0, p.stderr
+    r = json.loads((run / 'probe_16px_extrapolate.json').read_text())
+    assert (r['img_size'], r['positions']) == ([16, 16], 'extrapolate') and (run / 'probe_16px_extrapolate_correct.json').exists()
+    assert r['pixel_linear_acc'] > 0.5                                       # the resized digits are still digits
+    before = sorted(f.name for f in run.iterdir())
+    for args, msg in ((('--img-size', 15), "--img-size must be a multiple of the run's patch size 2"),
+                      (('--img-size', 16, '--positions', 'stretch'), '--positions interpolate or extrapolate'),
+                      (('--img-size', 16, '--layers'), 'leave out --img-size')):
+        p = run_visgen('probe', '--run', run, '--device', 'cpu', *args)
+        assert p.returncode == 2 and msg in p.stderr and 'Traceback' not in p.stderr, p.stderr
+    assert sorted(f.name for f in run.iterdir()) == before                  # nothing written by a refused call
+
 def test_mae_probe(run):
     "MAE's linear probe (LARS, augmented images each epoch) beside the fast one, for the run and its random-init twin."
     p = run_visgen('probe', '--run', run, '--device', 'cpu', '--mae-epochs', 2)

@@ -20,6 +20,10 @@ def test_sweep_dry_prints_the_protocol():
     assert r.returncode == 0, r.stderr
     pre, cur = r.stdout.strip().splitlines()[-2:]
     assert '--keep-last 6' in pre and 'learning_curve.py' in cur and 'runs/cifar/darl_diffusion_s7' in cur, (pre, cur)
+    r = _py('experiments/cifar_sweep.py', '--dry', '--only', 'darl_mse_abs', '--seeds', '7', '--probe-size', 56, '--positions', 'extrapolate')
+    assert r.returncode == 0, r.stderr
+    pr = r.stdout.strip().splitlines()[-1]                              # a probe of the finished run, no training
+    assert ' probe --run ' in pr and '--img-size 56' in pr and '--positions extrapolate' in pr and 'pretrain' not in r.stdout, pr
     r = _py('experiments/cifar_sweep.py', '--only', 'nosuch')
     assert r.returncode != 0 and "Unknown setting(s) ['nosuch']" in r.stderr
 

@@ -45,14 +45,17 @@ def probe_cmd(run:str=None,         # Run directory of `visgen pretrain`
               data:str=None,        # Evaluate on another data set (default: the run's)
               data_root:str=None,   # Its folder or archive
               layers:store_true=False, # Probe every block's output instead (writes layers.json)
-              mae_epochs:int=0):    # Also MAE's probe (LARS, augmented images) for this many epochs (90 in MAE)
+              mae_epochs:int=0,     # Also MAE's probe (LARS, augmented images) for this many epochs (90 in MAE)
+              img_size:int=None,    # Probe at S x S pixels, each image resized (writes probe_<S>px.json)
+              positions:str=None):  # interpolate or extrapolate positions at a grid other than the run's (default: the run's)
     "kNN and linear probes of a finished run, beside its baselines (writes probe.json)."
     check(run, "Pass --run RUN_DIR: the --out directory of a finished `visgen pretrain`.")
     from visgen.pipeline import probe, probe_layers
+    check(not (layers and (img_size or positions)), "--layers probes at the run's own size: leave out --img-size and --positions.")
     if layers:
         check(not data, "--layers probes the run's own data: leave out --data.")
         r = probe_layers(run, device, pool); print(json.dumps(r, indent=1)); return r
-    r = probe(run, device, pool, data, data_root, mae_epochs); print(json.dumps(r, indent=1)); return r
+    r = probe(run, device, pool, data, data_root, mae_epochs, img_size, positions); print(json.dumps(r, indent=1)); return r
 
 # %% ../nbs/12_cli.ipynb #af862a9a
 def finetune_cmd(run:str=None,       # Run directory of `visgen pretrain`
@@ -67,12 +70,14 @@ def finetune_cmd(run:str=None,       # Run directory of `visgen pretrain`
                  reprob:float=0.25,  # Random erasing probability (MAE's recipe)
                  causal:store_true=False, # Keep the causal mask (causal fine-tuning)
                  pool:str='mean',    # mean, or last (the last token: a causal model's readout)
-                 amp:str='auto'):    # auto (bf16 on a GPU that has it, else fp32), bf16 or fp32
+                 amp:str='auto',     # auto (bf16 on a GPU that has it, else fp32), bf16 or fp32
+                 img_size:int=None,  # Fine-tune and test at S x S pixels, each image resized (writes finetune_<S>px.json)
+                 positions:str=None):# interpolate or extrapolate positions at a grid other than the run's (default: the run's)
     "Fine-tune a run's backbone and the same backbone at random init, MAE's recipe (writes finetune.json)."
     check(run, "Pass --run RUN_DIR: the --out directory of a finished `visgen pretrain`.")
     from visgen.pipeline import finetune_run
     r = finetune_run(run, epochs, lr, batch_size, layer_decay, device, data=data, data_root=data_root, drop_path=drop_path,
-                     reprob=reprob, causal=causal, pool=pool, amp=amp)
+                     reprob=reprob, causal=causal, pool=pool, amp=amp, img_size=img_size, positions=positions)
     print(json.dumps(r, indent=1)); return r
 
 # %% ../nbs/12_cli.ipynb #173a6002

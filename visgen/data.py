@@ -23,9 +23,9 @@ from torchvision.transforms import v2
 __all__ = ['DATASETS', 'EVAL_CROP', 'ImageSet', 'balanced_indices', 'register_dataset', 'load_images', 'data_root', 'cache_dir',
            'stratified_split', 'load_digits', 'decode_images', 'load_imagefolder', 'extract_once', 'load_cifar10_jpeg',
            'load_fashion_mnist', 'load_cifar10', 'channel_stats', 'check_channels', 'match_splits', 'normalise',
-           'pretrain_transform', 'stored_size', 'resize_short', 'standard_transform', 'at_image_size', 'mix_seed',
-           'PretrainDataset', 'ResumableSampler', 'make_loader', 'FileImages', 'stream_imagefolder', 'write_shards',
-           'ShardImages', 'stream_shards', 'load_shards']
+           'pretrain_transform', 'stored_size', 'resize_short', 'standard_transform', 'at_image_size', 'resized',
+           'mix_seed', 'PretrainDataset', 'ResumableSampler', 'make_loader', 'FileImages', 'stream_imagefolder',
+           'write_shards', 'ShardImages', 'stream_shards', 'load_shards']
 
 # %% ../nbs/06_data.ipynb #f5f45b74
 @dataclass(repr=False)
@@ -467,6 +467,13 @@ def at_image_size(images:ImageSet, img_size:int, stored:bool=True) -> ImageSet:
     R = stored_size(img_size)
     x = images.images if images.img_size == (R, R) else resize_short(images.images, R)
     if not stored: x = v2.functional.center_crop(x, [img_size, img_size])
+    return ImageSet(x.contiguous(), images.labels, images.classes, images.name)
+
+# %% ../nbs/06_data.ipynb #fb28ccec
+def resized(images:ImageSet, img_size:int) -> ImageSet:
+    "`images` `(M, C, H, W)` with each whole image resized to `img_size` x `img_size` (bicubic, antialiased): the same view at another resolution."
+    if images.img_size == (img_size, img_size): return images
+    x = v2.functional.resize(images.images, [img_size, img_size], interpolation=v2.InterpolationMode.BICUBIC, antialias=True)
     return ImageSet(x.contiguous(), images.labels, images.classes, images.name)
 
 # %% ../nbs/06_data.ipynb #c0eafe38

@@ -13,7 +13,8 @@ from .core import check, UserError, get_device, seed_everything, resolve_amp
 import inspect
 from safetensors.torch import save_file
 from .data import (load_images, channel_stats, check_channels, PretrainDataset, pretrain_transform, DATASETS, match_splits,
-                         stored_size, at_image_size, standard_transform, stream_imagefolder, stream_shards, normalise)
+                         stored_size, at_image_size, resized, standard_transform, stream_imagefolder, stream_shards, normalise)
+from .vit import set_position_mode
 from .registry import create_method, check_method, load_methods, method_options, METHODS
 from .options import RunConfig, TrainConfig
 from .train import train, load_weights, atomic_write_text, read_log, setup_distributed, steps_per_epoch, nonfinite_keys
@@ -25,8 +26,8 @@ from .compare import pack_correct, unpack_correct
 __all__ = ['MARKER', 'LOCK', 'RESUME_MAY_CHANGE', 'STREAM_ABOVE', 'STREAMABLE', 'default_patch_size', 'check_run_config',
            'check_opts', 'is_run_dir', 'read_config', 'check_run_dir', 'RunLock', 'resume_diff', 'check_resume',
            'streamed_train', 'load_data', 'eval_view', 'build_model', 'load_run', 'evaluate_run', 'split_correct',
-           'on_rank0', 'write_json', 'pretrain', 'eval_data', 'probe', 'probe_layers', 'finetune_run', 'sample_run',
-           'show_images']
+           'on_rank0', 'write_json', 'pretrain', 'eval_data', 'eval_name', 'probe', 'probe_layers', 'finetune_run',
+           'sample_run', 'show_images']
 
 # %% ../nbs/10_pipeline.ipynb #a99d5574
 def default_patch_size(H:int, W:int) -> int:
@@ -374,36 +375,51 @@ def pretrain(out, cfg:RunConfig|None=None, resume:bool=False, overwrite:bool=Fal
     return metrics
 
 # %% ../nbs/10_pipeline.ipynb #81790a68
-def eval_data(cfg:RunConfig, info:dict, data:str|None=None, data_root:str|None=None, model=None):
+def eval_data(cfg:RunConfig, info:dict, data:str|None=None, data_root:str|None=None, model=None,
+              img_size:int|None=None): # evaluate at S x S pixels instead of the run's size (`--img-size`)
     "The run's data, or another data set (`data`) checked against the model's channels (and, given `model`, its image size)."
+    check(img_size is None or (img_size >= 4 and img_size % info['patch_size'] == 0),
+          f"--img-size must be a multiple of the run's patch size {info['patch_size']}, got {img_size}.")
     if data: cfg = RunConfig(**{**asdict(cfg), 'data': data, 'data_root': data_root})
+    if img_size and cfg.image_size: cfg = RunConfig(**{**asdict(cfg), 'image_size': img_size})   # the run's own view, at S
     train_set, test_set, mean, std = load_data(cfg)
     train_set = eval_view(cfg, train_set)                   # probes and fine-tuning see S x S with --img-size
+    if img_size and not cfg.image_size: train_set, test_set = resized(train_set, img_size), resized(test_set, img_size)
     for s in (train_set, test_set): check_channels(s, info['in_chans'])
     if model is not None and list(train_set.img_size) != list(info['img_size']):
         try: extract_features(model, normalise(train_set.images[:2], mean, std), device='cpu')
         except Exception as e:
             raise UserError(f"The run was trained on {info['img_size'][0]}x{info['img_size'][1]} images and its model cannot "
                             f"take the {train_set.img_size[0]}x{train_set.img_size[1]} images of {cfg.data!r} "
-                            f"({type(e).__name__}: {e}). Use data of the run's image size.") from None
+                            f"({type(e).__name__}: {e}). Use data of the run's image size, or --img-size "
+                            f"{info['img_size'][0]}.") from None
     return train_set, test_set, mean, std
 
 # %% ../nbs/10_pipeline.ipynb #97df843a
+def eval_name(stem:str, img_size:int|None=None, positions:str|None=None) -> str:
+    "The file stem of an evaluation: `probe`, or `probe_48px_extrapolate` at another size and position mode."
+    return stem + (f'_{img_size}px' if img_size else '') + (f'_{positions}' if positions else '')
+
 def probe(run_dir, device='auto', pool:str|None=None, data:str|None=None, data_root:str|None=None,
-          mae_epochs:int=0) -> dict: # > 0: also MAE's probe (LARS, augmented images) for this many epochs, `mae_*`
-    "Re-evaluate a finished run with kNN and linear probes (and its baselines); writes `probe.json`."
+          mae_epochs:int=0, # > 0: also MAE's probe (LARS, augmented images) for this many epochs, `mae_*`
+          img_size:int|None=None, # probe at S x S (each image resized; positions by `positions` or the run's mode)
+          positions:str|None=None) -> dict: # 'interpolate' or 'extrapolate' at a grid other than the training grid
+    "Re-evaluate a finished run with kNN and linear probes (and its baselines); writes `probe.json` (`eval_name`)."
     model, cfg, info = load_run(run_dir)
     dev = get_device(device)
-    train_set, test_set, mean, std = eval_data(cfg, info, data, data_root, model)
     random_model = build_model(cfg, info['img_size'], info['in_chans'])
+    if positions: model, random_model = set_position_mode(model, positions), set_position_mode(random_model, positions)
+    train_set, test_set, mean, std = eval_data(cfg, info, data, data_root, model, img_size)
     res, correct = split_correct(evaluate_run(model.to(dev), random_model.to(dev), train_set, test_set, mean, std, dev, pool or cfg.pool))
-    write_json(Path(run_dir) / 'probe_correct.json', correct, 'per-image correctness')
     if mae_epochs:
         for prefix, m in (('', model), ('random_', random_model)):
             res[f'{prefix}mae_linear_acc'] = mae_linear_probe(m, train_set.images, train_set.labels, test_set.images, test_set.labels,
                                                               mean, std, epochs=mae_epochs, warmup_epochs=min(10, mae_epochs // 9),
                                                               pool=pool or cfg.pool, device=dev)
-    write_json(Path(run_dir) / 'probe.json', res, 'probe results')
+    if img_size or positions: res.update(img_size=list(train_set.img_size), positions=positions or cfg.opts.get('rope_mode', 'interpolate'))
+    name = eval_name('probe', img_size, positions)
+    write_json(Path(run_dir) / f'{name}_correct.json', correct, 'per-image correctness')
+    write_json(Path(run_dir) / f'{name}.json', res, 'probe results')
     return res
 
 # %% ../nbs/10_pipeline.ipynb #ffc168e7
@@ -423,7 +439,9 @@ def probe_layers(run_dir, device='auto', pool:str|None=None) -> list:
 def finetune_run(run_dir, epochs:int=10, lr:float=1e-3, batch_size:int=128, layer_decay:float=0.75,
                  device='auto', randaug:str|None='rand-m9-mstd0.5', mixup:float=0.8, cutmix:float=1.0, seed:int=0,
                  data:str|None=None, data_root:str|None=None, drop_path:float=0.1, reprob:float=0.25,
-                 causal:bool=False, pool:str='mean', amp:str='auto') -> dict:
+                 causal:bool=False, pool:str='mean', amp:str='auto',
+                 img_size:int|None=None, # fine-tune and test at S x S (as `probe`); files named by `eval_name`
+                 positions:str|None=None) -> dict:
     "Fine-tune a run's backbone (and, as the baseline, the same backbone at random init); writes `finetune.json` and `finetune_correct.json`."
     check(isinstance(epochs, int) and epochs >= 1, f"--epochs must be at least 1 for fine-tuning, got {epochs!r}.")
     check(math.isfinite(lr) and lr > 0, f"--lr must be a positive finite number, got {lr}.")
@@ -431,17 +449,21 @@ def finetune_run(run_dir, epochs:int=10, lr:float=1e-3, batch_size:int=128, laye
     check(math.isfinite(layer_decay) and 0 < layer_decay <= 1, f"--layer-decay must be in (0, 1], got {layer_decay}.")
     amp = resolve_amp(amp, device)
     model, cfg, info = load_run(run_dir)
-    train_set, test_set, mean, std = eval_data(cfg, info, data, data_root, model)
+    random_model = build_model(cfg, info['img_size'], info['in_chans'])
+    if positions: model, random_model = set_position_mode(model, positions), set_position_mode(random_model, positions)
+    train_set, test_set, mean, std = eval_data(cfg, info, data, data_root, model, img_size)
     kw = dict(epochs=epochs, lr=lr, batch_size=batch_size, layer_decay=layer_decay, device=str(get_device(device)),
               randaug=randaug, mixup=mixup, cutmix=cutmix, seed=seed, mean=mean, std=std, drop_path=drop_path, reprob=reprob,
               causal=causal, pool=pool, amp=amp)
     args = (train_set.images, train_set.labels, test_set.images, test_set.labels)
     ft = finetune(model.backbone, *args, **kw)
-    rand = finetune(build_model(cfg, info['img_size'], info['in_chans']).backbone, *args, **kw)
+    rand = finetune(random_model.backbone, *args, **kw)
     res = dict(acc=ft['acc'], random_acc=rand['acc'], recipe={k: v for k, v in kw.items() if k not in ('mean', 'std')})
+    if img_size or positions: res['recipe'].update(img_size=list(train_set.img_size), positions=positions or cfg.opts.get('rope_mode', 'interpolate'))
     correct = dict(finetune_correct=pack_correct(ft['correct']), random_finetune_correct=pack_correct(rand['correct']))
-    write_json(Path(run_dir) / 'finetune_correct.json', correct, 'per-image correctness')   # for visgen.compare
-    write_json(Path(run_dir) / 'finetune.json', res, 'fine-tuning results')
+    name = eval_name('finetune', img_size, positions)
+    write_json(Path(run_dir) / f'{name}_correct.json', correct, 'per-image correctness')   # for visgen.compare
+    write_json(Path(run_dir) / f'{name}.json', res, 'fine-tuning results')
     return res
 
 # %% ../nbs/10_pipeline.ipynb #b50b8962

@@ -5,7 +5,7 @@
 # %% ../nbs/04_vit.ipynb #87e7fa47
 from __future__ import annotations
 import math
-from dataclasses import dataclass, asdict, field
+from dataclasses import dataclass, asdict, field, replace
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -18,7 +18,8 @@ from .serial import gather_tokens
 
 # %% auto #0
 __all__ = ['SIZES', 'POS_KINDS', 'CPU_MATH_BELOW', 'ViTConfig', 'vit_config', 'KVCache', 'flex', 'sdpa', 'Attention',
-           'CrossAttention', 'Block', 'DecoderBlock', 'sincos_1d', 'sincos_2d', 'ViT', 'init_weights', 'linear_init']
+           'CrossAttention', 'Block', 'DecoderBlock', 'sincos_1d', 'sincos_2d', 'ViT', 'init_weights', 'linear_init',
+           'set_position_mode']
 
 # %% ../nbs/04_vit.ipynb #148db17b
 SIZES = dict(micro=dict(embed_dim=64, depth=4, num_heads=4), mini=dict(embed_dim=128, depth=6, num_heads=4),
@@ -287,3 +288,12 @@ def linear_init(model:nn.Module) -> str:
     ws = [m.weight.detach() for m in model.modules() if isinstance(m, nn.Linear) and min(m.weight.shape) >= 16]
     def xavier(w): a = math.sqrt(6 / sum(w.shape)); return bool(w.abs().max() <= a) and abs(w.std().item() - a / 3 ** .5) < .1 * a
     return 'Xavier-uniform' if ws and all(xavier(w) for w in ws) else "other"
+
+# %% ../nbs/04_vit.ipynb #b4dbc49f
+def set_position_mode(model:nn.Module, mode:str) -> nn.Module:
+    "Every ViT in `model` reads grids other than its training grid by `mode`: 'interpolate' (coordinates scaled onto the training grid, DARL's choice) or 'extrapolate' (integer coordinates)."
+    check(mode in ('interpolate', 'extrapolate'), f"Unknown position mode {mode!r}: use --positions interpolate or extrapolate.")
+    for m in model.modules():
+        if isinstance(m, ViT): m.cfg = replace(m.cfg, rope_mode=mode)
+        if isinstance(m, RoPE): m.mode = mode
+    return model
