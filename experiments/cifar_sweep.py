@@ -108,6 +108,11 @@ def finetune(name, seed, dry=False):
     f = json.loads((dest / 'finetune.json').read_text())
     print(f"{dest.name}: fine-tuned {f['acc']:.3f} (random init {f['random_acc']:.3f})", flush=True)
 
+def pixels_probed(size):
+    "Whether a committed probe at `size` px already holds the raw-pixel baseline (it does not depend on the run)."
+    return any('pixel_linear_acc' in json.loads(f.read_text()) for f in RESULTS.glob(f'*/probe_{size}px*.json')
+               if not f.name.endswith('_correct.json'))
+
 def probe_at(name, seed, size, positions=None, dry=False):
     "Probe a finished run at `size` x `size` pixels (`visgen probe --img-size`, each image resized); copy the files beside its metrics."
     from visgen.pipeline import eval_name
@@ -118,6 +123,7 @@ def probe_at(name, seed, size, positions=None, dry=False):
         print(f'{dest.name}: no weights in {out} (pre-trained on another machine?): not probed'); return
     cmd = [str(Path(sys.executable).parent / 'visgen'), 'probe', '--run', str(out), '--img-size', str(size), '--device', 'cpu']
     if positions: cmd += ['--positions', positions]
+    if pixels_probed(size): cmd.append('--skip-pixels')               # raw pixels at this size: the same for every run
     print(' '.join(cmd), flush=True)
     if dry: return
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)

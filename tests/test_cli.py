@@ -100,6 +100,10 @@ def test_probe_at_another_resolution(run):
     r = json.loads((run / 'probe_16px_extrapolate.json').read_text())
     assert (r['img_size'], r['positions']) == ([16, 16], 'extrapolate') and (run / 'probe_16px_extrapolate_correct.json').exists()
     assert r['pixel_linear_acc'] > 0.5                                       # the resized digits are still digits
+    p = run_visgen('probe', '--run', run, '--device', 'cpu', '--img-size', 16, '--skip-pixels')
+    assert p.returncode == 0, p.stderr
+    r = json.loads((run / 'probe_16px.json').read_text())
+    assert r['positions'] == 'interpolate' and 'linear_acc' in r and not any(k.startswith('pixel_') for k in r), r
     before = sorted(f.name for f in run.iterdir())
     for args, msg in ((('--img-size', 15), "--img-size must be a multiple of the run's patch size 2"),
                       (('--img-size', 16, '--positions', 'stretch'), '--positions interpolate or extrapolate'),

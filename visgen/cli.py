@@ -47,7 +47,8 @@ def probe_cmd(run:str=None,         # Run directory of `visgen pretrain`
               layers:store_true=False, # Probe every block's output instead (writes layers.json)
               mae_epochs:int=0,     # Also MAE's probe (LARS, augmented images) for this many epochs (90 in MAE)
               img_size:int=None,    # Probe at S x S pixels, each image resized (writes probe_<S>px.json)
-              positions:str=None):  # interpolate or extrapolate positions at a grid other than the run's (default: the run's)
+              positions:str=None,   # interpolate or extrapolate positions at a grid other than the run's (default: the run's)
+              skip_pixels:store_true=False): # Leave out the raw-pixel baseline (the same for every run of one data set and size)
     "kNN and linear probes of a finished run, beside its baselines (writes probe.json)."
     check(run, "Pass --run RUN_DIR: the --out directory of a finished `visgen pretrain`.")
     from visgen.pipeline import probe, probe_layers
@@ -55,7 +56,7 @@ def probe_cmd(run:str=None,         # Run directory of `visgen pretrain`
     if layers:
         check(not data, "--layers probes the run's own data: leave out --data.")
         r = probe_layers(run, device, pool); print(json.dumps(r, indent=1)); return r
-    r = probe(run, device, pool, data, data_root, mae_epochs, img_size, positions); print(json.dumps(r, indent=1)); return r
+    r = probe(run, device, pool, data, data_root, mae_epochs, img_size, positions, not skip_pixels); print(json.dumps(r, indent=1)); return r
 
 # %% ../nbs/12_cli.ipynb #af862a9a
 def finetune_cmd(run:str=None,       # Run directory of `visgen pretrain`

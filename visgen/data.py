@@ -469,7 +469,7 @@ def at_image_size(images:ImageSet, img_size:int, stored:bool=True) -> ImageSet:
     if not stored: x = v2.functional.center_crop(x, [img_size, img_size])
     return ImageSet(x.contiguous(), images.labels, images.classes, images.name)
 
-# %% ../nbs/06_data.ipynb #fb28ccec
+# %% ../nbs/06_data.ipynb #9dd27b2e
 def resized(images:ImageSet, img_size:int) -> ImageSet:
     "`images` `(M, C, H, W)` with each whole image resized to `img_size` x `img_size` (bicubic, antialiased): the same view at another resolution."
     if images.img_size == (img_size, img_size): return images

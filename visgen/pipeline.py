@@ -403,14 +403,16 @@ def eval_name(stem:str, img_size:int|None=None, positions:str|None=None) -> str:
 def probe(run_dir, device='auto', pool:str|None=None, data:str|None=None, data_root:str|None=None,
           mae_epochs:int=0, # > 0: also MAE's probe (LARS, augmented images) for this many epochs, `mae_*`
           img_size:int|None=None, # probe at S x S (each image resized; positions by `positions` or the run's mode)
-          positions:str|None=None) -> dict: # 'interpolate' or 'extrapolate' at a grid other than the training grid
+          positions:str|None=None, # 'interpolate' or 'extrapolate' at a grid other than the training grid
+          pixels:bool=True) -> dict: # also the raw-pixel baseline (`pixel_*`: the same for every run of one data set and size)
     "Re-evaluate a finished run with kNN and linear probes (and its baselines); writes `probe.json` (`eval_name`)."
     model, cfg, info = load_run(run_dir)
     dev = get_device(device)
     random_model = build_model(cfg, info['img_size'], info['in_chans'])
     if positions: model, random_model = set_position_mode(model, positions), set_position_mode(random_model, positions)
     train_set, test_set, mean, std = eval_data(cfg, info, data, data_root, model, img_size)
-    res, correct = split_correct(evaluate_run(model.to(dev), random_model.to(dev), train_set, test_set, mean, std, dev, pool or cfg.pool))
+    res, correct = split_correct(evaluate_run(model.to(dev), random_model.to(dev), train_set, test_set, mean, std, dev,
+                                              pool or cfg.pool, pixels))
     if mae_epochs:
         for prefix, m in (('', model), ('random_', random_model)):
             res[f'{prefix}mae_linear_acc'] = mae_linear_probe(m, train_set.images, train_set.labels, test_set.images, test_set.labels,

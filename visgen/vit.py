@@ -289,7 +289,7 @@ def linear_init(model:nn.Module) -> str:
     def xavier(w): a = math.sqrt(6 / sum(w.shape)); return bool(w.abs().max() <= a) and abs(w.std().item() - a / 3 ** .5) < .1 * a
     return 'Xavier-uniform' if ws and all(xavier(w) for w in ws) else "other"
 
-# %% ../nbs/04_vit.ipynb #b4dbc49f
+# %% ../nbs/04_vit.ipynb #25aa4c43
 def set_position_mode(model:nn.Module, mode:str) -> nn.Module:
     "Every ViT in `model` reads grids other than its training grid by `mode`: 'interpolate' (coordinates scaled onto the training grid, DARL's choice) or 'extrapolate' (integer coordinates)."
     check(mode in ('interpolate', 'extrapolate'), f"Unknown position mode {mode!r}: use --positions interpolate or extrapolate.")
