@@ -154,7 +154,8 @@ def main():
     if bad: sys.exit(f'Unknown setting(s) {bad}: known are {list(SETTINGS)}.')
     for n in names:
         for s in map(int, a.seeds.split(',')):
-            if a.list: print(run_name(n, s), *(f for f in ('metrics.json', 'finetune.json', 'curve.json') if (RESULTS / run_name(n, s) / f).exists()))
+            if a.list: print(run_name(n, s), *(f for f in ('metrics.json', 'finetune.json', 'curve.json') if (RESULTS / run_name(n, s) / f).exists()),
+                             *sorted(f.name for f in (RESULTS / run_name(n, s)).glob('probe_*px*.json') if not f.stem.endswith('_correct')))
             elif a.probe_size: probe_at(n, s, a.probe_size, a.positions, a.dry)
             else:
                 run(n, s, a.dry, a.curve)
