@@ -26,8 +26,8 @@ from .compare import pack_correct, unpack_correct
 __all__ = ['MARKER', 'LOCK', 'RESUME_MAY_CHANGE', 'STREAM_ABOVE', 'STREAMABLE', 'default_patch_size', 'check_run_config',
            'check_opts', 'is_run_dir', 'read_config', 'check_run_dir', 'RunLock', 'resume_diff', 'check_resume',
            'streamed_train', 'load_data', 'eval_view', 'build_model', 'load_run', 'evaluate_run', 'split_correct',
-           'on_rank0', 'write_json', 'pretrain', 'eval_data', 'eval_name', 'probe', 'probe_layers', 'finetune_run',
-           'sample_run', 'show_images']
+           'on_rank0', 'write_json', 'pretrain', 'eval_data', 'eval_name', 'load_pair', 'eval_record', 'probe',
+           'probe_layers', 'finetune_run', 'sample_run', 'show_images']
 
 # %% ../nbs/10_pipeline.ipynb #a99d5574
 def default_patch_size(H:int, W:int) -> int:
@@ -400,16 +400,25 @@ def eval_name(stem:str, img_size:int|None=None, positions:str|None=None) -> str:
     "The file stem of an evaluation: `probe`, or `probe_48px_extrapolate` at another size and position mode."
     return stem + (f'_{img_size}px' if img_size else '') + (f'_{positions}' if positions else '')
 
+def load_pair(run_dir, positions:str|None=None) -> tuple:
+    "A finished run's model and the same network at random init, both reading other grids by `positions`: `(model, random_model, cfg, info)`."
+    model, cfg, info = load_run(run_dir)
+    random_model = build_model(cfg, info['img_size'], info['in_chans'])
+    if positions: model, random_model = set_position_mode(model, positions), set_position_mode(random_model, positions)
+    return model, random_model, cfg, info
+
+def eval_record(images, cfg:RunConfig, positions:str|None=None) -> dict:
+    "What an evaluation at another size records: the image size and the position mode in effect."
+    return dict(img_size=list(images.img_size), positions=positions or cfg.opts.get('rope_mode', 'interpolate'))
+
 def probe(run_dir, device='auto', pool:str|None=None, data:str|None=None, data_root:str|None=None,
           mae_epochs:int=0, # > 0: also MAE's probe (LARS, augmented images) for this many epochs, `mae_*`
           img_size:int|None=None, # probe at S x S (each image resized; positions by `positions` or the run's mode)
           positions:str|None=None, # 'interpolate' or 'extrapolate' at a grid other than the training grid
           pixels:bool=True) -> dict: # also the raw-pixel baseline (`pixel_*`: the same for every run of one data set and size)
     "Re-evaluate a finished run with kNN and linear probes (and its baselines); writes `probe.json` (`eval_name`)."
-    model, cfg, info = load_run(run_dir)
+    model, random_model, cfg, info = load_pair(run_dir, positions)
     dev = get_device(device)
-    random_model = build_model(cfg, info['img_size'], info['in_chans'])
-    if positions: model, random_model = set_position_mode(model, positions), set_position_mode(random_model, positions)
     train_set, test_set, mean, std = eval_data(cfg, info, data, data_root, model, img_size)
     res, correct = split_correct(evaluate_run(model.to(dev), random_model.to(dev), train_set, test_set, mean, std, dev,
                                               pool or cfg.pool, pixels))
@@ -418,7 +427,7 @@ def probe(run_dir, device='auto', pool:str|None=None, data:str|None=None, data_r
             res[f'{prefix}mae_linear_acc'] = mae_linear_probe(m, train_set.images, train_set.labels, test_set.images, test_set.labels,
                                                               mean, std, epochs=mae_epochs, warmup_epochs=min(10, mae_epochs // 9),
                                                               pool=pool or cfg.pool, device=dev)
-    if img_size or positions: res.update(img_size=list(train_set.img_size), positions=positions or cfg.opts.get('rope_mode', 'interpolate'))
+    if img_size or positions: res.update(eval_record(train_set, cfg, positions))
     name = eval_name('probe', img_size, positions)
     write_json(Path(run_dir) / f'{name}_correct.json', correct, 'per-image correctness')
     write_json(Path(run_dir) / f'{name}.json', res, 'probe results')
@@ -450,9 +459,7 @@ def finetune_run(run_dir, epochs:int=10, lr:float=1e-3, batch_size:int=128, laye
     check(batch_size >= 1, f"--batch-size must be at least 1, got {batch_size}.")
     check(math.isfinite(layer_decay) and 0 < layer_decay <= 1, f"--layer-decay must be in (0, 1], got {layer_decay}.")
     amp = resolve_amp(amp, device)
-    model, cfg, info = load_run(run_dir)
-    random_model = build_model(cfg, info['img_size'], info['in_chans'])
-    if positions: model, random_model = set_position_mode(model, positions), set_position_mode(random_model, positions)
+    model, random_model, cfg, info = load_pair(run_dir, positions)
     train_set, test_set, mean, std = eval_data(cfg, info, data, data_root, model, img_size)
     kw = dict(epochs=epochs, lr=lr, batch_size=batch_size, layer_decay=layer_decay, device=str(get_device(device)),
               randaug=randaug, mixup=mixup, cutmix=cutmix, seed=seed, mean=mean, std=std, drop_path=drop_path, reprob=reprob,
@@ -461,7 +468,7 @@ def finetune_run(run_dir, epochs:int=10, lr:float=1e-3, batch_size:int=128, laye
     ft = finetune(model.backbone, *args, **kw)
     rand = finetune(random_model.backbone, *args, **kw)
     res = dict(acc=ft['acc'], random_acc=rand['acc'], recipe={k: v for k, v in kw.items() if k not in ('mean', 'std')})
-    if img_size or positions: res['recipe'].update(img_size=list(train_set.img_size), positions=positions or cfg.opts.get('rope_mode', 'interpolate'))
+    if img_size or positions: res['recipe'].update(eval_record(train_set, cfg, positions))
     correct = dict(finetune_correct=pack_correct(ft['correct']), random_finetune_correct=pack_correct(rand['correct']))
     name = eval_name('finetune', img_size, positions)
     write_json(Path(run_dir) / f'{name}_correct.json', correct, 'per-image correctness')   # for visgen.compare
