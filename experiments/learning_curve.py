@@ -7,7 +7,7 @@ network): epoch 0 is the same network at random init, and the last epoch must re
 `metrics.json`. Nothing is trained. The learning-rate schedule is the full run's (warm-up, then
 cosine to 6 epochs), so epoch 3 is a point on this run, not a 3-epoch run.
 
-    python experiments/learning_curve.py runs/cifar/darl_diffusion_s2 [--out experiments/results/cifar10/darl_diffusion_s2]
+    python experiments/learning_curve.py runs/cifar/darl_diffusion_s2 [--out experiments/results/cifar10/darl_diffusion_s2] [--every 2]
 
 writes `curve.json` (one row per epoch: `epoch`, `step`, `knn_acc`, `linear_acc`) into `--out` (default: the run).
 """
@@ -29,13 +29,16 @@ def probe(run, weights, data):
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('run'); p.add_argument('--out')
+    p.add_argument('--every', type=int, default=1, help='probe the checkpoints of every k-th epoch only (and the last)')
     a = p.parse_args()
     m = json.loads((Path(a.run) / 'metrics.json').read_text())
     spe = m['steps'] // m['epochs']                                     # steps per epoch
     rows = [dict(epoch=0, step=0, knn_acc=m['random_knn_acc'], linear_acc=m['random_linear_acc'])]
     _, cfg, info = load_run(a.run)
     data = eval_data(cfg, info)                                         # read once, not once per checkpoint
-    for step, w in checkpoints(a.run):
+    ck = checkpoints(a.run)
+    for step, w in ck:
+        if (step // spe) % a.every and step != ck[-1][0]: continue     # --every: skipped, not probed
         rows.append(dict(epoch=step / spe, step=step, **probe(a.run, w, data)))
         print(f"epoch {rows[-1]['epoch']:.2f}: kNN {rows[-1]['knn_acc']:.4f} linear {rows[-1]['linear_acc']:.4f}", flush=True)
     assert len(rows) > 1, f'{a.run} kept no checkpoints: pre-train with --keep-last at least its epochs'

@@ -20,6 +20,10 @@ def test_sweep_dry_prints_the_protocol():
     assert r.returncode == 0, r.stderr
     pre, cur = r.stdout.strip().splitlines()[-2:]
     assert '--keep-last 6' in pre and 'learning_curve.py' in cur and 'runs/cifar/darl_diffusion_s7' in cur, (pre, cur)
+    r = _py('experiments/cifar_sweep.py', '--dry', '--only', 'randsac_long', '--seeds', '7', '--curve')
+    assert r.returncode == 0, r.stderr
+    pre, cur = r.stdout.strip().splitlines()[-2:]                      # its own budget, a curve of every 2nd epoch
+    assert '--epochs 10' in pre and '--train-limit 0' in pre and '--keep-last 10' in pre and '--every 2' in cur, (pre, cur)
     r = _py('experiments/cifar_sweep.py', '--dry', '--only', 'darl_mse_abs', '--seeds', '7', '--probe-size', 56, '--positions', 'extrapolate')
     assert r.returncode == 0, r.stderr
     pr = r.stdout.strip().splitlines()[-1]                              # a probe of the finished run, no training
@@ -49,6 +53,9 @@ def test_learning_curve_probes_every_epoch_and_ends_at_the_runs_metrics(tmp_path
     assert [r['epoch'] for r in c['rows']] == [0, 1, 2]
     assert c['rows'][0]['linear_acc'] == m['random_linear_acc'] and c['rows'][-1]['knn_acc'] == m['knn_acc']
     assert c['pixel_knn_acc'] == m['pixel_knn_acc']
+    r = _py('experiments/learning_curve.py', run, '--out', tmp_path / 'every', '--every', 2)   # epoch 1 skipped, the last kept
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert [r['epoch'] for r in json.loads((tmp_path / 'every' / 'curve.json').read_text())['rows']] == [0, 2]
 
 def test_cifar_results_notebook_rebuilds_from_committed_files(tmp_path):
     "experiments/results/cifar.ipynb runs from the committed files alone, and every code cell shows something."
