@@ -23,7 +23,7 @@ def test_sweep_dry_prints_the_protocol():
     r = _py('experiments/cifar_sweep.py', '--dry', '--only', 'randsac_long', '--seeds', '7', '--curve')
     assert r.returncode == 0, r.stderr
     pre, cur = r.stdout.strip().splitlines()[-2:]                      # its own budget, a curve of every 2nd epoch
-    assert '--epochs 10' in pre and '--train-limit 0' in pre and '--keep-last 10' in pre and '--every 2' in cur, (pre, cur)
+    assert '--epochs 8' in pre and '--train-limit 0' in pre and '--keep-last 8' in pre and '--every 2' in cur, (pre, cur)
     r = _py('experiments/cifar_sweep.py', '--dry', '--only', 'darl_mse_abs', '--seeds', '7', '--probe-size', 56, '--positions', 'extrapolate')
     assert r.returncode == 0, r.stderr
     pr = r.stdout.strip().splitlines()[-1]                              # a probe of the finished run, no training
