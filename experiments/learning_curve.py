@@ -5,7 +5,8 @@ epoch) is probed exactly as the run's final model was (`visgen.pipeline.evaluate
 network): epoch 0 is the same network at random init, and the last epoch must reproduce the run's
 `metrics.json` (asserted). Raw pixels do not move with epochs: their accuracies come from
 `metrics.json`. Nothing is trained. The learning-rate schedule is the full run's (warm-up, then
-cosine to 6 epochs), so epoch 3 is a point on this run, not a 3-epoch run.
+cosine to its last epoch), so epoch 3 is a point on this run, not a 3-epoch run. `--every k` probes
+only the checkpoints of every k-th epoch (and always the last): each probe is a full one.
 
     python experiments/learning_curve.py runs/cifar/darl_diffusion_s2 [--out experiments/results/cifar10/darl_diffusion_s2] [--every 2]
 
@@ -31,6 +32,7 @@ def main():
     p.add_argument('run'); p.add_argument('--out')
     p.add_argument('--every', type=int, default=1, help='probe the checkpoints of every k-th epoch only (and the last)')
     a = p.parse_args()
+    if a.every < 1: p.error(f'--every must be at least 1 (1 probes every epoch), got {a.every}.')
     m = json.loads((Path(a.run) / 'metrics.json').read_text())
     spe = m['steps'] // m['epochs']                                     # steps per epoch
     rows = [dict(epoch=0, step=0, knn_acc=m['random_knn_acc'], linear_acc=m['random_linear_acc'])]

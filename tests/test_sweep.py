@@ -56,6 +56,8 @@ def test_learning_curve_probes_every_epoch_and_ends_at_the_runs_metrics(tmp_path
     r = _py('experiments/learning_curve.py', run, '--out', tmp_path / 'every', '--every', 2)   # epoch 1 skipped, the last kept
     assert r.returncode == 0, r.stderr[-2000:]
     assert [r['epoch'] for r in json.loads((tmp_path / 'every' / 'curve.json').read_text())['rows']] == [0, 2]
+    r = _py('experiments/learning_curve.py', run, '--out', tmp_path / 'zero', '--every', 0)
+    assert r.returncode == 2 and '--every must be at least 1' in r.stderr and not (tmp_path / 'zero').exists()
 
 def test_cifar_results_notebook_rebuilds_from_committed_files(tmp_path):
     "experiments/results/cifar.ipynb runs from the committed files alone, and every code cell shows something."
