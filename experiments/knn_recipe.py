@@ -10,8 +10,8 @@ does the same, so it alone sees features on equal scales).
 Pooling is the other suspect: the network's descriptor is the mean of its 64 token vectors, which
 keeps nothing of where in the image a token was, while the pixel row keeps the whole layout. Two
 controls (under the first three recipes only): the last block's tokens concatenated in image order
-(only for a model whose tokens are in raster order, such as DARL's default), and raw pixels
-pooled like the network, the mean of their patches.
+(for every model whose `features` pass visits the patches in image order: all but DARL trained over
+another order than raster), and raw pixels pooled like the network, the mean of their patches.
 
     python experiments/knn_recipe.py runs/cifar/darl_mse_s1 [--out experiments/results/cifar10/darl_mse_s1]
 
@@ -53,7 +53,7 @@ def features(run):
     tr, te, mean, std = eval_data(cfg, info)
     xtr, xte = normalise(tr.images, mean, std), normalise(te.images, mean, std)
     rand = build_model(cfg, info['img_size'], info['in_chans'])
-    raster = getattr(model, 'order', None) == 'raster'
+    raster = image_order(model)
     out = {}
     for n, m in (('model', model), ('random init', rand)):                  # one pass per model and split
         (ptr, ttr), (pte, tte) = (pooled_and_tokens(m, x, cfg.pool) for x in (xtr, xte))
@@ -62,6 +62,11 @@ def features(run):
     out['raw pixels'] = (pixel_features(xtr), pixel_features(xte))
     out['raw pixels, mean of patches'] = tuple(patchify(x, info['patch_size']).mean(1) for x in (xtr, xte))
     return out, tr.labels, te.labels
+
+def image_order(model):
+    "Whether `model.features` runs the patches in image order: DARL's runs its own order; the others (RandSAC, SAIM, ADDP) the unmasked encoder."
+    from visgen.darl import DARL
+    return not isinstance(model, DARL) or model.order == 'raster'
 
 def pooled_and_tokens(model, x, pool):
     "`model.features` `(N, D)` and the last block's patch tokens concatenated `(N, n*D)` (in the order the model visits them), in one pass."

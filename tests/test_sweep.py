@@ -67,3 +67,14 @@ def test_cifar_results_notebook_rebuilds_from_committed_files(tmp_path):
                         cwd=str(ROOT / 'experiments/results'), progress_bar=False)
     silent = [i for i, c in enumerate(nbformat.read(out, as_version=4).cells) if c.cell_type == 'code' and not c.outputs]
     assert not silent, f'code cells {silent} printed nothing'
+
+def test_knn_recipe_keeps_the_layout_only_where_features_visit_image_order():
+    import importlib.util
+    from visgen.registry import create_method
+    spec = importlib.util.spec_from_file_location('knn_recipe', ROOT / 'experiments' / 'knn_recipe.py')
+    kr = importlib.util.module_from_spec(spec); spec.loader.exec_module(kr)
+    kw = dict(img_size=8, patch_size=2, in_chans=1)
+    assert kr.image_order(create_method('darl_mse', **kw))                       # raster: its own order is image order
+    assert not kr.image_order(create_method('darl_mse', order='round_robin', **kw))   # features visit its order
+    assert kr.image_order(create_method('darl_mse', order='random', **kw))       # two streams: the unmasked encoder
+    assert kr.image_order(create_method('randsac', **kw)) and kr.image_order(create_method('saim', **kw))
