@@ -97,9 +97,13 @@ def test_addp_template_runs(tmp_path, monkeypatch):
     out = tmp_path / 'abl'
     nb = execute_template(ROOT / 'experiments' / 'addp.ipynb', tmp_path / 'addp.ipynb', dict(
         epochs=1, vq_epochs=1, predictor_epochs=1, tp_dim=16, tp_heads=2, mappings=['wsum'], gen_steps=[2, 4],
-        gen_seeds=[0], eval_samples=32, classifier_steps=30, device='cpu', out_dir=str(out)), cwd=ROOT)
+        gen_seeds=[0], eval_samples=32, classifier_steps=30, device='cpu', out_dir=str(out), train_seeds=[0, 1]), cwd=ROOT)
     res = json.loads((out / 'results.json').read_text())
     assert set(res['runs']) == {'wsum', 'wsum, no tokens'} and 'fcd' in res['generation']['wsum']
+    assert set(res['generation_by_seed']) == {'wsum_s0', 'wsum_s1', 'wsum, no tokens_s0', 'wsum, no tokens_s1'}
+    c = res['claims']['reliable tokens to the decoder beat none']           # read with the rule over both training seeds
+    assert len(c['per_seed']) == 2 and c['lo'] <= c['delta'] <= c['hi'] and c['verdict'] in ('holds', 'reversed', 'unresolved'), c
+    assert (out / 'addp_wsum_s1' / 'metrics.json').exists()
     text = nb.read_text()
     assert 'image/png' in text and 'FCD' in text and 'held' in text
     for f in ('samples.png', 'intermediate_steps.png', 'inpainting.png', 'vq_reconstructions.png'):

@@ -10,7 +10,7 @@ from scipy.stats import binomtest
 from .core import check
 
 # %% auto #0
-__all__ = ['pack_correct', 'unpack_correct', 'mcnemar', 'paired_bootstrap', 'verdict', 'verdict_row']
+__all__ = ['pack_correct', 'unpack_correct', 'mcnemar', 'paired_bootstrap', 'read_rule', 'verdict', 'verdict_row']
 
 # %% ../nbs/09a_compare.ipynb #95ede7e7
 def pack_correct(correct) -> str:
@@ -45,17 +45,21 @@ def paired_bootstrap(a, b, n_boot:int=2000, seed:int=0, level:float=0.95) -> tup
     return float(d.mean()), float(np.quantile(boots, q)), float(np.quantile(boots, 1 - q))
 
 # %% ../nbs/09a_compare.ipynb #b23d427e
+def read_rule(lo:float, hi:float, per_seed:list) -> str:
+    "The rule on a claimed difference (positive: the claim): its 95% interval `lo`, `hi` and each seed's own difference."
+    if len(per_seed) < 2: return 'unresolved (one seed)'
+    if lo > 0 and all(x > 0 for x in per_seed): return 'holds'
+    if hi < 0 and all(x < 0 for x in per_seed): return 'reversed'
+    return 'unresolved'
+
 def verdict(a, b, n_boot:int=2000, seed:int=0) -> dict:
     "Read the claim 'B beats A' from per-seed correctness `(S, M)`: 'holds', 'reversed' or 'unresolved', with the interval."
     a, b = np.atleast_2d(np.asarray(a, bool)), np.atleast_2d(np.asarray(b, bool))
     check(a.shape == b.shape, f"Both settings need the same seeds and test images: got {a.shape} and {b.shape}.")
     delta, lo, hi = paired_bootstrap(a, b, n_boot, seed)
     per_seed = (b.mean(1) - a.mean(1)).tolist()
-    if len(a) < 2: v = 'unresolved (one seed)'
-    elif lo > 0 and all(x > 0 for x in per_seed): v = 'holds'
-    elif hi < 0 and all(x < 0 for x in per_seed): v = 'reversed'
-    else: v = 'unresolved'
-    return dict(delta=delta, lo=lo, hi=hi, per_seed=per_seed, p_mcnemar=mcnemar(a[0], b[0]), seeds=len(a), verdict=v)
+    return dict(delta=delta, lo=lo, hi=hi, per_seed=per_seed, p_mcnemar=mcnemar(a[0], b[0]), seeds=len(a),
+                verdict=read_rule(lo, hi, per_seed))
 
 # %% ../nbs/09a_compare.ipynb #7f53ad5c
 def verdict_row(claim:str, v:dict, paper:str='') -> str:

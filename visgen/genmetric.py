@@ -16,7 +16,7 @@ from .evaluate import apply_batched, seeded
 
 # %% auto #0
 __all__ = ['frechet_distance', 'precision_recall', 'FeatureCNN', 'train_classifier', 'feature_classifier', 'train_split',
-           'generation_metrics']
+           'generation_metrics', 'fcd_verdict']
 
 # %% ../nbs/20_genmetric.ipynb #54512907
 def _psd_sqrt(S:torch.Tensor) -> torch.Tensor:
@@ -118,3 +118,20 @@ def generation_metrics(fake:torch.Tensor, test_set, mean, std, train_set=None, d
     acc = (apply_batched(clf, normalise(test_set.images, mean, std), device=device).argmax(1) == test_set.labels).float().mean()
     out['fcd_classifier_acc'] = acc.item()
     return out
+
+# %% ../nbs/20_genmetric.ipynb #eaf40afe
+def fcd_verdict(f_real:torch.Tensor, f_a:list, f_b:list, n_boot:int=500, seed:int=0, level:float=0.95) -> dict:
+    "Read 'B generates better than A' (lower FCD) from real features `(N, D)` and per-seed generated features `[(M, D)]` of each."
+    import numpy as np
+    from visgen.compare import read_rule
+    check(len(f_a) == len(f_b) > 0, f"Both settings need the same training seeds: got {len(f_a)} and {len(f_b)}.")
+    diff = lambda r, a, b: frechet_distance(r, a) - frechet_distance(r, b)   # positive: B is closer to the real images
+    per_seed = [diff(f_real, a, b) for a, b in zip(f_a, f_b)]
+    g = torch.Generator().manual_seed(seed)
+    pick = lambda f: f[torch.randint(len(f), (len(f),), generator=g)]
+    boots = []
+    for _ in range(n_boot):
+        r = pick(f_real)                                                      # shared by A and B: paired
+        boots.append(np.mean([diff(r, pick(a), pick(b)) for a, b in zip(f_a, f_b)]))
+    lo, hi = (float(x) for x in np.quantile(boots, [(1 - level) / 2, (1 + level) / 2]))
+    return dict(delta=float(np.mean(per_seed)), lo=lo, hi=hi, per_seed=per_seed, seeds=len(f_a), verdict=read_rule(lo, hi, per_seed))
