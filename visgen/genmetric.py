@@ -9,7 +9,9 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import nn
+import numpy as np
 from .core import check, UserError, get_device
+from .compare import read_rule
 from safetensors.torch import save_file, load_file
 from .data import cache_dir
 from .evaluate import apply_batched, seeded
@@ -122,8 +124,6 @@ def generation_metrics(fake:torch.Tensor, test_set, mean, std, train_set=None, d
 # %% ../nbs/20_genmetric.ipynb #eaf40afe
 def fcd_verdict(f_real:torch.Tensor, f_a:list, f_b:list, n_boot:int=500, seed:int=0, level:float=0.95) -> dict:
     "Read 'B generates better than A' (lower FCD) from real features `(N, D)` and per-seed generated features `[(M, D)]` of each."
-    import numpy as np
-    from visgen.compare import read_rule
     check(len(f_a) == len(f_b) > 0, f"Both settings need the same training seeds: got {len(f_a)} and {len(f_b)}.")
     diff = lambda r, a, b: frechet_distance(r, a) - frechet_distance(r, b)   # positive: B is closer to the real images
     per_seed = [diff(f_real, a, b) for a, b in zip(f_a, f_b)]
