@@ -53,12 +53,12 @@ def features(run):
     tr, te, mean, std = eval_data(cfg, info)
     xtr, xte = normalise(tr.images, mean, std), normalise(te.images, mean, std)
     rand = build_model(cfg, info['img_size'], info['in_chans'])
-    raster = image_order(model)
+    layout = image_order(model)                                         # its last block's tokens are in image order
     out = {}
     for n, m in (('model', model), ('random init', rand)):                  # one pass per model and split
         (ptr, ttr), (pte, tte) = (pooled_and_tokens(m, x, cfg.pool) for x in (xtr, xte))
         out[n] = (ptr, pte)
-        if raster: out[f'{n}, tokens in image order'] = (ttr, tte)
+        if layout: out[f'{n}, tokens in image order'] = (ttr, tte)
     out['raw pixels'] = (pixel_features(xtr), pixel_features(xte))
     out['raw pixels, mean of patches'] = tuple(patchify(x, info['patch_size']).mean(1) for x in (xtr, xte))
     return out, tr.labels, te.labels
