@@ -38,9 +38,10 @@ def test_library_pages_are_api_docs(site):
     cli = (site / '_site' / 'nbs' / '12_cli.html').read_text()
     assert re.search(r'<h3[^>]*id="experiment_cmd"', cli), 'a heading per exported function'
     assert 'def</span> <span class="fu">experiment_cmd</span>' in cli or 'experiment_cmd</span>(' in cli, 'its signature'
-    table = cli[cli.index('id="experiment_cmd"'):]
+    opts = (site / '_site' / 'nbs' / '00b_options.html').read_text()      # a command's flags: its part of the options tree
+    table = opts[opts.index('id="experimentoptions"'):]
     table = table[table.index('<table'):table.index('</table>')]
-    assert 'Where the executed notebook goes' in table and '<strong>Type</strong>' in table, 'its parameters as a table'
+    assert 'Where the executed notebook goes' in table and '<strong>Type</strong>' in table and '--output' in table, 'its flags as a table'
     for page in (site / '_site' / 'nbs').glob('*.html'):
         text = page.read_text()
         assert not re.search(r'<span class="co">#\|\s*(export|exporti|default_exp|hide|slow|cuda|exec_doc)\b', text), f'{page.name} shows nbdev directives'
@@ -170,13 +171,14 @@ def test_contributing_example_is_a_working_method(tmp_path):
     code = (REPO / 'CONTRIBUTING.md').read_text().split('```python\n', 1)[1].split('```', 1)[0]
     code += '''
 from visgen.registry import check_contract, create_method, load_methods
-from visgen.pipeline import RunConfig, pretrain
+from visgen.options import RunOptions
+from visgen.pipeline import pretrain
 assert 'masked_patches' in load_methods()
 m = check_contract(create_method('masked_patches', img_size=(8, 12)))
 x = torch.randn(4, 1, 8, 12); out = m(x); out['loss'].backward()
 assert torch.isfinite(out['loss']) and out['pred'].shape == (4, 24, 4), out['pred'].shape
 assert m.features(x).shape == (4, m.backbone.embed_dim)
-r = pretrain('run', RunConfig(method='masked_patches', epochs=1, batch_size=32, train_limit=64, test_limit=32, device='cpu'),
+r = pretrain('run', RunOptions.of(method='masked_patches', epochs=1, batch_size=32, train_limit=64, test_limit=32, device='cpu'),
              progress=False, log=lambda *a: None)
 assert 0 <= r['linear_acc'] <= 1, r
 '''

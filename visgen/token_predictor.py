@@ -14,6 +14,8 @@ from timm.layers import trunc_normal_
 from .vit import Block, init_weights
 from .serial import random_rank      # rank < n masks a token: the first n of a random permutation
 from .registry import register_method, method_options
+from .rundir import read_config, run_options
+from .options import derived
 from .vq import VQ, VQConfig, vq as _vq_builder
 
 # %% auto #0
@@ -127,14 +129,14 @@ def check_part(run_dir:Path, method:str, opts:dict, img_size, in_chans:int):
     check(cfg_p.exists() and (Path(run_dir) / 'model.safetensors').exists(),
           f"{run_dir} is not a finished visgen run (config.json and model.safetensors): train it with "
           f"`visgen pretrain --method {method} --out {run_dir}`, or leave the option out to train it here.")
-    info = json.loads(cfg_p.read_text())
-    check(info.get('method') == method, f"{run_dir} is a {info.get('method')!r} run, not a {method!r} run.")
-    check(list(info['img_size']) == list(img_size) and info['in_chans'] == in_chans,
-          f"{run_dir} was trained on {info['in_chans']}x{info['img_size']} images, these are {in_chans}x{list(img_size)}.")
+    rec = read_config(run_dir); o, dv = run_options(rec, cfg_p), derived(rec)
+    check(o.model.method == method, f"{run_dir} is a {o.model.method!r} run, not a {method!r} run.")
+    check(list(dv['img_size']) == list(img_size) and dv['in_chans'] == in_chans,
+          f"{run_dir} was trained on {dv['in_chans']}x{dv['img_size']} images, these are {in_chans}x{list(img_size)}.")
     defaults = method_options(method)
-    theirs = {**defaults, **info.get('opts', {})}
-    if 'down' in theirs and theirs['down'] is None: theirs['down'] = info['patch_size']   # down defaults to the patch size
-    opts = {**opts, 'down': opts['down'] or info['patch_size']} if 'down' in opts else opts
+    theirs = {**defaults, **o.model.opts}
+    if 'down' in theirs and theirs['down'] is None: theirs['down'] = dv['patch_size']   # down defaults to the patch size
+    opts = {**opts, 'down': opts['down'] or dv['patch_size']} if 'down' in opts else opts
     diff = {k: (theirs.get(k), v) for k, v in opts.items() if k in defaults and theirs.get(k) != v}
     check(not diff, f"{run_dir} was trained with other {method} options {diff} (theirs, ours): pass the same "
           "options (--opts) or train a new one by leaving the run option out.")
@@ -143,12 +145,11 @@ def check_part(run_dir:Path, method:str, opts:dict, img_size, in_chans:int):
 def fit_part(part:nn.Module, method:str, opts:dict, sub_dir, given, cfg, epochs:int, lr:float,
              img_size, in_chans:int, resume:bool=False, log=print) -> Path:
     "Load `part` from finished run `given`, else pre-train it as the sub-run `sub_dir` (resumed if asked)."
-    from dataclasses import replace
     from visgen.pipeline import pretrain
     from visgen.train import load_weights
     src = Path(given) if given else Path(sub_dir)
     if not given and not (resume and (src / 'model.safetensors').exists()):
-        sub = replace(cfg, method=method, epochs=epochs, lr=lr, opts=opts)   # every other setting as the parent run's
+        sub = cfg.replace(method=method, epochs=epochs, lr=lr, opts=opts)   # every other setting as the parent run's
         log(f"Training the {method} part in {src} ({epochs} epochs) ...")
         m = pretrain(src, sub, resume=resume and src.exists(), overwrite=not resume, progress=False, log=log)
         log(f"{method}: " + ', '.join(f"{k}={v:.4g}" for k, v in m.items() if isinstance(v, float)))
