@@ -18,7 +18,7 @@ from .twostream import TwoStreamAR
 from .registry import register_method, paper_card, CardRow
 
 # %% auto #0
-__all__ = ['DARL_ORDERS', 'DARL', 'darl_features', 'predict_next', 'darl_mse', 'embed_patches', 'generate', 'complete_bottom']
+__all__ = ['DARL_ORDERS', 'DARL', 'darl_mse', 'embed_patches', 'generate', 'complete_bottom']
 
 # %% ../nbs/07_darl.ipynb #c5201e42
 DARL_ORDERS = ('raster', 'nested_raster', 'round_robin')  # DARL table 6
@@ -69,31 +69,38 @@ class DARL(nn.Module):
         out = self.patch_loss(h, self.targets(imgs, order))
         return {**out, 'pred': scatter_tokens(out['pred'], order), 'order': order}
 
-# %% ../nbs/07_darl.ipynb #776827f6
-def darl_features(model, imgs, pool:str='mean', causal:bool=True):
-    "Image descriptors `(B, D)` from a DARL-style model: `pool` 'mean' or 'last'."
-    check(pool in ('mean', 'last'), f"Unknown pooling {pool!r}: use 'mean' or 'last'.")
-    bb = model.backbone
-    x, grid = bb.embed(imgs)                                                   # (B, N, D)
-    order = order_from_rank(model.sample_rank(x.shape[0], x.shape[1], x.device, grid))
-    x, coords, _ = bb.in_order(x, grid, order)                                   # (B, N, D), (B, N, 2)
-    x = torch.cat([model.sos.expand(x.shape[0], -1, -1), x], 1)
-    h = bb.forward_blocks(x, bb.rope(coords, grid, n_prefix=1), is_causal=causal)[:, 1:]
-    return h.mean(1) if pool == 'mean' else h[:, -1]
+    def features(self, imgs, pool:str='mean', causal:bool=True):
+        "Image descriptors `(B, D)`: `pool` 'mean' or 'last' of the patch outputs, `causal` as pre-trained or bidirectional."
+        check(pool in ('mean', 'last'), f"Unknown pooling {pool!r}: use 'mean' or 'last'.")
+        bb = self.backbone
+        x, grid = bb.embed(imgs)                                                   # (B, N, D)
+        order = order_from_rank(self.sample_rank(x.shape[0], x.shape[1], x.device, grid))
+        x, coords, _ = bb.in_order(x, grid, order)                                   # (B, N, D), (B, N, 2)
+        x = torch.cat([self.sos.expand(x.shape[0], -1, -1), x], 1)
+        h = bb.forward_blocks(x, bb.rope(coords, grid, n_prefix=1), is_causal=causal)[:, 1:]
+        return h.mean(1) if pool == 'mean' else h[:, -1]
 
-DARL.features = darl_features
+    @torch.no_grad()
+    def predict_images(self, imgs):
+        "Teacher-forced next-patch predictions as images `(B, C, H, W)`, in pixel space of `imgs`."
+        out = self(imgs)
+        pred = out['pred']                                                       # (B, N, P), raster order
+        grid = (imgs.shape[-2] // self.cfg.patch_size, imgs.shape[-1] // self.cfg.patch_size)
+        if self.norm_pix: pred = denorm_pix(pred, patchify(imgs, self.cfg.patch_size))   # true patch statistics
+        return unpatchify(pred.float(), self.cfg.patch_size, *grid)
 
-# %% ../nbs/07_darl.ipynb #aae29c03
-@torch.no_grad()
-def predict_next(model, imgs):
-    "Teacher-forced next-patch predictions as images `(B, C, H, W)`, in pixel space of `imgs`."
-    out = model(imgs)
-    pred = out['pred']                                                       # (B, N, P), raster order
-    grid = (imgs.shape[-2] // model.cfg.patch_size, imgs.shape[-1] // model.cfg.patch_size)
-    if model.norm_pix: pred = denorm_pix(pred, patchify(imgs, model.cfg.patch_size))   # true patch statistics
-    return unpatchify(pred.float(), model.cfg.patch_size, *grid)
+    # Generation (`visgen sample` calls `generate` and `complete`; the module functions below do the work)
+    def sample_patch(self, h, generator=None, **kw):
+        "DARL-MSE draws nothing: the linear head's prediction `(B, P)` for outputs `h` `(B, D)`."
+        return self.head(h)
 
-DARL.predict_images = predict_next
+    def generate(self, n:int, generator=None, **kw):
+        "The contract's generation hook: `n` samples `(n, C, H, W)` in normalised pixels (the module's `generate`)."
+        return generate(self, B=n, generator=generator, **kw)
+
+    def complete(self, imgs, generator=None, **kw):
+        "The contract's completion hook: `imgs` `(B, C, H, W)` with the bottom half generated (`complete_bottom`)."
+        return complete_bottom(self, imgs, generator=generator, **kw)
 
 # %% ../nbs/07_darl.ipynb #8df29580
 @register_method
@@ -112,12 +119,6 @@ def embed_patches(model, patches, coords, grid):
     x = bb.embed(unpatchify(patches.reshape(B * n, 1, P), p, 1, 1))[0].view(B, n, bb.embed_dim)   # (B, n, D)
     pe = bb.pos_embed(coords, grid)
     return x if pe is None else x + pe
-
-def _mse_sample_patch(self, h, generator=None, **kw):
-    "DARL-MSE draws nothing: the linear head's prediction `(B, P)` for outputs `h` `(B, D)`."
-    return self.head(h)
-
-DARL.sample_patch = _mse_sample_patch
 
 # %% ../nbs/07_darl.ipynb #98fb4e17
 @torch.no_grad()
@@ -153,16 +154,6 @@ def complete_bottom(model, imgs, cache:bool=True, generator=None, **sample_kw):
     check(model.order == 'raster', f"Completing the bottom half needs raster order; this model uses {model.order!r}.")
     gh, gw = imgs.shape[-2] // model.cfg.patch_size, imgs.shape[-1] // model.cfg.patch_size
     return generate(model, imgs, n_known=(gh // 2) * gw, cache=cache, generator=generator, **sample_kw)
-
-def _generate(self, n:int, generator=None, **kw):
-    "The contract's generation hook: `n` samples `(n, C, H, W)` in normalised pixels (`generate`)."
-    return generate(self, B=n, generator=generator, **kw)
-
-def _complete(self, imgs, generator=None, **kw):
-    "The contract's completion hook: `imgs` `(B, C, H, W)` with the bottom half generated (`complete_bottom`)."
-    return complete_bottom(self, imgs, generator=generator, **kw)
-
-DARL.generate, DARL.complete = _generate, _complete   # what `visgen sample` calls (`visgen.pipeline.sample_run`)
 
 # %% ../nbs/07_darl.ipynb #0e7d821a
 paper_card('darl_mse', 'Li et al., DARL: Denoising Autoregressive Representation Learning, 2024 (no official code)', [
