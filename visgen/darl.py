@@ -11,7 +11,7 @@ from torch import nn
 from .core import check
 from timm.layers import trunc_normal_
 from . import serial
-from .patches import patchify, unpatchify, grid_coords, norm_pix as _norm_pix, denorm_pix
+from .patches import patchify, unpatchify, grid_coords, norm_pix as _norm_pix, denorm_pix, check_norm_pix_var
 from .serial import raster_rank, order_from_rank, gather_tokens, scatter_tokens
 from .vit import ViT, ViTConfig, vit_config, KVCache, init_weights, linear_init
 from .twostream import TwoStreamAR
@@ -25,9 +25,11 @@ DARL_ORDERS = ('raster', 'nested_raster', 'round_robin')  # DARL table 6
 
 class DARL(nn.Module):
     "Causal ViT with a start-of-sequence token; the output at step `s` predicts the patch visited at `s`."
-    def __init__(self, cfg:ViTConfig, norm_pix:bool=False, order:str='raster', order_block:int=2):
+    def __init__(self, cfg:ViTConfig, norm_pix:bool=False, order:str='raster', order_block:int=2,
+                 norm_pix_var:str='unbiased'):   # the per-patch variance of norm-pix (`visgen.patches.NORM_PIX_VARS`)
         super().__init__()
         self.cfg, self.norm_pix, self.order, self.order_block = cfg, norm_pix, order, order_block
+        self.norm_pix_var = check_norm_pix_var(norm_pix_var)
         check(order in DARL_ORDERS, f"Unknown DARL order {order!r}: use one of {DARL_ORDERS} (a causal model needs a "
               "fixed order; darl_mse --opts order=random builds the two-stream model).")
         if order != 'raster': self.sample_rank(1, math.prod(cfg.grid), None)   # fails early if the blocks do not tile the grid
@@ -54,7 +56,7 @@ class DARL(nn.Module):
     def targets(self, imgs, order):
         "Patches in visiting order `(B, N, p*p*C)`, per-patch normalised if `norm_pix`."
         t = gather_tokens(patchify(imgs, self.cfg.patch_size), order)
-        return _norm_pix(t) if self.norm_pix else t
+        return _norm_pix(t, var=self.norm_pix_var) if self.norm_pix else t
 
     def patch_loss(self, h, target):
         "Next-patch MSE of the linear decoder."
@@ -86,7 +88,7 @@ class DARL(nn.Module):
         out = self(imgs)
         pred = out['pred']                                                       # (B, N, P), raster order
         grid = (imgs.shape[-2] // self.cfg.patch_size, imgs.shape[-1] // self.cfg.patch_size)
-        if self.norm_pix: pred = denorm_pix(pred, patchify(imgs, self.cfg.patch_size))   # true patch statistics
+        if self.norm_pix: pred = denorm_pix(pred, patchify(imgs, self.cfg.patch_size), var=self.norm_pix_var)   # true patch statistics
         return unpatchify(pred.float(), self.cfg.patch_size, *grid)
 
     # Generation (`visgen sample` calls `generate` and `complete`; the module functions below do the work)
@@ -105,11 +107,13 @@ class DARL(nn.Module):
 # %% ../nbs/07_darl.ipynb #8df29580
 @register_method
 def darl_mse(size:str='micro', img_size=8, patch_size:int=2, in_chans:int=1, pos:str='rope2d',
-             norm_pix:bool=False, drop_path:float=0., order:str='raster', order_block:int=2, **vit_kwargs):
+             norm_pix:bool=False, drop_path:float=0., order:str='raster', order_block:int=2,
+             norm_pix_var:str='unbiased',  # per-patch variance of norm-pix: 'unbiased' (MAE's code) or 'biased'
+             **vit_kwargs):
     "DARL with the MSE patch decoder; `order`: 'raster', 'nested_raster', 'round_robin' (`order_block` squares) or 'random'."
     cfg = vit_config(size, img_size=img_size, patch_size=patch_size, in_chans=in_chans, pos=pos, drop_path=drop_path, **vit_kwargs)
-    if order == 'random': return TwoStreamAR(cfg, 'random', norm_pix=norm_pix)   # figure 6: two streams (XLNet)
-    return DARL(cfg, norm_pix=norm_pix, order=order, order_block=order_block)
+    if order == 'random': return TwoStreamAR(cfg, 'random', norm_pix=norm_pix, norm_pix_var=norm_pix_var)   # figure 6: two streams (XLNet)
+    return DARL(cfg, norm_pix=norm_pix, order=order, order_block=order_block, norm_pix_var=norm_pix_var)
 
 # %% ../nbs/07_darl.ipynb #4d753c5d
 def embed_patches(model, patches, coords, grid):

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 from .core import check
 from timm.layers import Mlp, trunc_normal_
-from .patches import patchify, unpatchify, grid_coords, norm_pix as _norm_pix, denorm_pix
+from .patches import patchify, unpatchify, grid_coords, norm_pix as _norm_pix, denorm_pix, check_norm_pix_var
 from .serial import (OrderedModel, sample_rank, order_from_rank, gather_tokens, scatter_tokens, order_options, segment_size,
                            stream_attention_args, attention_args, sorted_attention_args, sorted_rank, content_mask)
 from .vit import ViT, ViTConfig, vit_config, Block, DecoderBlock, sincos_2d, init_weights, linear_init
@@ -40,11 +40,13 @@ class SAIM(OrderedModel, nn.Module):
     "SAIM: content-masked ViT encoder + parallel query-masked cross-attention decoder (or shared two-stream)."
     def __init__(self, cfg:ViTConfig, share:bool=False, order:str='random', order_kw:dict|None=None,
                  blur_kernel:int=9, blur_sigma:float=1., norm_pix:bool=True, dec_depth:int|None=None,
-                 blur_pad:str='zeros', xlnet:bool=False, head:str='mlp', loss:str='l2', decoder_free:bool=False):
+                 blur_pad:str='zeros', xlnet:bool=False, head:str='mlp', loss:str='l2', decoder_free:bool=False,
+                 norm_pix_var:str='unbiased'):
         super().__init__()
         self.cfg, self.share, self.xlnet, self.order, self.order_kw = cfg, share, xlnet, order, dict(order_kw or {})
         self.decoder_free = decoder_free
         self.blur, self.norm_pix, self.loss = (blur_kernel, blur_sigma, blur_pad), norm_pix, loss
+        self.norm_pix_var = check_norm_pix_var(norm_pix_var)
         sample_rank(order, 1, cfg.grid, **self.order_kw)                 # checks the order now
         self.dec_depth = L = dec_depth or cfg.depth
         check(1 <= L <= cfg.depth and cfg.depth % L == 0 and (not share or L == cfg.depth),
@@ -79,7 +81,7 @@ class SAIM(OrderedModel, nn.Module):
     def targets(self, imgs):
         "Blurred, per-patch normalised patches `(B, N, p*p*C)` in raster order."
         t = patchify(gaussian_blur(imgs, *self.blur), self.cfg.patch_size)
-        return _norm_pix(t) if self.norm_pix else t
+        return _norm_pix(t, var=self.norm_pix_var) if self.norm_pix else t
 
     def forward(self, imgs, rank=None, reference:bool=False, generator=None):
         "Loss and predictions `(B, N, p*p*C)` in raster order; `reference`: raster order, dense masks."
@@ -112,7 +114,7 @@ class SAIM(OrderedModel, nn.Module):
         p, pred = self.cfg.patch_size, self(imgs)['pred'].float()
         if self.norm_pix:
             t = patchify(gaussian_blur(imgs, *self.blur), p)
-            pred = denorm_pix(pred, t)
+            pred = denorm_pix(pred, t, var=self.norm_pix_var)
         return unpatchify(pred, p, imgs.shape[-2] // p, imgs.shape[-1] // p)
 
     def no_weight_decay(self): return {'start', 'backbone.pos_table'}
@@ -128,6 +130,7 @@ def saim(size:str='micro', img_size=8, patch_size:int=2, in_chans:int=1, pos:str
          order:str='random', M:int=2, K:int=4, P:int=2, block:int=2, blur_kernel:int=9, blur_sigma:float=1.,
          blur_pad:str='zeros',  # target blur padding: 'zeros' (official code) or 'reflect'
          norm_pix:bool=True, dec_depth:int|None=None, drop_path:float=0.,
+         norm_pix_var:str='unbiased',  # per-patch variance of norm-pix: 'unbiased' (the official code's) or 'biased'
          xlnet:bool=False,       # with share=True: XLNet's two-stream update (query reads the layer's input)
          head:str='mlp',         # 'mlp' (hidden 4D, the paper's) or 'linear'
          loss:str='l2',          # 'l2' (the paper's) or 'l1'
@@ -136,7 +139,8 @@ def saim(size:str='micro', img_size=8, patch_size:int=2, in_chans:int=1, pos:str
     "SAIM (random order, separate parallel decoder; `share=True`: the encoder's blocks run the query stream)."
     cfg = vit_config(size, img_size=img_size, patch_size=patch_size, in_chans=in_chans, pos=pos, drop_path=drop_path, **vit_kwargs)
     return SAIM(cfg, share, order, order_kwargs(order, M=M, K=K, P=P, block=block), blur_kernel, blur_sigma, norm_pix,
-                dec_depth=dec_depth, blur_pad=blur_pad, xlnet=xlnet, head=head, loss=loss, decoder_free=decoder_free)
+                dec_depth=dec_depth, blur_pad=blur_pad, xlnet=xlnet, head=head, loss=loss, decoder_free=decoder_free,
+                norm_pix_var=norm_pix_var)
 
 # %% ../nbs/13_saim.ipynb #e3a28c7c
 def _reads(m) -> str:
