@@ -48,13 +48,12 @@ def test_generate_and_inpaint_from_saved_run(addp_run):
     import visgen.addp  # noqa: F401  (registers the methods)
     from visgen.pipeline import load_run
     from visgen.data import load_run_data, normalise
-    from visgen.vq import vq_metrics
     model, cfg, info = load_run(addp_run)
     model.eval()
     rd = load_run_data(cfg.data); test_set, mean, std = rd.test, rd.mean, rd.std
     # the frozen tokenizer in the ADDP checkpoint is the one trained in run/vq
     ref = json.loads((addp_run / 'vq' / 'metrics.json').read_text())
-    assert abs(vq_metrics(model.vq, test_set, mean, std)['recon_mse'] - ref['recon_mse']) < 1e-5
+    assert abs(model.vq.extra_metrics(test_set, mean, std)['recon_mse'] - ref['recon_mse']) < 1e-5
     g = torch.Generator().manual_seed(0)
     imgs, hist = model.generate(4, steps=4, schedule='linear', generator=g, return_steps=True)
     assert imgs.shape == (4, 1, 8, 8) and torch.isfinite(imgs).all() and len(hist) == 4 and hist[-1]['known'].all()

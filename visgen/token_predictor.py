@@ -20,8 +20,7 @@ from .vq import VQ, VQConfig, vq as _vq_builder
 
 # %% auto #0
 __all__ = ['RATIO_DISTS', 'MAGE_RATIO', 'mask_ratio', 'sample_mask_ratios', 'truncated_normal', 'mask_count', 'rank_mask',
-           'TokenPredictor', 'tp_features', 'tp_fill_half', 'check_part', 'fit_part', 'vq_options', 'build_vq',
-           'tp_prepare', 'token_predictor']
+           'TokenPredictor', 'check_part', 'fit_part', 'vq_options', 'build_vq', 'token_predictor']
 
 # %% ../nbs/18_token_predictor.ipynb #69f83c65
 def mask_ratio(u:torch.Tensor, schedule:str='cosine') -> torch.Tensor:
@@ -100,27 +99,31 @@ class TokenPredictor(nn.Module):
 
     def no_weight_decay(self): return {'pos', 'tok.weight'}
 
-# %% ../nbs/18_token_predictor.ipynb #ac7ecb62
-def tp_features(self, imgs, pool:str='mean'):
-    "Mean hidden state `(B, dim)` over the unmasked token grid."
-    check(pool == 'mean', f"The token predictor pools by 'mean' only, got {pool!r}.")
-    return self.hidden(self.vq.encode(imgs)).mean(1)
+    # The method interface (shown below)
+    def features(self, imgs, pool:str='mean'):
+        "Mean hidden state `(B, dim)` over the unmasked token grid."
+        check(pool == 'mean', f"The token predictor pools by 'mean' only, got {pool!r}.")
+        return self.hidden(self.vq.encode(imgs)).mean(1)
 
-# %% ../nbs/18_token_predictor.ipynb #05580193
-@torch.no_grad()
-def tp_fill_half(self, imgs, seed:int=0):
-    "Images `(B, C, H, W)` with half their tokens masked and refilled by argmax, decoded."
-    ids = self.vq.encode(imgs); B, N = ids.shape
-    g = torch.Generator(device=ids.device).manual_seed(seed)
-    masked = rank_mask(random_rank(B, N, g, ids.device), torch.full((B,), N // 2, device=ids.device))
-    return self.vq.decode(torch.where(masked, self.logits(ids, masked).argmax(-1), ids))
+    @torch.no_grad()
+    def predict_images(self, imgs, seed:int=0):
+        "Images `(B, C, H, W)` with half their tokens masked and refilled by argmax, decoded."
+        ids = self.vq.encode(imgs); B, N = ids.shape
+        g = torch.Generator(device=ids.device).manual_seed(seed)
+        masked = rank_mask(random_rank(B, N, g, ids.device), torch.full((B,), N // 2, device=ids.device))
+        return self.vq.decode(torch.where(masked, self.logits(ids, masked).argmax(-1), ids))
 
-def _tp_no_backbone(self):
-    raise UserError("The token predictor reads VQ tokens, not pixels: it has no ViT backbone to fine-tune. Probe it "
-                    "with `visgen probe`, or fine-tune an addp run, whose pixel encoder is a ViT.")
+    @property
+    def backbone(self):
+        "No ViT here: the input is tokens, not pixels (the contract's `backbone` says so)."
+        raise UserError("The token predictor reads VQ tokens, not pixels: it has no ViT backbone to fine-tune. Probe it "
+                        "with `visgen probe`, or fine-tune an addp run, whose pixel encoder is a ViT.")
 
-TokenPredictor.features, TokenPredictor.predict_images = tp_features, tp_fill_half
-TokenPredictor.backbone = property(_tp_no_backbone)
+    def prepare(self, train_set, mean, std, run_dir, cfg, resume=False, log=print):
+        "Train the tokenizer (or load `vq_run`) before the token predictor trains."
+        o = self.part_opts
+        fit_part(self.vq, 'vq', o['vq'], Path(run_dir) / 'vq', o['vq_run'], cfg, o['vq_epochs'], o['vq_lr'],
+                 train_set.img_size, train_set.channels, resume, log)
 
 # %% ../nbs/18_token_predictor.ipynb #80cfa87c
 def check_part(run_dir:Path, method:str, opts:dict, img_size, in_chans:int):
@@ -166,15 +169,6 @@ def vq_options(patch_size, down, vq_width, codebook_size, code_dim) -> dict:
 def build_vq(img_size, in_chans, patch_size, **vq_opts) -> VQ:
     "A fresh `VQ` from `vq_options`."
     return _vq_builder(img_size=img_size, in_chans=in_chans, patch_size=patch_size, **vq_opts)
-
-# %% ../nbs/18_token_predictor.ipynb #eba44bba
-def tp_prepare(self, train_set, mean, std, run_dir, cfg, resume=False, log=print):
-    "Train the tokenizer (or load `vq_run`) before the token predictor trains."
-    o = self.part_opts
-    fit_part(self.vq, 'vq', o['vq'], Path(run_dir) / 'vq', o['vq_run'], cfg, o['vq_epochs'], o['vq_lr'],
-             train_set.img_size, train_set.channels, resume, log)
-
-TokenPredictor.prepare = tp_prepare
 
 # %% ../nbs/18_token_predictor.ipynb #b226d5d7
 @register_method
