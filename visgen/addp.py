@@ -14,10 +14,10 @@ from timm.layers import trunc_normal_
 from .vit import ViT, ViTConfig, vit_config, Block, init_weights
 from .patches import grid_coords
 import inspect
-from .registry import register_method, paper_card, CardRow
+from .registry import register_method, paper_card, CardRow, Part
 from .vq import VQ, _pair
 from .serial import random_rank
-from .token_predictor import (TokenPredictor, rank_mask, mask_ratio, mask_count, fit_part, MAGE_RATIO,
+from .token_predictor import (TokenPredictor, rank_mask, mask_ratio, mask_count, MAGE_RATIO,
                                     vq_options, build_vq)
 
 # %% auto #0
@@ -218,21 +218,16 @@ class ADDP(nn.Module):
         return self.inpaint(imgs, keep, generator=generator, **kwargs)
 
     # The frozen parts and the generation metric
-    def prepare(self, train_set, mean, std, run_dir, cfg, resume=False, log=print):
-        "Train (or load) the VQ tokenizer and the token predictor into `run_dir/vq`, `run_dir/predictor`."
-        o, run_dir = self.part_opts, Path(run_dir)
-        self._train_set = train_set                                           # the generation metric's classifier data
-        args = (train_set.img_size, train_set.channels, resume, log)
-        if o['predictor_run'] is None:
-            vq_dir = fit_part(self.vq, 'vq', o['vq'], run_dir / 'vq', o['vq_run'], cfg, o['vq_epochs'], o['vq_lr'], *args)
-            tp_opts = {**o['tp'], 'vq_run': str(vq_dir)}
-        else: tp_opts = o['tp']
-        fit_part(self.predictor, 'token_predictor', tp_opts, run_dir / 'predictor', o['predictor_run'], cfg,
-                 o['predictor_epochs'], o['predictor_lr'], *args)
-        self.train(self.training)
+    def parts(self) -> list:
+        "The VQ tokenizer and the token predictor on its tokens, trained first (`RUN_DIR/vq`, `RUN_DIR/predictor`), or a given `predictor_run` with its own tokenizer."
+        o = self.part_opts
+        pred = Part('predictor', 'token_predictor', o['tp'], self.predictor, o['predictor_epochs'], o['predictor_lr'], o['predictor_run'])
+        if o['predictor_run'] is not None: return [pred]
+        pred.link = {'vq_run': 'vq'}                                          # the predictor reads the tokenizer trained first
+        return [Part('vq', 'vq', o['vq'], self.vq, o['vq_epochs'], o['vq_lr'], o['vq_run']), pred]
 
     @torch.no_grad()
-    def extra_metrics(self, test_set, mean, std, device='cpu') -> dict:
+    def extra_metrics(self, test_set, mean, std, device='cpu', train_set=None) -> dict:
         "Generation metric of `eval_samples` samples (cosine schedule, T steps) against the test images."
         device = get_device(device)
         n = min(self.part_opts.get('eval_samples', 0), len(test_set))
@@ -242,7 +237,7 @@ class ADDP(nn.Module):
         g = torch.Generator(device=device).manual_seed(0)
         fake = torch.cat([self.generate(len(c), generator=g) for c in torch.arange(n).split(256)])
         self.train(was)
-        return generation_metrics(fake.cpu(), test_set, mean, std, getattr(self, '_train_set', None), device=device, n_real=n)
+        return generation_metrics(fake.cpu(), test_set, mean, std, train_set, device=device, n_real=n)
 
 # %% ../nbs/19_addp.ipynb #f6670bdb
 def map_unreliable(vq:VQ, probs:torch.Tensor, mapping:str='wsum', generator=None) -> torch.Tensor:
@@ -320,7 +315,7 @@ def _ratio_text(mean, std, lo, hi, closed=True) -> str: return f"truncated norma
 
 paper_card('addp', 'Tian et al., ADDP, ICLR 2024 (official code: ChangyaoTian/ADDP; token predictor: MAGE, LTH14/mage)', [
     CardRow('VQ tokenizer', "MAGE's pre-trained VQGAN", lambda m: f"in-repo VQ-VAE (f={m.vq.cfg.down}, EMA codebook)",
-            code='VQGAN f=16 (vqgan_jax_strongaug)', why='no download here: trained on the data set first (prepare)'),
+            code='VQGAN f=16 (vqgan_jax_strongaug)', why='no download here: trained on the data set first (a part)'),
     CardRow('codebook size', "1024 (MAGE's VQGAN)", lambda m: m.K, code=1024, why='tiny images and data sets; --opts codebook_size'),
     CardRow('code dimension', "256 (MAGE's VQGAN)", lambda m: m.vq.cfg.code_dim, code=256, why='small scale; --opts code_dim'),
     CardRow('token grid', '16x16 (256 px / 16)', lambda m: 'x'.join(map(str, m.vq.grid)), code='16x16',

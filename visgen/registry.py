@@ -6,7 +6,7 @@
 from __future__ import annotations
 import importlib, inspect
 from functools import wraps
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Protocol, runtime_checkable
 from torch import nn
 from .core import check, UserError
@@ -15,8 +15,8 @@ from timm.models import register_model
 
 # %% auto #0
 __all__ = ['METHODS', 'ENTRY_POINTS', 'BUILTIN_METHODS', 'PAPER_CARDS', 'register_method', 'method_modules', 'load_methods',
-           'check_method', 'create_method', 'method_options', 'Method', 'check_contract', 'CardRow', 'paper_card',
-           'card_rows', 'check_card', 'render_card']
+           'check_method', 'create_method', 'method_options', 'Method', 'check_contract', 'Part', 'CardRow',
+           'paper_card', 'card_rows', 'check_card', 'render_card']
 
 # %% ../nbs/05_registry.ipynb #7f5343fa
 METHODS = {}  # name -> builder function
@@ -78,7 +78,7 @@ def method_options(name:str) -> dict:
 # %% ../nbs/05_registry.ipynb #4ce65f45
 @runtime_checkable
 class Method(Protocol):
-    "What every registered method provides (optional: `prepare`, `extra_metrics`, `predict_images`, `no_weight_decay`, `generate`, `complete`, `find_unused_parameters`)."
+    "What every registered method provides (optional: `parts`, `extra_metrics`, `predict_images`, `no_weight_decay`, `generate`, `complete`, `find_unused_parameters`)."
     backbone: nn.Module
     def forward(self, imgs) -> dict: ...
     def features(self, imgs, pool:str='mean'): ...
@@ -91,6 +91,19 @@ def check_contract(model, name:str='the model'):
     check(not missing and isinstance(model, nn.Module), f"{name} does not follow the method contract "
           f"(visgen.registry.Method): it lacks {missing or ['nn.Module']}.")
     return model
+
+# %% ../nbs/05_registry.ipynb #b273f4ef
+@dataclass
+class Part:
+    "A run a method needs before it trains: `method` with `opts`, `epochs` at `lr` (or the finished run `given`), loaded into `module`."
+    name: str                  # its folder in the parent run: RUN_DIR/name
+    method: str                # a registered method
+    opts: dict                 # its method options
+    module: nn.Module          # the parent's submodule its weights load into
+    epochs: int = 20
+    lr: float = 1e-3
+    given: str|None = None     # a finished run to load instead of training one
+    link: dict = field(default_factory=dict)   # {option: earlier part's name}: set to that part's run directory
 
 # %% ../nbs/05_registry.ipynb #b55fa852
 @dataclass

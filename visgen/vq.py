@@ -186,7 +186,7 @@ class VQ(nn.Module):
                         "`visgen probe`, or fine-tune an addp run, whose pixel encoder is a ViT.")
 
     @torch.no_grad()
-    def extra_metrics(self, test_set, mean, std, device='cpu', batch_size:int=512) -> dict:
+    def extra_metrics(self, test_set, mean, std, device='cpu', batch_size:int=512, train_set=None) -> dict:
         "Test-split `recon_mse` (normalised pixels), `psnr` (on [0, 1] pixels), `codebook_usage` and `perplexity`."
         device = get_device(device)
         was = self.training; self.eval()
