@@ -58,8 +58,8 @@ def test_causal_finetune_and_layer_probes(run):
 @pytest.mark.parametrize('args,msg', [
     (('--method', 'darl_typo'), "Unknown method 'darl_typo'"),
     (('--data', 'mnist_typo'), "Unknown data set 'mnist_typo' (--data)"),
-    (('--epochs', 0), "epochs (--epochs) must be >= 1"),
-    (('--lr', -1), "lr (--lr) must be > 0"),
+    (('--epochs', 0), "epochs (--epochs) must be at least 1"),
+    (('--lr', -1), "lr (--lr) must be more than 0"),
     (('--patch-size', 3), "not divisible by the patch size 3"),
     (('--data', 'imagefolder', '--data-root', '/nonexistent/folder'), "/nonexistent/folder"),
 ])

@@ -32,3 +32,12 @@ def test_papermill_refuses_a_misspelt_parameter(nb, tmp_path):
     assert f"Unknown parameter(s) ['epoch'] for template '{nb.stem}'" in p.stdout + p.stderr
     executed = [c for c in json.loads(out.read_text())['cells'] if c['cell_type'] == 'code' and c.get('execution_count')]
     assert len(executed) <= 3, "cells ran after the check"            # parameters, injected parameters, the check
+
+@pytest.mark.parametrize('nb', NBS, ids=lambda p: p.stem)
+def test_papermill_reads_every_parameter(nb):
+    "papermill's own reading (`papermill --help-notebook`) finds every declared parameter with its help."
+    import papermill as pm
+    from dataclasses import fields
+    spec = pm.inspect_notebook(str(nb))
+    assert sorted(spec) == sorted(f.name for f in fields(TEMPLATES[nb.stem]))
+    assert all(p['help'] for p in spec.values()), [k for k, p in spec.items() if not p['help']]

@@ -23,4 +23,4 @@ def test_train_limit_takes_a_balanced_subset(tmp_path):
     "train_limit/test_limit train and evaluate on class-balanced subsets; bad values are refused."
     m = _run(tmp_path / 'r', train_limit=500, test_limit=200)
     assert m['steps'] == 500 // 64
-    with pytest.raises(Exception, match=r'train_limit \(--train-limit\) must be >= 0'): RunOptions.of(train_limit=-1)
+    with pytest.raises(Exception, match=r'train_limit \(--train-limit\) must be at least 0'): RunOptions.of(train_limit=-1)

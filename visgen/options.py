@@ -39,8 +39,8 @@ def rule(f) -> str:
     "The allowed values of field `f` in words ('' when any value of its type will do)."
     m = f.metadata
     if m.get('choices'): return 'one of ' + ', '.join(map(str, m['choices']))
-    lo = f">= {m['ge']}" if m.get('ge') is not None else f"> {m['gt']}" if m.get('gt') is not None else ''
-    hi = f"<= {m['le']}" if m.get('le') is not None else f"< {m['lt']}" if m.get('lt') is not None else ''
+    lo = f"at least {m['ge']}" if m.get('ge') is not None else f"more than {m['gt']}" if m.get('gt') is not None else ''
+    hi = f"at most {m['le']}" if m.get('le') is not None else f"less than {m['lt']}" if m.get('lt') is not None else ''
     return ' and '.join(filter(None, (lo, hi)))
 
 def flag(f) -> str:

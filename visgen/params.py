@@ -13,12 +13,12 @@ __all__ = ['TEMPLATES', 'from_tree', 'PretrainTemplate', 'DarlTemplate', 'Orders
            'GpuReproTemplate', 'template_parameters', 'check_parameters']
 
 # %% ../nbs/00c_params.ipynb #5376ed5b
-def from_tree(part, name:str, default=MISSING):
-    "A template parameter that is field `name` of tree `part`: its help and allowed values, and its default unless `default` is given."
+def from_tree(part, name:str, default=MISSING, help:str|None=None):
+    "A template parameter that is field `name` of tree `part`: its help and allowed values, its default unless `default` is given."
     f = {f.name: f for f in fields(part)}[name]
     d = (f.default if f.default is not MISSING else f.default_factory()) if default is MISSING else default
     m = f.metadata
-    return opt(d, m['help'], m.get('choices'), m.get('ge'), m.get('gt'), m.get('le'), m.get('lt'))
+    return opt(d, help or m['help'], m.get('choices'), m.get('ge'), m.get('gt'), m.get('le'), m.get('lt'))
 
 # %% ../nbs/00c_params.ipynb #52598c9f
 _M, _D, _T = ModelOptions, DataOptions, TrainOptions
@@ -35,7 +35,7 @@ class PretrainTemplate(Options):
     lr: float = from_tree(_T, 'lr')
     device: str = from_tree(_T, 'device')
     seed: int = from_tree(_T, 'seed')
-    opts: dict = from_tree(_M, 'opts')
+    opts: dict = from_tree(_M, 'opts', help="Method options as a dict, e.g. {'norm_pix': True} (`visgen.registry.method_options` lists them)")
     img_size: int|None = from_tree(_D, 'img_size')
     workers: int = from_tree(_T, 'workers')
     out_dir: str = opt('runs/example', "Run directory")
