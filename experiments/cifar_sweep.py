@@ -35,6 +35,7 @@ SETTINGS = {
     'randsac':             ('randsac', {}),
     'randsac_blob':        ('randsac', dict(order='blob')),
     'addp':                ('addp', {}),
+    'mae':                 ('mae', {}),                                                    # the baseline the four papers compare against
     'randsac_raster_raw':  ('randsac', dict(order='raster', norm_pix=False)),
     'randsac_random_raw':  ('randsac', dict(order='random', norm_pix=False)),
     'randsac_square_raw':  ('randsac', dict(order='square', M=2, norm_pix=False)),

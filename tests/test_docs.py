@@ -24,6 +24,17 @@ CELL_OPTIONS = {'label', 'echo', 'eval', 'output', 'include', 'warning', 'error'
                 'tbl-cap', 'column', 'layout-ncol', 'layout-nrow', 'classes', 'panel', 'lst-label', 'lst-cap'}
 
 
+def card_notebooks() -> list:
+    "(notebook, method) of every method with a paper card: the notebook whose `default_exp` is the builder's module."
+    from visgen.registry import METHODS, PAPER_CARDS, load_methods
+    load_methods()
+    exp = {m.group(1): p.stem for p in sorted((REPO / 'nbs').glob('*.ipynb'))
+           if (m := re.search(r'#\|\s*default_exp\s+(\w+)', p.read_text()))}
+    pairs = [(exp[METHODS[n].__module__.rpartition('.')[2]], n) for n in sorted(PAPER_CARDS)]
+    assert ('07_darl', 'darl_mse') in pairs, pairs          # the derivation finds a known pair
+    return pairs
+
+
 @pytest.fixture(scope='module')
 def site(tmp_path_factory):
     root = copy_site(tmp_path_factory.mktemp('repo'))
@@ -46,8 +57,7 @@ def test_library_pages_are_api_docs(site):
         text = page.read_text()
         assert not re.search(r'<span class="co">#\|\s*(export|exporti|default_exp|hide|slow|cuda|exec_doc)\b', text), f'{page.name} shows nbdev directives'
     assert 'id="patchify"' in (site / '_site' / 'nbs' / '01_patches.html').read_text()
-    for nb, name in [('07_darl', 'darl_mse'), ('13_saim', 'saim'), ('14_randsac', 'randsac'), ('16_darl_diffusion', 'darl_diffusion'),
-                     ('19_addp', 'addp')]:   # each method's paper card, rendered from the code when the site is built
+    for nb, name in card_notebooks():   # each method's paper card, rendered from the code when the site is built
         page = (site / '_site' / 'nbs' / f'{nb}.html').read_text()
         assert 'visgen default' in page and 'official code' in page and f'<strong>{name}</strong>' in page, f'{nb}: no paper card'
 

@@ -34,7 +34,7 @@ def register_method(fn):
     return fn
 
 # %% ../nbs/05_registry.ipynb #10649a6a
-BUILTIN_METHODS = ('visgen.darl', 'visgen.darl_diffusion', 'visgen.saim', 'visgen.randsac', 'visgen.vq',
+BUILTIN_METHODS = ('visgen.mae', 'visgen.darl', 'visgen.darl_diffusion', 'visgen.saim', 'visgen.randsac', 'visgen.vq',
                    'visgen.token_predictor', 'visgen.addp')   # visgen's method modules, in dependency order
 
 def method_modules() -> list:
