@@ -38,6 +38,7 @@ POOLS = ('mean', 'cls', 'last')   # feature readouts: MAE fine-tunes on 'mean' (
 
 class MAE(nn.Module):
     "Masked autoencoder: a ViT encoder on the visible patches and a class token, a light decoder for the masked ones."
+    pools = POOLS                     # the readouts `features` offers (`visgen.registry.check_pool`)
     def __init__(self, cfg:ViTConfig, mask_ratio:float=.75, norm_pix:bool=True,
                  decoder_embed_dim:int=64, decoder_depth:int=2, decoder_num_heads:int=4):
         super().__init__()

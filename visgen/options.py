@@ -139,7 +139,7 @@ class TrainOptions(Options):
               f"--global-batch ({self.global_batch}) must be at least --batch-size ({self.batch_size}).")
 
 # %% ../nbs/00b_options.ipynb #925d1f42
-POOLS = ('mean', 'last')   # how `features` reads a sequence of tokens: their mean, or the last one
+POOLS = ('mean', 'last', 'cls')   # how `features` reads the tokens: their mean, the last one, a class token (a method's `pools` say which it has)
 
 @dataclass
 class EvalOptions(Options):
@@ -239,7 +239,7 @@ class FinetuneOptions(Options):
     label_smoothing: float|None = opt(None, "Label smoothing", ge=0, lt=1)
     randaug: str|None = opt(None, "timm RandAugment config ('none': off)")
     causal: bool|None = opt(None, "Keep the causal mask (causal fine-tuning)")
-    pool: str|None = opt(None, "Readout: mean of tokens, the last token (a causal model's) or the class token", choices=POOLS)
+    pool: str|None = opt(None, "Readout: mean of the tokens, or the last token (a causal model's)", choices=('mean', 'last'))
     amp: str|None = opt(None, "Autocast dtype (auto: bf16 on a GPU that has it, else fp32)", choices=('auto', 'bf16', 'fp32'))
     seed: int = opt(0, "Random seed", ge=0)
     img_size: int|None = opt(None, "Fine-tune and test at S x S pixels, each image resized (writes finetune_<S>px.json)", ge=4)

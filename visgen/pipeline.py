@@ -18,7 +18,7 @@ from .options import derived as derived_of
 from .data import (load_run_data, eval_views, check_channels, PretrainDataset, pretrain_transform, standard_transform,
                          normalise)
 from .vit import set_position_mode, ViTConfig
-from .registry import create_method, check_method, method_options, METHODS
+from .registry import create_method, check_method, check_pool, method_options, METHODS
 from .train import train, load_weights, setup_distributed, steps_per_epoch, nonfinite_keys
 from .evaluate import extract_features, evaluate_features, pixel_features, finetune, layer_features, mae_linear_probe
 from .compare import pack_correct
@@ -198,7 +198,7 @@ def pretrain(out, opts:RunOptions|None=None, resume:bool=False, overwrite:bool=F
     rd = load_run_data(opts.data)
     if rank == 0 and hasattr(rd.train, 'paths'): log(f"data: streamed from {len(rd.train)} files ({opts.train.workers} workers); "
                                                      f"probes on {len(rd.probe)} decoded training images")
-    model = build_model(opts, rd.probe.img_size, rd.train.channels)
+    model = build_model(opts, rd.probe.img_size, rd.train.channels); check_pool(model, opts.eval.pool)
     random_model = copy.deepcopy(model)                     # the same network at random initialisation
     dv = _derive(opts, rd, model, world)
     steps_per_epoch(len(rd.train), opts.train, world)        # one global batch fits: checked before any file is touched
@@ -261,6 +261,7 @@ def probe(run_dir, p:ProbeOptions|None=None, **kw) -> dict:
     with read_lock(run_dir):
         model, random_model, opts, dv = load_pair(run_dir, p.positions)
         dev, pool = get_device(p.device), p.pool or opts.eval.pool
+        check_pool(model, pool)
         rd = eval_data(opts, dv, p.data, p.data_root, model, p.img_size)
         res, correct = split_correct(evaluate_run(model.to(dev), random_model.to(dev), rd.probe, rd.test, rd.mean, rd.std, dev,
                                                   pool, p.pixels))
@@ -282,6 +283,7 @@ def probe_layers(run_dir, p:ProbeOptions|None=None, **kw) -> list:
     with read_lock(run_dir):
         model, opts, dv = load_run(run_dir)
         dev, pool = get_device(p.device), p.pool or opts.eval.pool
+        check_pool(model, pool)
         rd = eval_data(opts, dv)
         rows = [dict(layer=i + 1) for i in range(len(model.backbone.blocks))]
         for prefix, m in (('', model), ('random_', build_model(opts, dv['img_size'], dv['in_chans']))):

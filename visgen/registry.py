@@ -15,8 +15,8 @@ from timm.models import register_model
 
 # %% auto #0
 __all__ = ['METHODS', 'ENTRY_POINTS', 'BUILTIN_METHODS', 'PAPER_CARDS', 'register_method', 'method_modules', 'load_methods',
-           'check_method', 'create_method', 'method_options', 'Method', 'check_contract', 'Part', 'CardRow',
-           'paper_card', 'card_rows', 'check_card', 'render_card']
+           'check_method', 'create_method', 'method_options', 'Method', 'check_contract', 'check_pool', 'Part',
+           'CardRow', 'paper_card', 'card_rows', 'check_card', 'render_card']
 
 # %% ../nbs/05_registry.ipynb #7f5343fa
 METHODS = {}  # name -> builder function
@@ -91,6 +91,12 @@ def check_contract(model, name:str='the model'):
     check(not missing and isinstance(model, nn.Module), f"{name} does not follow the method contract "
           f"(visgen.registry.Method): it lacks {missing or ['nn.Module']}.")
     return model
+
+# %% ../nbs/05_registry.ipynb #0ebc2e1f
+def check_pool(model, pool:str):
+    "Fail clearly unless `model.features` offers readout `pool` (`model.pools`; mean and last by default)."
+    pools = getattr(model, 'pools', ('mean', 'last'))
+    check(pool in pools, f"--pool {pool}: {type(model).__name__} reads its features as one of {', '.join(pools)}.")
 
 # %% ../nbs/05_registry.ipynb #b273f4ef
 @dataclass
