@@ -106,7 +106,7 @@ def test_probe_at_another_resolution(run):
     assert r['positions'] == 'interpolate' and 'linear_acc' in r and not any(k.startswith('pixel_') for k in r), r
     before = sorted(f.name for f in run.iterdir())
     for args, msg in ((('--img-size', 15), "--img-size must be a multiple of the run's patch size 2"),
-                      (('--img-size', 16, '--positions', 'stretch'), '--positions interpolate or extrapolate'),
+                      (('--img-size', 16, '--positions', 'stretch'), 'positions (--positions) must be one of interpolate, extrapolate'),
                       (('--img-size', 16, '--layers'), 'leave out --img-size')):
         p = run_visgen('probe', '--run', run, '--device', 'cpu', *args)
         assert p.returncode == 2 and msg in p.stderr and 'Traceback' not in p.stderr, p.stderr
@@ -118,3 +118,23 @@ def test_mae_probe(run):
     assert p.returncode == 0, p.stderr
     r = json.loads((run / 'probe.json').read_text())
     assert 0 <= r['mae_linear_acc'] <= 1 and 0 <= r['random_mae_linear_acc'] <= 1 and 'linear_acc' in r
+
+def test_run_written_before_the_options_tree(run, tmp_path):
+    "A run whose config.json is the flat file of earlier versions is still probed, and resumed (a no-op here) or refused clearly."
+    import shutil
+    old = tmp_path / 'old'; shutil.copytree(run, old)
+    rec = json.loads((old / 'config.json').read_text())
+    flat = {**rec['model'], **rec['data'], **rec['train'], **rec['eval']}
+    flat['image_size'] = flat.pop('img_size')                            # earlier files: the user's size under this name,
+    flat.update(rec['derived'])                                          # and the derived values beside the options
+    (old / 'config.json').write_text(json.dumps(flat))
+    p = run_visgen('probe', '--run', old, '--device', 'cpu', '--no-pixels')
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert json.loads((old / 'probe.json').read_text())['knn_acc'] == json.loads((old / 'metrics.json').read_text())['knn_acc']
+    p = run_visgen('pretrain', '--method', 'darl_mse', '--data', 'digits', '--epochs', 15, '--out', old, '--seed', 0,
+                   '--device', 'cpu', '--quiet', '--resume')
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert 'derived' in json.loads((old / 'config.json').read_text())             # rewritten as the tree on resume
+    p = run_visgen('pretrain', '--method', 'darl_mse', '--data', 'digits', '--epochs', 15, '--out', old, '--seed', 0,
+                   '--device', 'cpu', '--quiet', '--resume', '--lr', '0.01')
+    assert p.returncode == 2 and 'lr: 0.001 -> 0.01' in p.stderr and 'Traceback' not in p.stderr

@@ -140,6 +140,7 @@ def check_resume(out, opts:RunOptions, derived_:dict, extend:bool=False):
     old, d_old = run_options(rec, Path(out) / 'config.json'), derived(rec)
     d_new = json.loads(json.dumps(derived_))
     diff = resume_changes(old, opts, d_old.get('world_size', 1), d_new.get('world_size', 1), extend)
+    if 'patch_size' in diff and d_old.get('patch_size') == d_new.get('patch_size'): del diff['patch_size']   # the same in effect
     diff.update({k: (d_old[k], d_new[k]) for k in DATA_FINGERPRINT if k in d_old and k in d_new and d_old[k] != d_new[k]})
     check(not diff, f"Cannot resume {out}: these settings differ from its config.json (old, new): "
           + '; '.join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in diff.items())
