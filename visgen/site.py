@@ -10,9 +10,10 @@ from fastcore.xtras import working_directory
 from .core import UserError, check
 
 # %% auto #0
-__all__ = ['ACC_COLS', 'TIME_KEYS', 'SUMMARY_MARK', 'HIDE_TAGS', 'SITE_MARK', 'KATEX_VERSION', 'read_metrics', 'results_summary',
-           'prepare_results', 'quarto_options', 'clean_page_nb', 'doc_renderer', 'doc_page', 'check_replaceable',
-           'stage_project', 'katex_dist', 'offline_math', 'results_project', 'build_site', 'execute_notebooks']
+__all__ = ['ACC_COLS', 'TIME_KEYS', 'SUMMARY_MARK', 'DIST', 'HIDE_TAGS', 'SITE_MARK', 'KATEX_VERSION', 'read_metrics',
+           'results_summary', 'prepare_results', 'NoRenderer', 'site_renderer', 'quarto_options', 'clean_page_nb',
+           'doc_renderer', 'doc_page', 'check_replaceable', 'stage_project', 'katex_dist', 'offline_math',
+           'results_project', 'build_site', 'execute_notebooks']
 
 # %% ../nbs/11_site.ipynb #abee967f
 ACC_COLS = ('knn_acc', 'linear_acc', 'random_knn_acc', 'random_linear_acc', 'pixel_knn_acc', 'pixel_linear_acc')
@@ -110,14 +111,25 @@ def _render_quarto(quarto:str, root:Path, out:Path|None, quiet:bool) -> Path:
     return root/((cfg.get('project') or {}).get('output-dir') or '_site')
 
 # %% ../nbs/11_site.ipynb #921a0b32
+DIST = 'visgen-harness'   # the distribution's name (settings.ini `lib_name`); the import stays `visgen`
+
+class NoRenderer(UserError):
+    "Neither Quarto nor smalldocs is installed: nothing can render a site (`visgen main` skips it, `visgen site` stops)."
+
+def site_renderer(root='DIR') -> str:
+    "The path of `quarto` when it is on PATH, else 'smalldocs' when it is importable; else `NoRenderer`, saying which extra renders `root`."
+    import importlib.util
+    if q := shutil.which('quarto'): return q
+    if importlib.util.find_spec('smalldocs') is not None: return 'smalldocs'
+    raise NoRenderer(f'No site renderer is installed for {sys.executable}, so the site was not built: '
+                     f'`pip install "{DIST}[site]"` adds one (smalldocs; or install Quarto), then `visgen site --root {root}`.')
+
 def _render_smalldocs(root:Path, out:Path|None, quiet:bool) -> Path:
     "Render with smalldocs' Python API, in this interpreter; the folder it wrote."
     try:
         from smalldocs.config import load, ConfigError, BuildError
         from smalldocs.site import Site
-    except ImportError as e:
-        raise UserError(f"Neither quarto nor smalldocs is installed for {sys.executable}: install the dev extras "
-                        "(`pip install -e '.[dev]'`, or `pip install smalldocs`), or install Quarto.") from e
+    except ImportError as e: site_renderer(); raise UserError(f"smalldocs is installed but does not import: {e}") from e
     try:
         site = Site(load(root), quiet=quiet)
         if out: site.out = out
@@ -409,11 +421,11 @@ def build_site(root='.', out=None, quiet:bool=True, api_docs:bool=True) -> Path:
           "(the folder with _quarto.yml), or a `visgen main --out` folder, or run from there.")
     out = Path(out).resolve() if out is not None else root/'_site'
     check_replaceable(out, root, ('site_libs', SITE_MARK), '--out')                    # before any work: a built site, or nothing
+    renderer = site_renderer(root)                                                      # NoRenderer before any work too
     prepare_results(root)
     stage = stage_project(root, api_docs=api_docs)
-    quarto = shutil.which('quarto')
-    if quarto:  # Quarto writes inside its project: render the stage, then move its site to `out`
-        built = _render_quarto(quarto, stage, None, quiet)
+    if renderer != 'smalldocs':  # Quarto writes inside its project: render the stage, then move its site to `out`
+        built = _render_quarto(renderer, stage, None, quiet)
         if out.exists(): shutil.rmtree(out)
         dest = Path(shutil.move(str(built), str(out)))
     else: dest = _render_smalldocs(stage, out, quiet)
