@@ -268,9 +268,13 @@ def randaugment_batch(x:torch.Tensor, tfm) -> torch.Tensor:
 def finetune_optimizer(model:nn.Module, lr:float, wd:float, layer_decay:float|None,
                        total_steps:int, warmup_steps:int=0):
     "AdamW with layer-wise lr decay (timm) and a per-iteration warm-up + cosine `CosineLRScheduler`."
+    import logging
     opt = create_optimizer_v2(model, 'adamw', lr=lr, weight_decay=wd, layer_decay=layer_decay)
-    sched = CosineLRScheduler(opt, t_initial=max(1, total_steps - warmup_steps), warmup_t=warmup_steps,
-                              warmup_prefix=True, warmup_lr_init=0., lr_min=0., t_in_epochs=False)
+    timm_log = logging.getLogger('timm.scheduler.cosine_lr'); level = timm_log.level
+    timm_log.setLevel(logging.ERROR)      # a one-step cosine (a tiny run): timm warns it is flat, which is meant
+    try: sched = CosineLRScheduler(opt, t_initial=max(1, total_steps - warmup_steps), warmup_t=warmup_steps,
+                                   warmup_prefix=True, warmup_lr_init=0., lr_min=0., t_in_epochs=False)
+    finally: timm_log.setLevel(level)
     sched.step_update(0)  # applies each group's lr_scale from the first step on
     return opt, sched
 
