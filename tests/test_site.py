@@ -141,16 +141,18 @@ def test_pages_hold_no_local_paths_tracker_references_or_stderr(repo_site):
     root, _ = repo_site
     pages = sorted((root / '_site').rglob('*.html'))
     assert len(pages) > 30
+    bad = []
     for p in pages:
         html = p.read_text()
         text = re.sub(r'<[^>]+>', ' ', html)
         where = p.relative_to(root / '_site')
-        assert str(root) not in html, f'{where}: shows the path of the copy it was built from'
-        assert not LOCAL.search(text), f'{where}: a local path: ...{text[max(0, LOCAL.search(text).start() - 80):][:160]}...'
-        assert not TRACKER.search(text), f'{where}: a tracker reference: {TRACKER.search(text).group(0)}'
-        assert 'cell-output-stderr' not in html, f'{where}: a stderr block'
-        for img in re.findall(r'<img\b[^>]*>', html):
-            if 'data:image' in img: assert re.search(r'\balt="[^"]+"', img), f'{where}: a figure without alt text'
+        if str(root) in html: bad.append(f'{where}: the path of the copy it was built from')
+        for m in LOCAL.finditer(text): bad.append(f'{where}: a local path: ...{" ".join(text[max(0, m.start() - 60):m.end() + 40].split())}...')
+        for m in TRACKER.finditer(text): bad.append(f'{where}: a tracker reference: {m.group(0)}')
+        if 'cell-output-stderr' in html: bad.append(f'{where}: a stderr block')
+        bad += [f'{where}: a figure without alt text' for img in re.findall(r'<img\b[^>]*>', html)
+                if 'data:image' in img and not re.search(r'\balt="[^"]+"', img)]
+    assert not bad, '\n'.join(bad)
 
 
 def test_no_stray_numbers_in_committed_notebooks():
@@ -158,7 +160,7 @@ def test_no_stray_numbers_in_committed_notebooks():
     for p in [*(REPO / 'experiments').glob('*.ipynb'), *(REPO / 'experiments' / 'results').glob('*.ipynb'), *(REPO / 'nbs').glob('*.ipynb')]:
         for c in json.loads(p.read_text())['cells']:
             last = ''.join(c['source']).rstrip().splitlines()[-1:] if c['cell_type'] == 'code' else []
-            if last and re.search(r'\.write_(text|bytes)\(.*\)$', last[0]) and not last[0].startswith(' '):
+            if last and re.match(r'[\w(][^;]*\.write_(text|bytes)\([^;]*\)$', last[0]):   # the value of the cell: a byte count
                 assert False, f'{p.name}: a cell ends in {last[0][:60]!r}: add a semicolon'
 
 
