@@ -35,6 +35,7 @@ SETTINGS = {
     'randsac':             ('randsac', {}),
     'randsac_blob':        ('randsac', dict(order='blob')),
     'addp':                ('addp', {}),
+    'mae':                 ('mae', {}),                                                    # the baseline the four papers compare against
     'randsac_raster_raw':  ('randsac', dict(order='raster', norm_pix=False)),
     'randsac_random_raw':  ('randsac', dict(order='random', norm_pix=False)),
     'randsac_square_raw':  ('randsac', dict(order='square', M=2, norm_pix=False)),
@@ -96,7 +97,7 @@ def run(name, seed, dry=False, keep_all=False):
     dest.mkdir(parents=True, exist_ok=True)
     for f in ('metrics.json', 'correct.json'): shutil.copy(out / f, dest / f)
     cfg = json.loads((out / 'config.json').read_text())
-    cfg['data_root'] = '../shared/data/cifar10-jpeg'                      # not this machine's path
+    (cfg['data'] if isinstance(cfg.get('data'), dict) else cfg)['data_root'] = '../shared/data/cifar10-jpeg'   # not this machine's path
     (dest / 'config.json').write_text(json.dumps(cfg, indent=1))
     from visgen.core import cpu_description
     (dest / 'machine.json').write_text(json.dumps(dict(cpu=cpu_description(), cores=os.cpu_count()), indent=1))
@@ -134,7 +135,7 @@ def probe_at(name, seed, size, positions=None, dry=False):
         print(f'{dest.name}: no weights in {out} (pre-trained on another machine?): not probed'); return
     cmd = [str(Path(sys.executable).parent / 'visgen'), 'probe', '--run', str(out), '--img-size', str(size), '--device', 'cpu']
     if positions: cmd += ['--positions', positions]
-    if pixels_probed(size): cmd.append('--skip-pixels')               # raw pixels at this size: the same for every run
+    if pixels_probed(size): cmd.append('--no-pixels')               # raw pixels at this size: the same for every run
     print(' '.join(cmd), flush=True)
     if dry: return
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)

@@ -50,13 +50,13 @@ def features(run):
     "`{name: (train (N, D), test (M, D))}` for the run's model, the same network at random init, and raw pixels; and the labels."
     from visgen.pipeline import build_model
     model, cfg, info = load_run(run)
-    tr, te, mean, std = eval_data(cfg, info)
+    rd = eval_data(cfg, info); tr, te, mean, std = rd.probe, rd.test, rd.mean, rd.std
     xtr, xte = normalise(tr.images, mean, std), normalise(te.images, mean, std)
     rand = build_model(cfg, info['img_size'], info['in_chans'])
     layout = image_order(model)                                         # its last block's tokens are in image order
     out = {}
     for n, m in (('model', model), ('random init', rand)):                  # one pass per model and split
-        (ptr, ttr), (pte, tte) = (pooled_and_tokens(m, x, cfg.pool) for x in (xtr, xte))
+        (ptr, ttr), (pte, tte) = (pooled_and_tokens(m, x, cfg.eval.pool) for x in (xtr, xte))
         out[n] = (ptr, pte)
         if layout: out[f'{n}, tokens in image order'] = (ttr, tte)
     out['raw pixels'] = (pixel_features(xtr), pixel_features(xte))

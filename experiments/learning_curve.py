@@ -22,9 +22,9 @@ def checkpoints(run):
     return [(int(p.parent.name.split('-')[1]), str(p.relative_to(run))) for p in ck]
 
 def probe(run, weights, data):
-    "kNN and linear-probe accuracy of the run's network with `weights` on `data` (`eval_data`'s four values), the run's own recipe."
+    "kNN and linear-probe accuracy of the run's network with `weights` on `data` (`eval_data`'s `RunData`), the run's own recipe."
     model, cfg, _ = load_run(run, weights)
-    res = evaluate_run(model, None, *data, pool=cfg.pool, pixels=False)
+    res = evaluate_run(model, None, data.probe, data.test, data.mean, data.std, pool=cfg.eval.pool, pixels=False)
     return {k: res[k] for k in ('knn_acc', 'linear_acc')}
 
 def main():

@@ -37,7 +37,7 @@ def test_vq_cli(tmp_path):
 def test_addp_run_holds_its_parts(addp_run):
     for sub in ('vq', 'predictor'):
         assert (addp_run / sub / 'model.safetensors').exists() and (addp_run / sub / 'metrics.json').exists(), sub
-    assert json.loads((addp_run / 'predictor' / 'config.json').read_text())['opts']['vq_run'] == str(addp_run / 'vq')
+    assert json.loads((addp_run / 'predictor' / 'config.json').read_text())['model']['opts']['vq_run'] == str(addp_run / 'vq')
     m = json.loads((addp_run / 'metrics.json').read_text())
     for k in ('knn_acc', 'linear_acc', 'random_knn_acc', 'pixel_knn_acc', 'fcd', 'fcd_real', 'fcd_precision', 'fcd_recall'):
         assert k in m, k
@@ -46,14 +46,14 @@ def test_addp_run_holds_its_parts(addp_run):
 
 def test_generate_and_inpaint_from_saved_run(addp_run):
     import visgen.addp  # noqa: F401  (registers the methods)
-    from visgen.pipeline import load_run, load_data, normalise
-    from visgen.vq import vq_metrics
+    from visgen.pipeline import load_run
+    from visgen.data import load_run_data, normalise
     model, cfg, info = load_run(addp_run)
     model.eval()
-    _, test_set, mean, std = load_data(cfg)
+    rd = load_run_data(cfg.data); test_set, mean, std = rd.test, rd.mean, rd.std
     # the frozen tokenizer in the ADDP checkpoint is the one trained in run/vq
     ref = json.loads((addp_run / 'vq' / 'metrics.json').read_text())
-    assert abs(vq_metrics(model.vq, test_set, mean, std)['recon_mse'] - ref['recon_mse']) < 1e-5
+    assert abs(model.vq.extra_metrics(test_set, mean, std)['recon_mse'] - ref['recon_mse']) < 1e-5
     g = torch.Generator().manual_seed(0)
     imgs, hist = model.generate(4, steps=4, schedule='linear', generator=g, return_steps=True)
     assert imgs.shape == (4, 1, 8, 8) and torch.isfinite(imgs).all() and len(hist) == 4 and hist[-1]['known'].all()
@@ -115,7 +115,7 @@ def test_ablation_switches_from_the_cli(addp_run, tmp_path):
     out = tmp_path / 'switches'
     _pretrain(out, 'addp', TINY_ADDP + f",predictor_run={addp_run / 'predictor'},condition=same,target=both,fixed_ratio=0.5,"
               "token_input=both")
-    opts = json.loads((out / 'config.json').read_text())['opts']
+    opts = json.loads((out / 'config.json').read_text())['model']['opts']
     assert (opts['condition'], opts['target'], opts['fixed_ratio'], opts['token_input']) == ('same', 'both', 0.5, 'both')
     m = json.loads((out / 'metrics.json').read_text())
     assert m['final_loss'] == m['final_loss'] and 'knn_acc' in m                       # finite (not NaN), evaluated

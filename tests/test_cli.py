@@ -57,9 +57,9 @@ def test_causal_finetune_and_layer_probes(run):
 
 @pytest.mark.parametrize('args,msg', [
     (('--method', 'darl_typo'), "Unknown method 'darl_typo'"),
-    (('--data', 'mnist_typo'), "Unknown dataset"),
-    (('--epochs', 0), "epochs must be at least 1"),
-    (('--lr', -1), "Learning rates must be positive"),
+    (('--data', 'mnist_typo'), "Unknown data set 'mnist_typo' (--data)"),
+    (('--epochs', 0), "epochs (--epochs) must be at least 1"),
+    (('--lr', -1), "lr (--lr) must be more than 0"),
     (('--patch-size', 3), "not divisible by the patch size 3"),
     (('--data', 'imagefolder', '--data-root', '/nonexistent/folder'), "/nonexistent/folder"),
 ])
@@ -100,7 +100,7 @@ def test_probe_at_another_resolution(run):
     r = json.loads((run / 'probe_16px_extrapolate.json').read_text())
     assert (r['img_size'], r['positions']) == ([16, 16], 'extrapolate') and (run / 'probe_16px_extrapolate_correct.json').exists()
     assert r['pixel_linear_acc'] > 0.5                                       # the resized digits are still digits
-    p = run_visgen('probe', '--run', run, '--device', 'cpu', '--img-size', 16, '--skip-pixels')
+    p = run_visgen('probe', '--run', run, '--device', 'cpu', '--img-size', 16, '--no-pixels')
     assert p.returncode == 0, p.stderr
     r = json.loads((run / 'probe_16px.json').read_text())
     assert r['positions'] == 'interpolate' and 'linear_acc' in r and not any(k.startswith('pixel_') for k in r), r

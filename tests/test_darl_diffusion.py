@@ -19,16 +19,16 @@ def test_pretrain_writes_metrics(run):
     m = json.loads((run / 'metrics.json').read_text())
     assert m['method'] == 'darl_diffusion' and m['final_loss'] > 0
     for k in ('knn_acc', 'linear_acc', 'random_knn_acc', 'pixel_knn_acc'): assert 0 <= m[k] <= 1, k
-    assert json.loads((run / 'config.json').read_text())['opts']['sample_steps'] == 4
+    assert json.loads((run / 'config.json').read_text())['model']['opts']['sample_steps'] == 4
 
 def test_samples_and_completions_from_run(run):
     from visgen.pipeline import sample_run
     s = sample_run(run, n=3)['samples']
     assert s.shape == (3, 1, 8, 8) and s.isfinite().all() and s.std() > 0.01     # images, not a constant (clamped to [0, 1])
     assert not torch.equal(sample_run(run, n=3, seed=1)['samples'], s)            # another seed, other samples
-    c = sample_run(run, n=2, complete=True, steps=2, sampler='ddim')
+    c = sample_run(run, n=2, complete=True, steps=2, hook_kw=dict(sampler='ddim'))
     assert torch.allclose(c['samples'][..., :4, :], c['originals'][..., :4, :], atol=1e-5)   # the top half is kept
-    assert torch.allclose(sample_run(run, n=2, seed=1)['samples'], sample_run(run, n=2, seed=1, cache=False)['samples'], atol=1e-4)
+    assert torch.allclose(sample_run(run, n=2, seed=1)['samples'], sample_run(run, n=2, seed=1, hook_kw=dict(cache=False))['samples'], atol=1e-4)
 
 @pytest.mark.parametrize('opts,msg', [('pred=v', "Unknown prediction target 'v'"), ('decoder=conv', "Unknown patch decoder"),
                                       ('alpha=-1', "alpha > 0"), ('order=random', "Unknown DARL order")])

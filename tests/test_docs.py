@@ -24,6 +24,17 @@ CELL_OPTIONS = {'label', 'echo', 'eval', 'output', 'include', 'warning', 'error'
                 'tbl-cap', 'column', 'layout-ncol', 'layout-nrow', 'classes', 'panel', 'lst-label', 'lst-cap'}
 
 
+def card_notebooks() -> list:
+    "(notebook, method) of every method with a paper card: the notebook whose `default_exp` is the builder's module."
+    from visgen.registry import METHODS, PAPER_CARDS, load_methods
+    load_methods()
+    exp = {m.group(1): p.stem for p in sorted((REPO / 'nbs').glob('*.ipynb'))
+           if (m := re.search(r'#\|\s*default_exp\s+(\w+)', p.read_text()))}
+    pairs = [(exp[METHODS[n].__module__.rpartition('.')[2]], n) for n in sorted(PAPER_CARDS)]
+    assert ('07_darl', 'darl_mse') in pairs, pairs          # the derivation finds a known pair
+    return pairs
+
+
 @pytest.fixture(scope='module')
 def site(tmp_path_factory):
     root = copy_site(tmp_path_factory.mktemp('repo'))
@@ -38,15 +49,15 @@ def test_library_pages_are_api_docs(site):
     cli = (site / '_site' / 'nbs' / '12_cli.html').read_text()
     assert re.search(r'<h3[^>]*id="experiment_cmd"', cli), 'a heading per exported function'
     assert 'def</span> <span class="fu">experiment_cmd</span>' in cli or 'experiment_cmd</span>(' in cli, 'its signature'
-    table = cli[cli.index('id="experiment_cmd"'):]
+    opts = (site / '_site' / 'nbs' / '00b_options.html').read_text()      # a command's flags: its part of the options tree
+    table = opts[opts.index('id="experimentoptions"'):]
     table = table[table.index('<table'):table.index('</table>')]
-    assert 'Where the executed notebook goes' in table and '<strong>Type</strong>' in table, 'its parameters as a table'
+    assert 'Where the executed notebook goes' in table and '<strong>Type</strong>' in table and '--output' in table, 'its flags as a table'
     for page in (site / '_site' / 'nbs').glob('*.html'):
         text = page.read_text()
         assert not re.search(r'<span class="co">#\|\s*(export|exporti|default_exp|hide|slow|cuda|exec_doc)\b', text), f'{page.name} shows nbdev directives'
     assert 'id="patchify"' in (site / '_site' / 'nbs' / '01_patches.html').read_text()
-    for nb, name in [('07_darl', 'darl_mse'), ('13_saim', 'saim'), ('14_randsac', 'randsac'), ('16_darl_diffusion', 'darl_diffusion'),
-                     ('19_addp', 'addp')]:   # each method's paper card, rendered from the code when the site is built
+    for nb, name in card_notebooks():   # each method's paper card, rendered from the code when the site is built
         page = (site / '_site' / 'nbs' / f'{nb}.html').read_text()
         assert 'visgen default' in page and 'official code' in page and f'<strong>{name}</strong>' in page, f'{nb}: no paper card'
 
@@ -170,13 +181,14 @@ def test_contributing_example_is_a_working_method(tmp_path):
     code = (REPO / 'CONTRIBUTING.md').read_text().split('```python\n', 1)[1].split('```', 1)[0]
     code += '''
 from visgen.registry import check_contract, create_method, load_methods
-from visgen.pipeline import RunConfig, pretrain
+from visgen.options import RunOptions
+from visgen.pipeline import pretrain
 assert 'masked_patches' in load_methods()
 m = check_contract(create_method('masked_patches', img_size=(8, 12)))
 x = torch.randn(4, 1, 8, 12); out = m(x); out['loss'].backward()
 assert torch.isfinite(out['loss']) and out['pred'].shape == (4, 24, 4), out['pred'].shape
 assert m.features(x).shape == (4, m.backbone.embed_dim)
-r = pretrain('run', RunConfig(method='masked_patches', epochs=1, batch_size=32, train_limit=64, test_limit=32, device='cpu'),
+r = pretrain('run', RunOptions.of(method='masked_patches', epochs=1, batch_size=32, train_limit=64, test_limit=32, device='cpu'),
              progress=False, log=lambda *a: None)
 assert 0 <= r['linear_acc'] <= 1, r
 '''

@@ -73,7 +73,7 @@ def test_truncated_checkpoint_falls_back(reference, tmp_path):
 def test_mismatched_weights_name_the_keys(reference, tmp_path):
     out = tmp_path / 'run'
     shutil.copytree(reference, out)
-    cfg = json.loads((out / 'config.json').read_text()); cfg['opts'] = {'embed_dim': 32, 'depth': 3, 'num_heads': 2}
+    cfg = json.loads((out / 'config.json').read_text()); cfg['model']['opts'] = {'embed_dim': 32, 'depth': 3, 'num_heads': 2}
     (out / 'config.json').write_text(json.dumps(cfg))
     p = run_visgen('probe', '--run', out, '--device', 'cpu')
     assert p.returncode == 2 and 'do not fit this model' in p.stderr and 'blocks.2' in p.stderr, p.stderr
@@ -138,7 +138,7 @@ def test_torchrun_two_processes_match_one(tmp_path):
     b = [json.loads(l) for l in (two / 'metrics.jsonl').read_text().splitlines()]
     assert [r['step'] for r in a] == [r['step'] for r in b]
     for ra, rb in zip(a, b): assert abs(ra['loss'] - rb['loss']) <= 1e-4 * max(1, abs(ra['loss'])), (ra, rb)
-    assert json.loads((two / 'config.json').read_text())['world_size'] == 2
+    assert json.loads((two / 'config.json').read_text())['derived']['world_size'] == 2
     # and the 2-process run resumes on 1 process
     p = run_visgen('pretrain', *common, '--batch-size', 16, '--global-batch', 32, '--epochs', 2, '--out', two, '--resume', '--extend', env=ENV)
     assert p.returncode == 0, p.stderr
@@ -153,7 +153,7 @@ def test_torchrun_addp_trains_its_parts(tmp_path):
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
     for d in (out / 'vq', out / 'predictor', out):
         assert (d / 'model.safetensors').exists() and (d / 'metrics.json').exists(), d
-        assert json.loads((d / 'config.json').read_text())['world_size'] == 2
+        assert json.loads((d / 'config.json').read_text())['derived']['world_size'] == 2
 
 def test_torchrun_every_method(tmp_path):
     "Every registered method trains 3 steps on 2 gloo ranks (DDP's reducer is NCCL's): none leaves a weight without a gradient undeclared."
@@ -164,7 +164,7 @@ def test_torchrun_every_method(tmp_path):
     done = sorted({l.split()[1] for l in p.stdout.splitlines() if l.startswith('ok ')})
     assert done == load_methods(), done
     for d in tmp_path.iterdir():
-        assert json.loads((d / 'config.json').read_text())['world_size'] == 2 and json.loads((d / 'metrics.json').read_text())['steps'] == 3, d
+        assert json.loads((d / 'config.json').read_text())['derived']['world_size'] == 2 and json.loads((d / 'metrics.json').read_text())['steps'] == 3, d
 
 def test_torchrun_codebook_uses_every_shard(tmp_path):
     "Two ranks holding different data end with one identical codebook that has codes on both ranks' clusters."
@@ -179,7 +179,7 @@ def test_torchrun_codebook_uses_every_shard(tmp_path):
 def test_torchrun_error_on_rank0_reaches_every_rank(tmp_path):
     "An unexpected error in work done on rank 0 only (`on_rank0`) is raised on every rank, named (rank 1 does not wait in the broadcast)."
     script = tmp_path / 'boom.py'
-    script.write_text("import torch.distributed as dist\nfrom visgen.pipeline import on_rank0\n"
+    script.write_text("import torch.distributed as dist\nfrom visgen.rundir import on_rank0\n"
                       "dist.init_process_group('gloo')\n"
                       "on_rank0(int, 'not a number')\n")
     p = subprocess.run([str(BIN / 'torchrun'), '--standalone', '--nproc_per_node', '2', str(script)],

@@ -30,7 +30,7 @@ def test_mixed_sizes_train_at_img_size_with_workers(tree, tmp_path):
     p = _pretrain(tree, tmp_path / 'w2', '--workers', 2)
     assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
     cfg = json.loads((tmp_path / 'w2' / 'config.json').read_text())
-    assert cfg['image_size'] == 16 and cfg['img_size'] == [16, 16] and cfg['workers'] == 2 and cfg['n_test'] == 12
+    assert cfg['data']['img_size'] == 16 and cfg['derived']['img_size'] == [16, 16] and cfg['train']['workers'] == 2 and cfg['derived']['n_test'] == 12
     assert 'val/' in p.stderr                                   # no test/: evaluated on val/, and said so
     # the per-sample seeded augmentation does not depend on the worker processes: the same losses without them
     p = _pretrain(tree, tmp_path / 'w0')
@@ -52,7 +52,7 @@ def test_streamed_files_resume_exactly(tree, tmp_path):
     assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
     assert 'streamed from 24 files' in p.stdout + p.stderr
     cfg = json.loads((ref / 'config.json').read_text())
-    assert cfg['stream'] is True and cfg['n_train'] == 24 and cfg['img_size'] == [16, 16]
+    assert cfg['data']['stream'] is True and cfg['derived']['n_train'] == 24 and cfg['derived']['img_size'] == [16, 16]
     cut = tmp_path / 'cut'
     p = _pretrain(tree, cut, '--stream', '--workers', 2, '--probe-limit', 12, '--ckpt-every', 2, '--keep-last', 10)
     assert p.returncode == 0, p.stderr[-2000:]
@@ -80,7 +80,7 @@ def test_streamed_under_torchrun(tree, tmp_path):
                        env={**os.environ, 'OMP_NUM_THREADS': '1', 'VISGEN_CACHE': str(tmp_path / 'cache')})
     assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
     cfg = json.loads((out / 'config.json').read_text())
-    assert cfg['world_size'] == 2 and cfg['stream'] is True and (out / 'metrics.json').exists()
+    assert cfg['derived']['world_size'] == 2 and cfg['data']['stream'] is True and (out / 'metrics.json').exists()
 
 def test_shards_train_the_same_model(tree, tmp_path):
     "`visgen shards` packs the tree; streaming the shards gives the tree's run, loss for loss and weight for weight."

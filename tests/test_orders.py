@@ -41,7 +41,7 @@ def test_orders_template_runs(tmp_path):
         epochs=1, device='cpu', out_dir=str(tmp_path / 'runs'), only=['RandSAC square M=2', 'SAIM stochastic']), cwd=ROOT)
     res = json.loads((tmp_path / 'runs' / 'orders.json').read_text())['results']
     assert [r['setting'] for r in res] == ['RandSAC square M=2', 'SAIM stochastic']
-    opts = json.loads((tmp_path / 'runs' / 'RandSAC_square_M2_s0' / 'config.json').read_text())['opts']
+    opts = json.loads((tmp_path / 'runs' / 'RandSAC_square_M2_s0' / 'config.json').read_text())['model']['opts']
     assert opts['norm_pix'] is False, opts        # raw pixels, as the paper's order ablations (issue 14)
     assert 'image/png' in nb.read_text()
 

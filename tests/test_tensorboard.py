@@ -1,4 +1,4 @@
-"""`--log tensorboard` (`cfg.log = 'tensorboard'`): the scalars of `metrics.jsonl` written through torch's
+"""`--log tensorboard` (`TrainOptions.log`): the scalars of `metrics.jsonl` written through torch's
 `SummaryWriter`, read back with tensorboard's own event reader, and purged past the checkpoint on resume.
 Skipped where the `tensorboard` package is not installed (it is in the dev extra)."""
 import json
@@ -6,7 +6,7 @@ import pytest, torch
 pytest.importorskip('tensorboard')
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 import visgen  # noqa: F401
-from visgen.options import TrainConfig
+from visgen.options import TrainOptions
 from visgen.train import train, read_log
 from visgen.darl import darl_mse
 
@@ -19,9 +19,7 @@ class Toy(torch.utils.data.Dataset):
 
 
 def _cfg():
-    cfg = TrainConfig(epochs=3, batch_size=8, log_every=2, warmup_epochs=0.5)
-    cfg.log = 'tensorboard'            # the train option `log` ('jsonl' | 'tensorboard'), the CLI's --log
-    return cfg
+    return TrainOptions(epochs=3, batch_size=8, log_every=2, warmup_epochs=0.5, log='tensorboard')   # --log tensorboard
 
 
 def _tiny(): torch.manual_seed(0); return darl_mse(embed_dim=16, depth=1, num_heads=2)

@@ -14,17 +14,15 @@ from timm.layers import trunc_normal_
 from .vit import ViT, ViTConfig, vit_config, Block, init_weights
 from .patches import grid_coords
 import inspect
-from .registry import register_method, paper_card, CardRow
+from .registry import register_method, paper_card, CardRow, Part
 from .vq import VQ, _pair
 from .serial import random_rank
-from .token_predictor import (TokenPredictor, rank_mask, mask_ratio, mask_count, fit_part, MAGE_RATIO,
+from .token_predictor import (TokenPredictor, rank_mask, mask_ratio, mask_count, MAGE_RATIO,
                                     vq_options, build_vq)
 
 # %% auto #0
 __all__ = ['MAPPINGS', 'TOKEN_INPUTS', 'CONDITIONS', 'TARGETS', 'DEC_DEPTH', 'ratio_grid', 'step_probs', 'sample_ratios', 'ADDP',
-           'map_unreliable', 'compose', 'encode', 'token_logits', 'addp_forward', 'addp_features', 'top_p_filter',
-           'denoise', 'generate', 'inpaint', 'addp_predict', 'complete', 'PredictorSampler', 'addp_prepare',
-           'addp_metrics', 'addp']
+           'map_unreliable', 'top_p_filter', 'PredictorSampler', 'addp']
 
 # %% ../nbs/19_addp.ipynb #e23048c0
 def ratio_grid(T:int, device=None) -> torch.Tensor:
@@ -104,6 +102,143 @@ class ADDP(nn.Module):
     def no_weight_decay(self):
         return {'backbone.pos_table', 'mask_token', 'pos_pix', 'pos_tok', 'pos_mask', 'tok_embed.weight', 'enc_tok_embed.weight'}
 
+    # Tokens to pixels and back
+    def compose(self, ids, unknown, probs, mapping=None, generator=None):
+        "Noisy image `(B, C, H, W)`: reliable `ids` `(B, N)` where not `unknown`, mapped `probs` `(B, N, K)` where unknown."
+        codes = torch.where(unknown[..., None], map_unreliable(self.vq, probs, mapping or self.mapping, generator), self.vq.embed(ids))
+        return self.vq.decode_codes(codes)
+
+    def encode(self, x, ids=None, unknown=None):
+        "Encoder features `(B, N, D)` of images `x`; with `token_input='both'` and `ids`, reliable token embeddings join the patches."
+        bb = self.backbone
+        if self.enc_tok_embed is None or ids is None: return bb.forward_features(x)
+        h, grid = bb.embed(x)                                                 # (B, N, D)
+        h = h + self.enc_tok_embed(ids) * (~unknown[..., None]).to(h.dtype)
+        coords = grid_coords(*grid, device=h.device)[None]
+        pe = bb.pos_embed(coords, grid)
+        return bb.forward_blocks(h if pe is None else h + pe, bb.rope(coords, grid))
+
+    def token_logits(self, x, ids, unknown):
+        "Logits `(B, N, K)` from noisy images `x` `(B, C, H, W)` (or None), reliable `ids` and `unknown` `(B, N)`."
+        B, N = ids.shape
+        h, keys = (self.mask_token + self.pos_mask).expand(B, -1, -1), None   # (B, N, Dd)
+        if x is not None:
+            h = torch.where(unknown[..., None], h, self.enc_proj(self.encode(x, ids, unknown)) + self.pos_pix)
+            if self.token_input != 'none':                                    # reliable tokens as N more tokens
+                h = torch.cat([h, self.tok_embed(ids) + self.pos_tok], 1)     # (B, 2N, Dd)
+                keys = torch.cat([torch.ones_like(unknown), ~unknown], 1)[:, None]   # (B, 1, 2N): unreliable slots unseen
+        for blk in self.dec: h = blk(h, mask=keys)
+        return self.head(self.dec_norm(h[:, :N]))
+
+    # Training and probe features
+    def forward(self, imgs):
+        "The training step on images `(B, C, H, W)`: `loss`, the noisy image `x_t` and the mask `(B, N)`."
+        B = imgs.shape[0]
+        with torch.no_grad():
+            z0 = self.vq.encode(imgs)                                         # (B, N)
+            r_t, r_more = sample_ratios(B, self.probs, self.max_delta, imgs.device)
+            rank = random_rank(B, self.N, device=imgs.device)
+            m_t, m_more = rank_mask(rank, mask_count(r_t, self.N)), rank_mask(rank, mask_count(r_more, self.N))
+            if self.condition == 'next':                                      # q(zbar_t | z_{t+1}) and q(zbar_{t-1} | z_t)
+                q = self.predictor.logits(torch.cat([z0, z0]), torch.cat([m_more, m_t])).float().softmax(-1)
+                q_unrel, q_target = q.chunk(2)                                # (B, N, K) each
+            else: q_unrel = q_target = self.predictor.logits(z0, m_t).float().softmax(-1)
+            x_t = self.compose(z0, m_t, q_unrel)                              # the noisy image, (B, C, H, W)
+        logp = self.token_logits(x_t, z0, m_t).float().log_softmax(-1)      # (B, N, K)
+        ce = lambda p: -(((1 - self.ls) * p + self.ls / self.K) * logp).sum(-1)   # label-smoothed soft cross-entropy (B, N)
+        ce_all = ((ce(q_target) if self.target != 'z0' else 0) +
+                  (ce(F.one_hot(z0, self.K).float()) if self.target != 'q' else 0))
+        w = m_t.float()
+        return dict(loss=(ce_all * w).sum() / w.sum(), x_t=x_t, mask=m_t)
+
+    def features(self, imgs, pool:str='mean'):
+        "Probe features `(B, D)`: the pixel encoder's mean patch output on clean images."
+        check(pool == 'mean', f"addp pools its encoder features by 'mean' only, got {pool!r}.")
+        return self.backbone.forward_features(imgs).mean(1)
+
+    # Alternating denoising: generation and inpainting
+    @torch.no_grad()
+    def denoise(self, ids, known, x=None, s0:int=0, steps:int|None=None, schedule:str='cosine', temperature:float|None=None,
+                top_p:float=1.0, mapping:str|None=None, generator=None, return_steps:bool=False):
+        "Alternating MaskGIT decoding from state `ids`, `known` `(B, N)` at step `s0` of `steps`: images `(B, C, H, W)`."
+        S, (B, N) = steps or self.T, ids.shape
+        dev, hist, temperature = ids.device, [], self.temperature if temperature is None else temperature
+        for s in range(s0, S):
+            unknown = ~known
+            logits = self.token_logits(x if known.any() else None, ids, unknown).float()
+            p = logits.softmax(-1)
+            ps = top_p_filter(p, top_p)
+            cand = torch.multinomial(ps.flatten(0, 1), 1, generator=generator).view(B, N)
+            conf = ps.gather(-1, cand[..., None])[..., 0].clamp_min(1e-30).log()
+            conf = conf + temperature * (1 - s / S) * _gumbel((B, N), dev, generator)
+            conf = conf.masked_fill(known, float('inf'))
+            n_left = unknown.sum(1)
+            n_next = torch.minimum(torch.floor(N * mask_ratio(torch.tensor((s + 1) / S), schedule) + 1e-4).long().to(dev),
+                                   (n_left - 1).clamp_min(0)) if s < S - 1 else torch.zeros_like(n_left)
+            still = rank_mask(conf.argsort(1).argsort(1), n_next)               # the least confident stay masked
+            ids, known = torch.where(unknown & ~still, cand, ids), ~still
+            x = self.compose(ids, still, p, mapping, generator) if still.any() else self.vq.decode(ids)
+            if return_steps: hist.append(dict(x=x, known=known.clone()))
+        return (x, hist) if return_steps else x
+
+    @torch.no_grad()
+    def generate(self, n:int, **kwargs):
+        "Unconditional samples `(n, C, H, W)` (normalised pixel space) by alternating denoising from all-masked."
+        dev = self.mask_token.device
+        return self.denoise(torch.zeros(n, self.N, dtype=torch.long, device=dev),
+                            torch.zeros(n, self.N, dtype=torch.bool, device=dev), **kwargs)
+
+    @torch.no_grad()
+    def inpaint(self, imgs, keep, steps:int|None=None, schedule:str='cosine', return_steps:bool=False, **kwargs):
+        "Fill the pixels of `imgs` `(B, C, H, W)` outside `keep` `(B, H, W)` bool; known pixels are pasted back."
+        S, f = steps or self.T, self.vq.cfg.down
+        k = keep[:, None].float()                                             # (B, 1, H, W)
+        fill = (imgs * k).sum((2, 3), keepdim=True) / k.sum((2, 3), keepdim=True).clamp_min(1)
+        x0 = imgs * k + fill * (1 - k)                                        # unknown pixels: mean of the known ones
+        known = (F.avg_pool2d(k, f) > 1 - 1e-6).flatten(1)                  # (B, N)
+        ids = self.vq.encode(x0)
+        r = (~known).sum(1).max().item() / self.N
+        grid = mask_ratio(torch.arange(S + 1) / S, schedule)
+        s0 = int((grid > r + 1e-6).sum().clamp(max=S - 1))                    # first step whose ratio is <= r
+        out = self.denoise(ids, known, x0, s0, S, schedule, return_steps=return_steps, **kwargs)
+        x, hist = out if return_steps else (out, None)
+        x = imgs * k + x * (1 - k)
+        return (x, hist) if return_steps else x
+
+    @torch.no_grad()
+    def predict_images(self, imgs, seed:int=0):
+        "For the experiment template: the bottom half of each image inpainted from its top half."
+        return self.complete(imgs, generator=torch.Generator(device=imgs.device).manual_seed(seed))
+
+    @torch.no_grad()
+    def complete(self, imgs, generator=None, **kwargs):
+        "The contract's completion hook: the bottom half of each image `(B, C, H, W)` inpainted from its top half."
+        keep = torch.zeros(imgs.shape[0], *imgs.shape[-2:], dtype=torch.bool, device=imgs.device)
+        keep[:, :imgs.shape[-2] // 2] = True
+        return self.inpaint(imgs, keep, generator=generator, **kwargs)
+
+    # The frozen parts and the generation metric
+    def parts(self) -> list:
+        "The VQ tokenizer and the token predictor on its tokens, trained first (`RUN_DIR/vq`, `RUN_DIR/predictor`), or a given `predictor_run` with its own tokenizer."
+        o = self.part_opts
+        pred = Part('predictor', 'token_predictor', o['tp'], self.predictor, o['predictor_epochs'], o['predictor_lr'], o['predictor_run'])
+        if o['predictor_run'] is not None: return [pred]
+        pred.link = {'vq_run': 'vq'}                                          # the predictor reads the tokenizer trained first
+        return [Part('vq', 'vq', o['vq'], self.vq, o['vq_epochs'], o['vq_lr'], o['vq_run']), pred]
+
+    @torch.no_grad()
+    def extra_metrics(self, test_set, mean, std, device='cpu', train_set=None) -> dict:
+        "Generation metric of `eval_samples` samples (cosine schedule, T steps) against the test images."
+        device = get_device(device)
+        n = min(self.part_opts.get('eval_samples', 0), len(test_set))
+        if n <= 0: return {}
+        from visgen.genmetric import generation_metrics
+        was = self.training; self.eval()
+        g = torch.Generator(device=device).manual_seed(0)
+        fake = torch.cat([self.generate(len(c), generator=g) for c in torch.arange(n).split(256)])
+        self.train(was)
+        return generation_metrics(fake.cpu(), test_set, mean, std, train_set, device=device, n_real=n)
+
 # %% ../nbs/19_addp.ipynb #f6670bdb
 def map_unreliable(vq:VQ, probs:torch.Tensor, mapping:str='wsum', generator=None) -> torch.Tensor:
     "Code vectors `(B, N, d)` for token distributions `probs` `(B, N, K)`: sample, argmax or weighted sum."
@@ -111,66 +246,6 @@ def map_unreliable(vq:VQ, probs:torch.Tensor, mapping:str='wsum', generator=None
     if mapping == 'wsum': return probs.float() @ E
     if mapping == 'argmax': return E[probs.argmax(-1)]
     return E[torch.multinomial(probs.flatten(0, 1).float(), 1, generator=generator).view(probs.shape[:2])]
-
-# %% ../nbs/19_addp.ipynb #72ef9345
-def compose(self, ids, unknown, probs, mapping=None, generator=None):
-    "Noisy image `(B, C, H, W)`: reliable `ids` `(B, N)` where not `unknown`, mapped `probs` `(B, N, K)` where unknown."
-    codes = torch.where(unknown[..., None], map_unreliable(self.vq, probs, mapping or self.mapping, generator), self.vq.embed(ids))
-    return self.vq.decode_codes(codes)
-
-# %% ../nbs/19_addp.ipynb #a5df1567
-def encode(self, x, ids=None, unknown=None):
-    "Encoder features `(B, N, D)` of images `x`; with `token_input='both'` and `ids`, reliable token embeddings join the patches."
-    bb = self.backbone
-    if self.enc_tok_embed is None or ids is None: return bb.forward_features(x)
-    h, grid = bb.embed(x)                                                 # (B, N, D)
-    h = h + self.enc_tok_embed(ids) * (~unknown[..., None]).to(h.dtype)
-    coords = grid_coords(*grid, device=h.device)[None]
-    pe = bb.pos_embed(coords, grid)
-    return bb.forward_blocks(h if pe is None else h + pe, bb.rope(coords, grid))
-
-# %% ../nbs/19_addp.ipynb #29264bc5
-def token_logits(self, x, ids, unknown):
-    "Logits `(B, N, K)` from noisy images `x` `(B, C, H, W)` (or None), reliable `ids` and `unknown` `(B, N)`."
-    B, N = ids.shape
-    h, keys = (self.mask_token + self.pos_mask).expand(B, -1, -1), None   # (B, N, Dd)
-    if x is not None:
-        h = torch.where(unknown[..., None], h, self.enc_proj(self.encode(x, ids, unknown)) + self.pos_pix)
-        if self.token_input != 'none':                                    # reliable tokens as N more tokens
-            h = torch.cat([h, self.tok_embed(ids) + self.pos_tok], 1)     # (B, 2N, Dd)
-            keys = torch.cat([torch.ones_like(unknown), ~unknown], 1)[:, None]   # (B, 1, 2N): unreliable slots unseen
-    for blk in self.dec: h = blk(h, mask=keys)
-    return self.head(self.dec_norm(h[:, :N]))
-
-ADDP.compose, ADDP.encode, ADDP.token_logits = compose, encode, token_logits
-
-# %% ../nbs/19_addp.ipynb #deca9100
-def addp_forward(self, imgs):
-    B = imgs.shape[0]
-    with torch.no_grad():
-        z0 = self.vq.encode(imgs)                                         # (B, N)
-        r_t, r_more = sample_ratios(B, self.probs, self.max_delta, imgs.device)
-        rank = random_rank(B, self.N, device=imgs.device)
-        m_t, m_more = rank_mask(rank, mask_count(r_t, self.N)), rank_mask(rank, mask_count(r_more, self.N))
-        if self.condition == 'next':                                      # q(zbar_t | z_{t+1}) and q(zbar_{t-1} | z_t)
-            q = self.predictor.logits(torch.cat([z0, z0]), torch.cat([m_more, m_t])).float().softmax(-1)
-            q_unrel, q_target = q.chunk(2)                                # (B, N, K) each
-        else: q_unrel = q_target = self.predictor.logits(z0, m_t).float().softmax(-1)
-        x_t = self.compose(z0, m_t, q_unrel)                              # the noisy image, (B, C, H, W)
-    logp = self.token_logits(x_t, z0, m_t).float().log_softmax(-1)      # (B, N, K)
-    ce = lambda p: -(((1 - self.ls) * p + self.ls / self.K) * logp).sum(-1)   # label-smoothed soft cross-entropy (B, N)
-    ce_all = ((ce(q_target) if self.target != 'z0' else 0) +
-              (ce(F.one_hot(z0, self.K).float()) if self.target != 'q' else 0))
-    w = m_t.float()
-    return dict(loss=(ce_all * w).sum() / w.sum(), x_t=x_t, mask=m_t)
-
-# %% ../nbs/19_addp.ipynb #5c12aac3
-def addp_features(self, imgs, pool:str='mean'):
-    "Probe features `(B, D)`: the pixel encoder's mean patch output on clean images."
-    check(pool == 'mean', f"addp pools its encoder features by 'mean' only, got {pool!r}.")
-    return self.backbone.forward_features(imgs).mean(1)
-
-ADDP.forward, ADDP.features = addp_forward, addp_features
 
 # %% ../nbs/19_addp.ipynb #77e98fa4
 def top_p_filter(p:torch.Tensor, top_p:float=1.0) -> torch.Tensor:
@@ -186,73 +261,6 @@ def _gumbel(shape, device, generator):
     u = torch.rand(shape, device=device, generator=generator).clamp(1e-20, 1 - 1e-7)
     return -torch.log(-torch.log(u))
 
-@torch.no_grad()
-def denoise(self, ids, known, x=None, s0:int=0, steps:int|None=None, schedule:str='cosine', temperature:float|None=None,
-            top_p:float=1.0, mapping:str|None=None, generator=None, return_steps:bool=False):
-    "Alternating MaskGIT decoding from state `ids`, `known` `(B, N)` at step `s0` of `steps`: images `(B, C, H, W)`."
-    S, (B, N) = steps or self.T, ids.shape
-    dev, hist, temperature = ids.device, [], self.temperature if temperature is None else temperature
-    for s in range(s0, S):
-        unknown = ~known
-        logits = self.token_logits(x if known.any() else None, ids, unknown).float()
-        p = logits.softmax(-1)
-        ps = top_p_filter(p, top_p)
-        cand = torch.multinomial(ps.flatten(0, 1), 1, generator=generator).view(B, N)
-        conf = ps.gather(-1, cand[..., None])[..., 0].clamp_min(1e-30).log()
-        conf = conf + temperature * (1 - s / S) * _gumbel((B, N), dev, generator)
-        conf = conf.masked_fill(known, float('inf'))
-        n_left = unknown.sum(1)
-        n_next = torch.minimum(torch.floor(N * mask_ratio(torch.tensor((s + 1) / S), schedule) + 1e-4).long().to(dev),
-                               (n_left - 1).clamp_min(0)) if s < S - 1 else torch.zeros_like(n_left)
-        still = rank_mask(conf.argsort(1).argsort(1), n_next)               # the least confident stay masked
-        ids, known = torch.where(unknown & ~still, cand, ids), ~still
-        x = self.compose(ids, still, p, mapping, generator) if still.any() else self.vq.decode(ids)
-        if return_steps: hist.append(dict(x=x, known=known.clone()))
-    return (x, hist) if return_steps else x
-
-# %% ../nbs/19_addp.ipynb #693a4f4f
-@torch.no_grad()
-def generate(self, n:int, **kwargs):
-    "Unconditional samples `(n, C, H, W)` (normalised pixel space) by alternating denoising from all-masked."
-    dev = self.mask_token.device
-    return self.denoise(torch.zeros(n, self.N, dtype=torch.long, device=dev),
-                        torch.zeros(n, self.N, dtype=torch.bool, device=dev), **kwargs)
-
-ADDP.denoise, ADDP.generate = denoise, generate
-
-# %% ../nbs/19_addp.ipynb #ac42f15b
-@torch.no_grad()
-def inpaint(self, imgs, keep, steps:int|None=None, schedule:str='cosine', return_steps:bool=False, **kwargs):
-    "Fill the pixels of `imgs` `(B, C, H, W)` outside `keep` `(B, H, W)` bool; known pixels are pasted back."
-    S, f = steps or self.T, self.vq.cfg.down
-    k = keep[:, None].float()                                             # (B, 1, H, W)
-    fill = (imgs * k).sum((2, 3), keepdim=True) / k.sum((2, 3), keepdim=True).clamp_min(1)
-    x0 = imgs * k + fill * (1 - k)                                        # unknown pixels: mean of the known ones
-    known = (F.avg_pool2d(k, f) > 1 - 1e-6).flatten(1)                  # (B, N)
-    ids = self.vq.encode(x0)
-    r = (~known).sum(1).max().item() / self.N
-    grid = mask_ratio(torch.arange(S + 1) / S, schedule)
-    s0 = int((grid > r + 1e-6).sum().clamp(max=S - 1))                    # first step whose ratio is <= r
-    out = self.denoise(ids, known, x0, s0, S, schedule, return_steps=return_steps, **kwargs)
-    x, hist = out if return_steps else (out, None)
-    x = imgs * k + x * (1 - k)
-    return (x, hist) if return_steps else x
-
-# %% ../nbs/19_addp.ipynb #701ee334
-@torch.no_grad()
-def addp_predict(self, imgs, seed:int=0):
-    "For the experiment template: the bottom half of each image inpainted from its top half."
-    return self.complete(imgs, generator=torch.Generator(device=imgs.device).manual_seed(seed))
-
-@torch.no_grad()
-def complete(self, imgs, generator=None, **kwargs):
-    "The contract's completion hook: the bottom half of each image `(B, C, H, W)` inpainted from its top half."
-    keep = torch.zeros(imgs.shape[0], *imgs.shape[-2:], dtype=torch.bool, device=imgs.device)
-    keep[:, :imgs.shape[-2] // 2] = True
-    return self.inpaint(imgs, keep, generator=generator, **kwargs)
-
-ADDP.inpaint, ADDP.predict_images, ADDP.complete = inpaint, addp_predict, complete
-
 # %% ../nbs/19_addp.ipynb #87dcadfd
 class PredictorSampler(nn.Module):
     "The token predictor as a MaskGIT generator with `denoise`/`generate`, for comparison with ADDP."
@@ -263,37 +271,7 @@ class PredictorSampler(nn.Module):
         self.mask_token = nn.Parameter(torch.zeros(1), requires_grad=False)   # carries the device
     vq = ADDP.vq
     def token_logits(self, x, ids, unknown): return self.predictor.logits(ids, unknown)
-    compose, denoise, generate = compose, denoise, generate
-
-# %% ../nbs/19_addp.ipynb #fccb6fa5
-def addp_prepare(self, train_set, mean, std, run_dir, cfg, resume=False, log=print):
-    "Train (or load) the VQ tokenizer and the token predictor into `run_dir/vq`, `run_dir/predictor`."
-    o, run_dir = self.part_opts, Path(run_dir)
-    self._train_set = train_set                                           # the generation metric's classifier data
-    args = (train_set.img_size, train_set.channels, resume, log)
-    if o['predictor_run'] is None:
-        vq_dir = fit_part(self.vq, 'vq', o['vq'], run_dir / 'vq', o['vq_run'], cfg, o['vq_epochs'], o['vq_lr'], *args)
-        tp_opts = {**o['tp'], 'vq_run': str(vq_dir)}
-    else: tp_opts = o['tp']
-    fit_part(self.predictor, 'token_predictor', tp_opts, run_dir / 'predictor', o['predictor_run'], cfg,
-             o['predictor_epochs'], o['predictor_lr'], *args)
-    self.train(self.training)
-
-# %% ../nbs/19_addp.ipynb #85a3702b
-@torch.no_grad()
-def addp_metrics(self, test_set, mean, std, device='cpu') -> dict:
-    "Generation metric of `eval_samples` samples (cosine schedule, T steps) against the test images."
-    device = get_device(device)
-    n = min(self.part_opts.get('eval_samples', 0), len(test_set))
-    if n <= 0: return {}
-    from visgen.genmetric import generation_metrics
-    was = self.training; self.eval()
-    g = torch.Generator(device=device).manual_seed(0)
-    fake = torch.cat([self.generate(len(c), generator=g) for c in torch.arange(n).split(256)])
-    self.train(was)
-    return generation_metrics(fake.cpu(), test_set, mean, std, getattr(self, '_train_set', None), device=device, n_real=n)
-
-ADDP.prepare, ADDP.extra_metrics = addp_prepare, addp_metrics
+    compose, denoise, generate = ADDP.compose, ADDP.denoise, ADDP.generate   # the same MaskGIT loop
 
 # %% ../nbs/19_addp.ipynb #ccf83f32
 DEC_DEPTH = dict(micro=4)   # decoder blocks where not 8 (the paper's): micro keeps the main job's CPU budget
@@ -337,7 +315,7 @@ def _ratio_text(mean, std, lo, hi, closed=True) -> str: return f"truncated norma
 
 paper_card('addp', 'Tian et al., ADDP, ICLR 2024 (official code: ChangyaoTian/ADDP; token predictor: MAGE, LTH14/mage)', [
     CardRow('VQ tokenizer', "MAGE's pre-trained VQGAN", lambda m: f"in-repo VQ-VAE (f={m.vq.cfg.down}, EMA codebook)",
-            code='VQGAN f=16 (vqgan_jax_strongaug)', why='no download here: trained on the data set first (prepare)'),
+            code='VQGAN f=16 (vqgan_jax_strongaug)', why='no download here: trained on the data set first (a part)'),
     CardRow('codebook size', "1024 (MAGE's VQGAN)", lambda m: m.K, code=1024, why='tiny images and data sets; --opts codebook_size'),
     CardRow('code dimension', "256 (MAGE's VQGAN)", lambda m: m.vq.cfg.code_dim, code=256, why='small scale; --opts code_dim'),
     CardRow('token grid', '16x16 (256 px / 16)', lambda m: 'x'.join(map(str, m.vq.grid)), code='16x16',

@@ -225,18 +225,20 @@ def profile_step(method:str, shape:str='vit_t_32', batch:int=64, device='cpu', a
 def amp_curves(method:str='darl_mse', steps:int=100, data:str='digits', data_root=None, amps=('fp32', 'bf16'),
                batch_size:int=64, size:str='micro', seed:int=0, device='cpu', **opts) -> dict:
     "Per-step training losses of the same run under each dtype in `amps`: `{amp: [loss, ...]}`."
-    from visgen.pipeline import RunConfig, load_data, build_model
+    from visgen.options import RunOptions
+    from visgen.pipeline import build_model
+    from visgen.data import load_run_data
     from visgen.data import PretrainDataset
     from visgen.train import train
     import tempfile
-    cfg = RunConfig(method=method, data=data, data_root=data_root, size=size, batch_size=batch_size, seed=seed,
-                    device=str(device), opts=opts)
-    train_set, _, mean, std = load_data(cfg)
+    cfg = RunOptions.of(method=method, data=data, data_root=data_root, size=size, batch_size=batch_size, seed=seed,
+                        device=str(device), opts=opts)
+    rd = load_run_data(cfg.data); train_set, mean, std = rd.train, rd.mean, rd.std
     epochs = math.ceil(steps / (len(train_set) // batch_size))
     out = {}
     for amp in amps:
         model, ds = build_model(cfg, train_set.img_size, train_set.channels), PretrainDataset(train_set, mean, std, seed=seed)
-        tc = replace(cfg, epochs=epochs, amp=amp, log_every=1).train_config()
+        tc = cfg.replace(epochs=epochs, amp=amp, log_every=1).train
         with tempfile.TemporaryDirectory() as d:
             out[amp] = [r['loss'] for r in train(model, ds, tc, d, progress=False, log=lambda *a: None, stop_after=steps)]
     return out
@@ -289,8 +291,9 @@ def bench_loader(pxs=(64, 224), workers=(0, 1, 2), n:int=256, batch:int=32, log=
 # %% ../nbs/21_bench.ipynb #11a82f8f
 _RSS_CHILD = """
 import json, resource, sys
-from visgen.pipeline import RunConfig, pretrain
-cfg = RunConfig(**json.loads(sys.argv[1]))
+from visgen.options import RunOptions
+from visgen.pipeline import pretrain
+cfg = RunOptions.of(**json.loads(sys.argv[1]))
 pretrain(sys.argv[2], cfg, progress=False, log=lambda *a: None)
 kb = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
 print(json.dumps(dict(peak_rss_mb=kb / 1024)))
@@ -304,7 +307,7 @@ def bench_stream_memory(sizes=(2000, 20000), px:int=64, stream:bool=True, worker
     with tempfile.TemporaryDirectory() as d:
         for n in sizes:
             tree = jpeg_tree(Path(d) / f'tree{n}', n, round(px / 0.875))
-            cfg = dict(method='darl_mse', data='imagefolder', data_root=str(tree), image_size=px, stream=stream, workers=workers,
+            cfg = dict(method='darl_mse', data='imagefolder', data_root=str(tree), img_size=px, stream=stream, workers=workers,
                        epochs=1, batch_size=128, probe_limit=1000, test_limit=500, device='cpu')
             p = subprocess.run([sys.executable, '-c', _RSS_CHILD, json.dumps(cfg), str(Path(d) / f'run{n}')],
                                capture_output=True, text=True, env={**os.environ, 'VISGEN_CACHE': str(Path(d) / 'cache')})

@@ -11,23 +11,25 @@ from torch import nn
 from .core import check
 from timm.layers import trunc_normal_
 from . import serial
-from .patches import patchify, unpatchify, grid_coords, norm_pix as _norm_pix, denorm_pix
+from .patches import patchify, unpatchify, grid_coords, norm_pix as _norm_pix, denorm_pix, check_norm_pix_var
 from .serial import raster_rank, order_from_rank, gather_tokens, scatter_tokens
 from .vit import ViT, ViTConfig, vit_config, KVCache, init_weights, linear_init
 from .twostream import TwoStreamAR
 from .registry import register_method, paper_card, CardRow
 
 # %% auto #0
-__all__ = ['DARL_ORDERS', 'DARL', 'darl_features', 'predict_next', 'darl_mse', 'embed_patches', 'generate', 'complete_bottom']
+__all__ = ['DARL_ORDERS', 'DARL', 'darl_mse', 'embed_patches', 'generate', 'complete_bottom']
 
 # %% ../nbs/07_darl.ipynb #c5201e42
 DARL_ORDERS = ('raster', 'nested_raster', 'round_robin')  # DARL table 6
 
 class DARL(nn.Module):
     "Causal ViT with a start-of-sequence token; the output at step `s` predicts the patch visited at `s`."
-    def __init__(self, cfg:ViTConfig, norm_pix:bool=False, order:str='raster', order_block:int=2):
+    def __init__(self, cfg:ViTConfig, norm_pix:bool=False, order:str='raster', order_block:int=2,
+                 norm_pix_var:str='unbiased'):   # the per-patch variance of norm-pix (`visgen.patches.NORM_PIX_VARS`)
         super().__init__()
         self.cfg, self.norm_pix, self.order, self.order_block = cfg, norm_pix, order, order_block
+        self.norm_pix_var = check_norm_pix_var(norm_pix_var)
         check(order in DARL_ORDERS, f"Unknown DARL order {order!r}: use one of {DARL_ORDERS} (a causal model needs a "
               "fixed order; darl_mse --opts order=random builds the two-stream model).")
         if order != 'raster': self.sample_rank(1, math.prod(cfg.grid), None)   # fails early if the blocks do not tile the grid
@@ -54,7 +56,7 @@ class DARL(nn.Module):
     def targets(self, imgs, order):
         "Patches in visiting order `(B, N, p*p*C)`, per-patch normalised if `norm_pix`."
         t = gather_tokens(patchify(imgs, self.cfg.patch_size), order)
-        return _norm_pix(t) if self.norm_pix else t
+        return _norm_pix(t, var=self.norm_pix_var) if self.norm_pix else t
 
     def patch_loss(self, h, target):
         "Next-patch MSE of the linear decoder."
@@ -69,40 +71,49 @@ class DARL(nn.Module):
         out = self.patch_loss(h, self.targets(imgs, order))
         return {**out, 'pred': scatter_tokens(out['pred'], order), 'order': order}
 
-# %% ../nbs/07_darl.ipynb #776827f6
-def darl_features(model, imgs, pool:str='mean', causal:bool=True):
-    "Image descriptors `(B, D)` from a DARL-style model: `pool` 'mean' or 'last'."
-    check(pool in ('mean', 'last'), f"Unknown pooling {pool!r}: use 'mean' or 'last'.")
-    bb = model.backbone
-    x, grid = bb.embed(imgs)                                                   # (B, N, D)
-    order = order_from_rank(model.sample_rank(x.shape[0], x.shape[1], x.device, grid))
-    x, coords, _ = bb.in_order(x, grid, order)                                   # (B, N, D), (B, N, 2)
-    x = torch.cat([model.sos.expand(x.shape[0], -1, -1), x], 1)
-    h = bb.forward_blocks(x, bb.rope(coords, grid, n_prefix=1), is_causal=causal)[:, 1:]
-    return h.mean(1) if pool == 'mean' else h[:, -1]
+    def features(self, imgs, pool:str='mean', causal:bool=True):
+        "Image descriptors `(B, D)`: `pool` 'mean' or 'last' of the patch outputs, `causal` as pre-trained or bidirectional."
+        check(pool in ('mean', 'last'), f"Unknown pooling {pool!r}: use 'mean' or 'last'.")
+        bb = self.backbone
+        x, grid = bb.embed(imgs)                                                   # (B, N, D)
+        order = order_from_rank(self.sample_rank(x.shape[0], x.shape[1], x.device, grid))
+        x, coords, _ = bb.in_order(x, grid, order)                                   # (B, N, D), (B, N, 2)
+        x = torch.cat([self.sos.expand(x.shape[0], -1, -1), x], 1)
+        h = bb.forward_blocks(x, bb.rope(coords, grid, n_prefix=1), is_causal=causal)[:, 1:]
+        return h.mean(1) if pool == 'mean' else h[:, -1]
 
-DARL.features = darl_features
+    @torch.no_grad()
+    def predict_images(self, imgs):
+        "Teacher-forced next-patch predictions as images `(B, C, H, W)`, in pixel space of `imgs`."
+        out = self(imgs)
+        pred = out['pred']                                                       # (B, N, P), raster order
+        grid = (imgs.shape[-2] // self.cfg.patch_size, imgs.shape[-1] // self.cfg.patch_size)
+        if self.norm_pix: pred = denorm_pix(pred, patchify(imgs, self.cfg.patch_size), var=self.norm_pix_var)   # true patch statistics
+        return unpatchify(pred.float(), self.cfg.patch_size, *grid)
 
-# %% ../nbs/07_darl.ipynb #aae29c03
-@torch.no_grad()
-def predict_next(model, imgs):
-    "Teacher-forced next-patch predictions as images `(B, C, H, W)`, in pixel space of `imgs`."
-    out = model(imgs)
-    pred = out['pred']                                                       # (B, N, P), raster order
-    grid = (imgs.shape[-2] // model.cfg.patch_size, imgs.shape[-1] // model.cfg.patch_size)
-    if model.norm_pix: pred = denorm_pix(pred, patchify(imgs, model.cfg.patch_size))   # true patch statistics
-    return unpatchify(pred.float(), model.cfg.patch_size, *grid)
+    # Generation (`visgen sample` calls `generate` and `complete`; the module functions below do the work)
+    def sample_patch(self, h, generator=None, **kw):
+        "DARL-MSE draws nothing: the linear head's prediction `(B, P)` for outputs `h` `(B, D)`."
+        return self.head(h)
 
-DARL.predict_images = predict_next
+    def generate(self, n:int, generator=None, **kw):
+        "The contract's generation hook: `n` samples `(n, C, H, W)` in normalised pixels (the module's `generate`)."
+        return generate(self, B=n, generator=generator, **kw)
+
+    def complete(self, imgs, generator=None, **kw):
+        "The contract's completion hook: `imgs` `(B, C, H, W)` with the bottom half generated (`complete_bottom`)."
+        return complete_bottom(self, imgs, generator=generator, **kw)
 
 # %% ../nbs/07_darl.ipynb #8df29580
 @register_method
 def darl_mse(size:str='micro', img_size=8, patch_size:int=2, in_chans:int=1, pos:str='rope2d',
-             norm_pix:bool=False, drop_path:float=0., order:str='raster', order_block:int=2, **vit_kwargs):
+             norm_pix:bool=False, drop_path:float=0., order:str='raster', order_block:int=2,
+             norm_pix_var:str='unbiased',  # per-patch variance of norm-pix: 'unbiased' (MAE's code) or 'biased'
+             **vit_kwargs):
     "DARL with the MSE patch decoder; `order`: 'raster', 'nested_raster', 'round_robin' (`order_block` squares) or 'random'."
     cfg = vit_config(size, img_size=img_size, patch_size=patch_size, in_chans=in_chans, pos=pos, drop_path=drop_path, **vit_kwargs)
-    if order == 'random': return TwoStreamAR(cfg, 'random', norm_pix=norm_pix)   # figure 6: two streams (XLNet)
-    return DARL(cfg, norm_pix=norm_pix, order=order, order_block=order_block)
+    if order == 'random': return TwoStreamAR(cfg, 'random', norm_pix=norm_pix, norm_pix_var=norm_pix_var)   # figure 6: two streams (XLNet)
+    return DARL(cfg, norm_pix=norm_pix, order=order, order_block=order_block, norm_pix_var=norm_pix_var)
 
 # %% ../nbs/07_darl.ipynb #4d753c5d
 def embed_patches(model, patches, coords, grid):
@@ -112,12 +123,6 @@ def embed_patches(model, patches, coords, grid):
     x = bb.embed(unpatchify(patches.reshape(B * n, 1, P), p, 1, 1))[0].view(B, n, bb.embed_dim)   # (B, n, D)
     pe = bb.pos_embed(coords, grid)
     return x if pe is None else x + pe
-
-def _mse_sample_patch(self, h, generator=None, **kw):
-    "DARL-MSE draws nothing: the linear head's prediction `(B, P)` for outputs `h` `(B, D)`."
-    return self.head(h)
-
-DARL.sample_patch = _mse_sample_patch
 
 # %% ../nbs/07_darl.ipynb #98fb4e17
 @torch.no_grad()
@@ -153,16 +158,6 @@ def complete_bottom(model, imgs, cache:bool=True, generator=None, **sample_kw):
     check(model.order == 'raster', f"Completing the bottom half needs raster order; this model uses {model.order!r}.")
     gh, gw = imgs.shape[-2] // model.cfg.patch_size, imgs.shape[-1] // model.cfg.patch_size
     return generate(model, imgs, n_known=(gh // 2) * gw, cache=cache, generator=generator, **sample_kw)
-
-def _generate(self, n:int, generator=None, **kw):
-    "The contract's generation hook: `n` samples `(n, C, H, W)` in normalised pixels (`generate`)."
-    return generate(self, B=n, generator=generator, **kw)
-
-def _complete(self, imgs, generator=None, **kw):
-    "The contract's completion hook: `imgs` `(B, C, H, W)` with the bottom half generated (`complete_bottom`)."
-    return complete_bottom(self, imgs, generator=generator, **kw)
-
-DARL.generate, DARL.complete = _generate, _complete   # what `visgen sample` calls (`visgen.pipeline.sample_run`)
 
 # %% ../nbs/07_darl.ipynb #0e7d821a
 paper_card('darl_mse', 'Li et al., DARL: Denoising Autoregressive Representation Learning, 2024 (no official code)', [

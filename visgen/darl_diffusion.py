@@ -18,8 +18,8 @@ from .diffusion import gamma_schedule, q_sample, to_x0, diffusion_loss, gamma_gr
 from .registry import register_method, METHODS, paper_card, CardRow
 
 # %% auto #0
-__all__ = ['DECODERS', 'block_last_token', 'DenoisingPatchDecoder', 'MLPPatchDecoder', 'DARLDiffusion', 'predict_denoised',
-           'darl_diffusion', 'bench_generation']
+__all__ = ['DECODERS', 'block_last_token', 'DenoisingPatchDecoder', 'MLPPatchDecoder', 'DARLDiffusion', 'darl_diffusion',
+           'bench_generation']
 
 # %% ../nbs/16_darl_diffusion.ipynb #2f4b0831
 def block_last_token(blk:Block, t:torch.Tensor) -> torch.Tensor:
@@ -102,17 +102,14 @@ class DARLDiffusion(DARL):
         return reverse_process(lambda x, g: self.denoise(h, x, g), (*h.shape[:-1], P), levels,
                                sampler or self.sampler, generator=generator, device=h.device, dtype=h.dtype)
 
-# %% ../nbs/16_darl_diffusion.ipynb #c4feb568
-@torch.no_grad()
-def predict_denoised(model, imgs, steps:int|None=None, sampler:str='ddim', seed:int=0):
-    "Teacher-forced samples of every patch given the true earlier ones, as images `(B, C, H, W)`."
-    h, order = model.encode(imgs)                                               # (B, N, D)
-    gen = torch.Generator(device=h.device).manual_seed(seed)
-    pred = model.sample_patch(h, generator=gen, steps=steps, sampler=sampler)   # (B, N, P)
-    p = model.cfg.patch_size
-    return unpatchify(scatter_tokens(pred.float(), order), p, imgs.shape[-2] // p, imgs.shape[-1] // p)
-
-DARLDiffusion.predict_images = predict_denoised
+    @torch.no_grad()
+    def predict_images(self, imgs, steps:int|None=None, sampler:str='ddim', seed:int=0):
+        "Teacher-forced samples of every patch given the true earlier ones, as images `(B, C, H, W)`."
+        h, order = self.encode(imgs)                                               # (B, N, D)
+        gen = torch.Generator(device=h.device).manual_seed(seed)
+        pred = self.sample_patch(h, generator=gen, steps=steps, sampler=sampler)   # (B, N, P)
+        p = self.cfg.patch_size
+        return unpatchify(scatter_tokens(pred.float(), order), p, imgs.shape[-2] // p, imgs.shape[-1] // p)
 
 # %% ../nbs/16_darl_diffusion.ipynb #9aeedc81
 @register_method

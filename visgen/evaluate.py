@@ -27,8 +27,8 @@ from timm.optim import create_optimizer_v2
 from timm.scheduler import CosineLRScheduler
 
 # %% auto #0
-__all__ = ['seeded', 'as_device', 'apply_batched', 'extract_features', 'knn_votes', 'knn_predict', 'knn_accuracy', 'probe_head',
-           'linear_probe', 'pixel_features', 'center_features', 'layer_features', 'evaluate_features',
+__all__ = ['seeded', 'as_device', 'apply_batched', 'extract_features', 'knn_votes', 'knn_predict', 'accuracy', 'probe_head',
+           'linear_predict', 'pixel_features', 'center_features', 'layer_features', 'evaluate_features',
            'mae_linear_probe', 'probe_noise', 'Classifier', 'make_randaugment', 'randaugment_batch',
            'finetune_optimizer', 'set_drop_path', 'finetune']
 
@@ -95,13 +95,10 @@ def knn_predict(train_f:torch.Tensor, train_y:torch.Tensor, # `(N, D)`, `(N,)`
     return torch.cat([knn_votes(train_f, train_y, f, k, T, C).argmax(1).cpu() for f in test_f.split(chunk_size)])
 
 # %% ../nbs/09_evaluate.ipynb #10d6527f
-def knn_accuracy(train_f:torch.Tensor, train_y:torch.Tensor, # `(N, D)`, `(N,)`
-                 test_f:torch.Tensor, test_y:torch.Tensor,   # `(M, D)`, `(M,)`
-                 k:int=20, T:float=0.07, chunk_size:int=256, num_classes:int|None=None) -> float:
-    "Weighted kNN accuracy in [0, 1]: the share of `knn_predict` equal to `test_y`."
-    check(len(test_f) == len(test_y), f"Features and labels differ in length: test {len(test_f)} vs {len(test_y)}.")
-    pred = knn_predict(train_f, train_y, test_f, k, T, chunk_size, num_classes or _num_classes(train_y, test_y))
-    return (pred == test_y.cpu()).float().mean().item()
+def accuracy(pred:torch.Tensor, y:torch.Tensor) -> float:
+    "The share of predictions `pred` `(M,)` equal to the labels `y` `(M,)`, in [0, 1]."
+    check(len(pred) == len(y), f"Predictions and labels differ in length: {len(pred)} vs {len(y)}.")
+    return (pred.cpu() == y.cpu()).float().mean().item()
 
 # %% ../nbs/09_evaluate.ipynb #f3bdb13b
 def probe_head(D:int, num_classes:int) -> nn.Sequential:
@@ -111,17 +108,16 @@ def probe_head(D:int, num_classes:int) -> nn.Sequential:
     return head
 
 # %% ../nbs/09_evaluate.ipynb #bdab31a6
-def linear_probe(train_f:torch.Tensor, train_y:torch.Tensor, # `(N, D)`, `(N,)`
-                 test_f:torch.Tensor, test_y:torch.Tensor,   # `(M, D)`, `(M,)`
-                 epochs:int=100, lr:float=0.1, batch_size:int=256, wd:float=0., seed:int=0,
+def linear_predict(train_f:torch.Tensor, train_y:torch.Tensor, # `(N, D)`, `(N,)`
+                   test_f:torch.Tensor,                        # `(M, D)`
+                   epochs:int=100, lr:float=0.1, batch_size:int=256, wd:float=0., seed:int=0,
                  num_classes:int|None=None, device='cpu',
                  optimizer:str='sgd',       # 'sgd', or 'lars': MAE's probe optimiser (timm's LARS)
-                 warmup_epochs:float=0,
-                 return_pred:bool=False) -> float: # also return the predicted class of each test row `(M,)`
-    "Test accuracy of `probe_head` trained by SGD or LARS (momentum 0.9, warm-up then cosine lr) on frozen features."
+                 warmup_epochs:float=0) -> torch.Tensor:
+    "The class of each test row `(M,)` by `probe_head` trained with SGD or LARS (momentum 0.9, warm-up then cosine lr) on frozen features."
     check(optimizer in ('sgd', 'lars'), f"Unknown probe optimiser {optimizer!r}: use 'sgd' or 'lars'.")
     check(len(train_f) == len(train_y) > 1, f"Need >1 training feature with one label each (got {len(train_f)}, {len(train_y)}).")
-    dev, C = as_device(device), num_classes or _num_classes(train_y, test_y); enable_tf32(dev)
+    dev, C = as_device(device), num_classes or _num_classes(train_y); enable_tf32(dev)
     xs, ys = train_f.float().to(dev), train_y.to(dev)
     bs = min(batch_size, len(xs)); steps = len(xs) // bs   # drop_last: BatchNorm needs >1 row
     with seeded(seed):
@@ -134,9 +130,7 @@ def linear_probe(train_f:torch.Tensor, train_y:torch.Tensor, # `(N, D)`, `(N,)`
                 loss = F.cross_entropy(head(xs[idx]), ys[idx])
                 opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
                 sched.step_update(ep * steps + i + 1)
-    pred = apply_batched(head, test_f.float(), batch_size=4096, device=dev).argmax(1)
-    acc = (pred == test_y.cpu()).float().mean().item()
-    return (acc, pred) if return_pred else acc
+    return apply_batched(head, test_f.float(), batch_size=4096, device=dev).argmax(1)
 
 # %% ../nbs/09_evaluate.ipynb #73d6d2b2
 def pixel_features(images:torch.Tensor) -> torch.Tensor:
@@ -176,10 +170,10 @@ def evaluate_features(train_f:torch.Tensor, train_y:torch.Tensor, test_f:torch.T
     "`{prefix}knn_acc` (weighted kNN) and `{prefix}linear_acc` (linear probe) on frozen features."
     if center: train_f, test_f = center_features(train_f, test_f)
     knn = knn_predict(train_f, train_y, test_f, k=k, T=T, num_classes=_num_classes(train_y, test_y))
-    acc, lin = linear_probe(train_f, train_y, test_f, test_y, epochs=probe_epochs, lr=probe_lr, seed=seed,
-                            device=device, return_pred=True)
+    lin = linear_predict(train_f, train_y, test_f, epochs=probe_epochs, lr=probe_lr, seed=seed, device=device,
+                         num_classes=_num_classes(train_y, test_y))
     y = test_y.cpu()
-    r = {f'{prefix}knn_acc': (knn == y).float().mean().item(), f'{prefix}linear_acc': acc}
+    r = {f'{prefix}knn_acc': accuracy(knn, y), f'{prefix}linear_acc': accuracy(lin, y)}
     if correct: r.update({f'{prefix}knn_correct': pack_correct(knn == y), f'{prefix}linear_correct': pack_correct(lin == y)})
     return r
 
@@ -266,10 +260,10 @@ def randaugment_batch(x:torch.Tensor, tfm) -> torch.Tensor:
 
 # %% ../nbs/09_evaluate.ipynb #101f5f63
 def finetune_optimizer(model:nn.Module, lr:float, wd:float, layer_decay:float|None,
-                       total_steps:int, warmup_steps:int=0):
+                       total_steps:int, warmup_steps:int=0, betas:tuple=(0.9, 0.999)):
     "AdamW with layer-wise lr decay (timm) and a per-iteration warm-up + cosine `CosineLRScheduler`."
     import logging
-    opt = create_optimizer_v2(model, 'adamw', lr=lr, weight_decay=wd, layer_decay=layer_decay)
+    opt = create_optimizer_v2(model, 'adamw', lr=lr, weight_decay=wd, layer_decay=layer_decay, betas=tuple(betas))
     timm_log = logging.getLogger('timm.scheduler.cosine_lr'); level = timm_log.level
     timm_log.setLevel(logging.ERROR)      # a one-step cosine (a tiny run): timm warns it is flat, which is meant
     try: sched = CosineLRScheduler(opt, t_initial=max(1, total_steps - warmup_steps), warmup_t=warmup_steps,
@@ -306,6 +300,7 @@ def finetune(backbone:nn.Module, train_x:torch.Tensor, train_y:torch.Tensor, # u
              test_x:torch.Tensor, test_y:torch.Tensor, # uint8 `(M, C, H, W)`, `(M,)`
              mean, std,                 # per-channel normalisation `(C,)`, in [0, 1] units
              epochs:int=10, lr:float=1e-3, batch_size:int=128, layer_decay:float|None=0.75, wd:float=0.05,
+             betas:tuple=(0.9, 0.999), # AdamW betas
              mixup:float=0.8, cutmix:float=1.0, label_smoothing:float=0.1,
              randaug:str|None='rand-m9-mstd0.5', # timm RandAugment config, None: off
              warmup_epochs:float=1, device='cpu', seed:int=0, amp=None, num_classes:int|None=None,
@@ -322,7 +317,7 @@ def finetune(backbone:nn.Module, train_x:torch.Tensor, train_y:torch.Tensor, # u
     with seeded(seed):
         model = Classifier(set_drop_path(copy.deepcopy(backbone), drop_path), C, causal, pool).to(dev)
         erase = RandomErasing(reprob, mode='pixel', device=dev) if reprob > 0 else None
-        opt, sched = finetune_optimizer(model, lr, wd, layer_decay, epochs * steps, round(warmup_epochs * steps))
+        opt, sched = finetune_optimizer(model, lr, wd, layer_decay, epochs * steps, round(warmup_epochs * steps), betas)
         mix = Mixup(mixup_alpha=mixup, cutmix_alpha=cutmix, label_smoothing=label_smoothing, num_classes=C)
         mix.mixup_enabled = mixup > 0 or cutmix > 0  # both off: plain (smoothed) one-hot targets
         ra = make_randaugment(randaug, mean, train_x.shape[1]) if randaug else None

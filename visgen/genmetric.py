@@ -13,7 +13,7 @@ import numpy as np
 from .core import check, UserError, get_device
 from .compare import read_rule
 from safetensors.torch import save_file, load_file
-from .data import cache_dir
+from .data import cache_dir, normalise, load_images
 from .evaluate import apply_batched, seeded
 
 # %% auto #0
@@ -79,7 +79,6 @@ def train_classifier(images:torch.Tensor, labels:torch.Tensor, num_classes:int, 
 def feature_classifier(train_set, mean, std, device='cpu', steps:int=600, cache:bool=True) -> FeatureCNN:
     "The cached `FeatureCNN` of `train_set` (an `ImageSet`), trained on first use."
     device = get_device(device)
-    from visgen.pipeline import normalise
     h = hashlib.sha1(train_set.images.numpy().tobytes()); h.update(train_set.labels.numpy().tobytes())
     path = cache_dir('genmetric') / f"{train_set.name or 'data'}-{h.hexdigest()[:12]}-{steps}.safetensors"
     clf = FeatureCNN(train_set.channels, len(train_set.classes))
@@ -91,7 +90,6 @@ def feature_classifier(train_set, mean, std, device='cpu', steps:int=600, cache:
 # %% ../nbs/20_genmetric.ipynb #6c15c1db
 def train_split(test_set):
     "The training split of `test_set`'s data set, loaded by its registered name; None when it cannot be loaded."
-    from visgen.data import load_images
     try: return load_images(test_set.name, split='train') if test_set.name else None
     except (UserError, OSError): return None
 
@@ -101,7 +99,6 @@ def generation_metrics(fake:torch.Tensor, test_set, mean, std, train_set=None, d
                        clf:FeatureCNN|None=None, k:int=3, seed:int=0) -> dict:
     "`fcd`, `fcd_precision`, `fcd_recall` of normalised `fake` `(M, C, H, W)` vs the test split, `fcd_real` floor."
     device = get_device(device)
-    from visgen.pipeline import normalise
     check(len(fake) > 1, "Generate at least two images to compute the generation metric.")
     if train_set is None: train_set = train_split(test_set)
     check(train_set is not None or clf is not None, f"The training split of data set {test_set.name!r} could not be loaded "

@@ -99,13 +99,14 @@ def _flex_agrees(method:str, device, grads:bool=True):
 # %% ../nbs/22_gpucheck.ipynb #e8fee59a
 def step_stream(dry:bool, device, work:Path, workers:int|None=None) -> str:
     "DARL-MSE streamed from a synthetic JPEG tree with DataLoader workers: images/s, and how much of the run the loader held it up."
-    from visgen.pipeline import RunConfig, pretrain
+    from visgen.options import RunOptions
+    from visgen.pipeline import pretrain
     n, px, S, size, bs, epochs = (64, 24, 16, 'micro', 16, 1) if dry else (1280, 256, 224, 'base', 64, 10)
     workers = workers if workers is not None else (2 if dry else min(8, os.cpu_count() or 1))
     tree = jpeg_tree(work / 'tree', n, px)
-    cfg = RunConfig(method='darl_mse', data='imagefolder', data_root=str(tree), image_size=S, stream=True, workers=workers,
-                    size=size, patch_size=16 if not dry else 4, batch_size=bs, epochs=epochs, device=str(device),
-                    probe_limit=n // 4, warmup_epochs=0, log_every=1)
+    cfg = RunOptions.of(method='darl_mse', data='imagefolder', data_root=str(tree), img_size=S, stream=True, workers=workers,
+                        size=size, patch_size=16 if not dry else 4, batch_size=bs, epochs=epochs, device=str(device),
+                        probe_limit=n // 4, warmup_epochs=0, log_every=1)
     m = pretrain(work / 'run', cfg, overwrite=True, progress=False, log=lambda *a: None)
     ips = m['steps'] * bs / m['pretrain_s']
     util = ''
@@ -125,7 +126,7 @@ def step_torchrun(dry:bool, device) -> str:
                '--device', 'cpu' if dry else 'cuda', '--out', str(Path(d) / 'run')]
         p = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env={**os.environ, 'OMP_NUM_THREADS': '1'})
         check(p.returncode == 0, f"torchrun failed: {p.stderr[-500:]}")
-        world = json.loads((Path(d) / 'run' / 'config.json').read_text())['world_size']
+        world = json.loads((Path(d) / 'run' / 'config.json').read_text())['derived']['world_size']
     return f"2 processes ({'gloo' if dry else 'nccl'}), world_size {world}"
 
 # %% ../nbs/22_gpucheck.ipynb #7ff0cabb

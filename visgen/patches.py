@@ -10,7 +10,8 @@ from einops import rearrange
 from .core import check
 
 # %% auto #0
-__all__ = ['check_patchable', 'patchify', 'unpatchify', 'grid_coords', 'norm_pix', 'denorm_pix']
+__all__ = ['NORM_PIX_VARS', 'check_patchable', 'patchify', 'unpatchify', 'grid_coords', 'check_norm_pix_var', 'norm_pix',
+           'denorm_pix']
 
 # %% ../nbs/01_patches.ipynb #130940ec
 def check_patchable(H:int, W:int, p:int):
@@ -38,12 +39,22 @@ def grid_coords(gh:int, gw:int, device=None) -> torch.Tensor:
     return torch.stack([r.flatten(), c.flatten()], -1).float()
 
 # %% ../nbs/01_patches.ipynb #10f09d44
-def norm_pix(t:torch.Tensor, eps:float=1e-6) -> torch.Tensor:
-    "Standardise each patch of `t` `(B, N, P)` over its last axis."
-    mu, var = t.mean(-1, keepdim=True), t.var(-1, keepdim=True, unbiased=False)
-    return (t - mu) / (var + eps).sqrt()
+NORM_PIX_VARS = ('unbiased', 'biased')   # the per-patch variance of norm-pix: official MAE/SAIM code's, or divided by P
+
+def check_norm_pix_var(var:str) -> str:
+    "`var` if it names a norm-pix variance (`NORM_PIX_VARS`), else a clear error."
+    check(var in NORM_PIX_VARS, f"Unknown norm-pix variance {var!r}: use one of {NORM_PIX_VARS} (--opts norm_pix_var=unbiased).")
+    return var
+
+def _patch_var(t:torch.Tensor, var:str) -> torch.Tensor:
+    "Per-patch variance `(B, N, 1)` of `t` `(B, N, P)`: `var` 'unbiased' (/(P-1), `Tensor.var`'s default) or 'biased' (/P)."
+    return t.var(-1, keepdim=True, unbiased=check_norm_pix_var(var) == 'unbiased')
+
+def norm_pix(t:torch.Tensor, eps:float=1e-6, var:str='unbiased') -> torch.Tensor:
+    "Standardise each patch of `t` `(B, N, P)` over its last axis (`var`: `NORM_PIX_VARS`)."
+    return (t - t.mean(-1, keepdim=True)) / (_patch_var(t, var) + eps).sqrt()
 
 # %% ../nbs/01_patches.ipynb #34acaeac
-def denorm_pix(pred:torch.Tensor, t:torch.Tensor, eps:float=1e-6) -> torch.Tensor:
+def denorm_pix(pred:torch.Tensor, t:torch.Tensor, eps:float=1e-6, var:str='unbiased') -> torch.Tensor:
     "Undo `norm_pix` on predictions `pred` `(B, N, P)` with the statistics of the true patches `t` (how the methods show pixels)."
-    return pred * (t.var(-1, keepdim=True, unbiased=False) + eps).sqrt() + t.mean(-1, keepdim=True)
+    return pred * (_patch_var(t, var) + eps).sqrt() + t.mean(-1, keepdim=True)

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from .core import check
-from .patches import patchify, unpatchify, grid_coords, norm_pix as _norm_pix, denorm_pix
+from .patches import patchify, unpatchify, grid_coords, norm_pix as _norm_pix, denorm_pix, check_norm_pix_var
 from .serial import (OrderedModel, sample_rank, order_from_rank, gather_tokens, scatter_tokens, content_mask, query_mask,
                            attention_args, segment_size, sorted_rank, sorted_attention_args)
 from .vit import ViT, ViTConfig, vit_config, DecoderBlock, sincos_2d, init_weights, linear_init
@@ -37,9 +37,10 @@ class SkipMix(nn.Module):
 class RandSAC(OrderedModel, nn.Module):
     "Segment-causal ViT encoder + next-segment decoder with trainable skip connections."
     def __init__(self, cfg:ViTConfig, order:str='square', order_kw:dict|None=None, dec_depth:int|None=None,
-                 skip:str='learned', norm_pix:bool=True):
+                 skip:str='learned', norm_pix:bool=True, norm_pix_var:str='unbiased'):
         super().__init__()
         self.cfg, self.order, self.order_kw, self.norm_pix = cfg, order, dict(order_kw or {}), norm_pix
+        self.norm_pix_var = check_norm_pix_var(norm_pix_var)
         r = sample_rank(order, 1, cfg.grid, **self.order_kw)
         check(int(r.max()) >= 1 or order == 'blob', f"Order {order!r} with {self.order_kw} makes a single segment "
               f"on the {cfg.grid[0]}x{cfg.grid[1]} grid: nothing is left to predict. Use smaller segments.")
@@ -78,7 +79,7 @@ class RandSAC(OrderedModel, nn.Module):
             g = blk(g, mem, rope_d, rope_e, da['mask'], da.get('is_causal', False), ma['mask'], ma.get('is_causal', False))
         pred = self.head(self.dec_norm(g))                                    # (B, Nd, p*p*C)
         t = gather_tokens(patchify(imgs, self.cfg.patch_size), order)[:, dec]
-        t = _norm_pix(t) if self.norm_pix else t
+        t = _norm_pix(t, var=self.norm_pix_var) if self.norm_pix else t
         w = (r[:, dec] > 0).float()                                           # the first segment is never predicted
         loss = (((pred.float() - t.float()) ** 2).mean(-1) * w).sum() / w.sum().clamp(min=1)
         full = pred.new_zeros(B, N, pred.shape[-1]); full[:, dec] = pred * w[..., None]
@@ -95,7 +96,7 @@ class RandSAC(OrderedModel, nn.Module):
         "Next-segment predictions in pixel space, the (never predicted) first segment shown as is: `(B, C, H, W)`."
         p, out = self.cfg.patch_size, self(imgs)
         t, pred = patchify(imgs, p), out['pred'].float()
-        if self.norm_pix: pred = denorm_pix(pred, t)
+        if self.norm_pix: pred = denorm_pix(pred, t, var=self.norm_pix_var)
         pred = torch.where((out['rank'] == 0)[..., None], t, pred)
         return unpatchify(pred, p, imgs.shape[-2] // p, imgs.shape[-1] // p)
 
@@ -105,13 +106,15 @@ class RandSAC(OrderedModel, nn.Module):
 @register_method
 def randsac(size:str='micro', img_size=8, patch_size:int=2, in_chans:int=1, pos:str='abs', order:str='square',
             M:int=2, K:int=4, P:int=2, block:int=2, decoder:str='cross', dec_depth:int|None=None, skip:str='learned',
-            norm_pix:bool=True, drop_path:float=0., **vit_kwargs):
+            norm_pix:bool=True, drop_path:float=0.,
+            norm_pix_var:str='unbiased',  # per-patch variance of norm-pix: 'unbiased' (MAE's code, which RandSAC follows) or 'biased'
+            **vit_kwargs):
     "RandSAC (`decoder='cross'`), or its two-stream baseline (`decoder='twostream'`)."
     check(decoder in ('cross', 'twostream'), f"Unknown RandSAC decoder {decoder!r}: use 'cross' or 'twostream'.")
     cfg = vit_config(size, img_size=img_size, patch_size=patch_size, in_chans=in_chans, pos=pos, drop_path=drop_path, **vit_kwargs)
     okw = order_kwargs(order, M=M, K=K, P=P, block=block)
-    if decoder == 'twostream': return TwoStreamAR(cfg, order, okw, norm_pix=norm_pix, skip_first=True)
-    return RandSAC(cfg, order, okw, dec_depth, skip, norm_pix)
+    if decoder == 'twostream': return TwoStreamAR(cfg, order, okw, norm_pix=norm_pix, skip_first=True, norm_pix_var=norm_pix_var)
+    return RandSAC(cfg, order, okw, dec_depth, skip, norm_pix, norm_pix_var)
 
 # %% ../nbs/14_randsac.ipynb #53703db9
 def _skip(m) -> str:

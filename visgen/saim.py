@@ -9,10 +9,10 @@ import torch.nn.functional as F
 from torch import nn
 from .core import check
 from timm.layers import Mlp, trunc_normal_
-from .patches import patchify, unpatchify, grid_coords, norm_pix as _norm_pix, denorm_pix
+from .patches import patchify, unpatchify, grid_coords, norm_pix as _norm_pix, denorm_pix, check_norm_pix_var
 from .serial import (OrderedModel, sample_rank, order_from_rank, gather_tokens, scatter_tokens, order_options, segment_size,
                            stream_attention_args, attention_args, sorted_attention_args, sorted_rank, content_mask)
-from .vit import ViT, ViTConfig, vit_config, Block, DecoderBlock, sincos_2d, init_weights, linear_init
+from .vit import ViT, ViTConfig, vit_config, Block, DecoderBlock, sincos_2d, init_weights, linear_init, _pair
 from .twostream import two_stream_block, query_block, check_paths_agree
 from .registry import register_method, paper_card, CardRow
 
@@ -40,11 +40,13 @@ class SAIM(OrderedModel, nn.Module):
     "SAIM: content-masked ViT encoder + parallel query-masked cross-attention decoder (or shared two-stream)."
     def __init__(self, cfg:ViTConfig, share:bool=False, order:str='random', order_kw:dict|None=None,
                  blur_kernel:int=9, blur_sigma:float=1., norm_pix:bool=True, dec_depth:int|None=None,
-                 blur_pad:str='zeros', xlnet:bool=False, head:str='mlp', loss:str='l2', decoder_free:bool=False):
+                 blur_pad:str='zeros', xlnet:bool=False, head:str='mlp', loss:str='l2', decoder_free:bool=False,
+                 norm_pix_var:str='unbiased', shared_norm:bool=True, head_depth:int=2):
         super().__init__()
         self.cfg, self.share, self.xlnet, self.order, self.order_kw = cfg, share, xlnet, order, dict(order_kw or {})
         self.decoder_free = decoder_free
         self.blur, self.norm_pix, self.loss = (blur_kernel, blur_sigma, blur_pad), norm_pix, loss
+        self.norm_pix_var = check_norm_pix_var(norm_pix_var)
         sample_rank(order, 1, cfg.grid, **self.order_kw)                 # checks the order now
         self.dec_depth = L = dec_depth or cfg.depth
         check(1 <= L <= cfg.depth and cfg.depth % L == 0 and (not share or L == cfg.depth),
@@ -60,12 +62,14 @@ class SAIM(OrderedModel, nn.Module):
         self.backbone = ViT(cfg)
         self.start = nn.Parameter(torch.zeros(1, 1, D))
         self.decoder = None if share or decoder_free else nn.ModuleList(   # shared: the encoder's blocks run both streams
-            [DecoderBlock(D, cfg.num_heads, cfg.mlp_ratio, cfg.qkv_bias, self_attn=False) for _ in range(L)])
-        self.dec_norm = None if share or decoder_free else nn.LayerNorm(D)
+            [DecoderBlock(D, cfg.num_heads, cfg.mlp_ratio, cfg.qkv_bias, self_attn=False, eps=cfg.norm_eps, shared_norm=shared_norm)
+             for _ in range(L)])
+        self.dec_norm = None if share or decoder_free else nn.LayerNorm(D, eps=cfg.norm_eps)
         self.find_unused_parameters = self.decoder is not None   # it reads the blocks' outputs, never `backbone.norm`
         self.head = Mlp(D, int(D * cfg.mlp_ratio), P) if head == 'mlp' else nn.Linear(D, P)
-        self.head_block = Block(D, cfg.num_heads, cfg.mlp_ratio, cfg.qkv_bias) if head == 'transformer' else None
-        if self.head_block is not None: self.head_block.apply(init_weights)
+        self.head_blocks = nn.ModuleList([Block(D, cfg.num_heads, cfg.mlp_ratio, cfg.qkv_bias, eps=cfg.norm_eps)   # appendix: two
+                                          for _ in range(head_depth)]) if head == 'transformer' else None
+        if self.head_blocks is not None: self.head_blocks.apply(init_weights)
         if self.decoder is not None: self.decoder.apply(init_weights)
         self.head.apply(init_weights); trunc_normal_(self.start, std=.02)
 
@@ -79,7 +83,7 @@ class SAIM(OrderedModel, nn.Module):
     def targets(self, imgs):
         "Blurred, per-patch normalised patches `(B, N, p*p*C)` in raster order."
         t = patchify(gaussian_blur(imgs, *self.blur), self.cfg.patch_size)
-        return _norm_pix(t) if self.norm_pix else t
+        return _norm_pix(t, var=self.norm_pix_var) if self.norm_pix else t
 
     def forward(self, imgs, rank=None, reference:bool=False, generator=None):
         "Loss and predictions `(B, N, p*p*C)` in raster order; `reference`: raster order, dense masks."
@@ -99,7 +103,7 @@ class SAIM(OrderedModel, nn.Module):
             for k, l in enumerate(self.reads):
                 if self.share: g = query_block(bb.blocks[l], g, layers[l], ga, rope_g, rope_h)
                 else: g = self.decoder[k](g, layers[l], rope_g, rope_h, mem_mask=ga['mask'], mem_causal=ga.get('is_causal', False))
-        if self.head_block is not None: g = self.head_block(g, rope_g, **self._query_args(r, reference))
+        for blk in self.head_blocks or []: g = blk(g, rope_g, **self._query_args(r, reference))
         g = self.dec_norm(g) if self.decoder is not None else bb.norm(g)
         pred = scatter_tokens(self.head(g), order)                            # (B, N, p*p*C) raster
         err = pred.float() - self.targets(imgs).float()
@@ -112,7 +116,7 @@ class SAIM(OrderedModel, nn.Module):
         p, pred = self.cfg.patch_size, self(imgs)['pred'].float()
         if self.norm_pix:
             t = patchify(gaussian_blur(imgs, *self.blur), p)
-            pred = denorm_pix(pred, t)
+            pred = denorm_pix(pred, t, var=self.norm_pix_var)
         return unpatchify(pred, p, imgs.shape[-2] // p, imgs.shape[-1] // p)
 
     def no_weight_decay(self): return {'start', 'backbone.pos_table'}
@@ -128,22 +132,43 @@ def saim(size:str='micro', img_size=8, patch_size:int=2, in_chans:int=1, pos:str
          order:str='random', M:int=2, K:int=4, P:int=2, block:int=2, blur_kernel:int=9, blur_sigma:float=1.,
          blur_pad:str='zeros',  # target blur padding: 'zeros' (official code) or 'reflect'
          norm_pix:bool=True, dec_depth:int|None=None, drop_path:float=0.,
+         norm_pix_var:str='unbiased',  # per-patch variance of norm-pix: 'unbiased' (the official code's) or 'biased'
          xlnet:bool=False,       # with share=True: XLNet's two-stream update (query reads the layer's input)
-         head:str='mlp',         # 'mlp' (hidden 4D, the paper's) or 'linear'
+         head:str='mlp',         # 'mlp' (hidden 4D, the paper's), 'linear', or 'transformer' (two blocks, the appendix's)
          loss:str='l2',          # 'l2' (the paper's) or 'l1'
          decoder_free:bool=False, # with order=raster: the encoder alone predicts the next patch (the raster baseline)
+         norm_eps:float=1e-6,    # every LayerNorm's eps (the official code's)
+         shared_norm:bool=True,  # one LayerNorm for queries and memory in each decoder block (the official code's)
          **vit_kwargs):
     "SAIM (random order, separate parallel decoder; `share=True`: the encoder's blocks run the query stream)."
-    cfg = vit_config(size, img_size=img_size, patch_size=patch_size, in_chans=in_chans, pos=pos, drop_path=drop_path, **vit_kwargs)
+    cfg = vit_config(size, img_size=img_size, patch_size=patch_size, in_chans=in_chans, pos=pos, drop_path=drop_path,
+                     norm_eps=norm_eps, **vit_kwargs)
     return SAIM(cfg, share, order, order_kwargs(order, M=M, K=K, P=P, block=block), blur_kernel, blur_sigma, norm_pix,
-                dec_depth=dec_depth, blur_pad=blur_pad, xlnet=xlnet, head=head, loss=loss, decoder_free=decoder_free)
+                dec_depth=dec_depth, blur_pad=blur_pad, xlnet=xlnet, head=head, loss=loss, decoder_free=decoder_free,
+                norm_pix_var=norm_pix_var, shared_norm=shared_norm)
 
 # %% ../nbs/13_saim.ipynb #e3a28c7c
 def _reads(m) -> str:
     "Which encoder layer output each query layer attends, measured from the pairing."
     L, Ld = m.cfg.depth, m.dec_depth
     if m.xlnet: return 'input of layer l (XLNet)'
+    if m.reads == list(range(L)): return 'output of encoder layer k'
     return 'output of layer (k+1)L/Ld' if m.reads == [(k + 1) * L // Ld - 1 for k in range(Ld)] else f"outputs {m.reads}"
+
+def _decoder_input(m) -> str:
+    "The first query layer's input, measured on a dummy image: 'position embeddings' when it is the targets' fixed 2D sin-cos."
+    if m.decoder is None: return 'position embeddings' if m.share else 'none (decoder-free)'
+    seen, (H, W) = [], _pair(m.cfg.img_size)
+    hook = m.decoder[0].register_forward_pre_hook(lambda mod, a: seen.append(a[0]))
+    rank = m.sample_rank(1, m.cfg.grid, 'cpu', torch.Generator().manual_seed(0))
+    with torch.no_grad(): m(torch.randn(1, m.cfg.in_chans, H, W), rank)
+    hook.remove()
+    coords = gather_tokens(grid_coords(*m.cfg.grid)[None], order_from_rank(rank))   # (1, N, 2) in visiting order
+    return 'position embeddings' if torch.allclose(seen[0], sincos_2d(coords, m.cfg.embed_dim)) else 'other'
+
+def _block_norms(m) -> str:
+    "LayerNorms of a query layer before its cross-attention: one shared by queries and memory, or one each."
+    return 'one for queries and memory' if m.decoder is None or m.decoder[0].norm_m is None else 'one each'
 
 paper_card('saim', 'Qi et al., SAIM, AAAI 2023 (official code: qiy20/SAIM)', [
     CardRow('generation order', 'random permutation', lambda m: 'random permutation' if m.order == 'random' else m.order,
@@ -152,15 +177,22 @@ paper_card('saim', 'Qi et al., SAIM, AAAI 2023 (official code: qiy20/SAIM)', [
     CardRow('decoder weights', 'separate', lambda m: 'none' if m.decoder_free else 'shared' if m.share else 'separate',
             code='separate (share_weight=False)'),
     CardRow('decoder depth', 'encoder depth', lambda m: 'encoder depth' if m.dec_depth == m.cfg.depth else m.dec_depth, code='query_depth=12 (ViT-B)'),
-    CardRow('query layer k attends', 'output of layer (k+1)L/Ld', _reads, code='output of layer (k+1)L/Ld',
-            ),
-    CardRow('decoder input', 'position embeddings', lambda m: 'position embeddings', code='fixed 2D sin-cos'),
+    CardRow('query layer k attends', 'output of encoder layer k', _reads,
+            code='output of layer (k+1)L/Ld (a shallower decoder reads every L/Ld-th layer)'),
+    CardRow('decoder input', 'position embeddings', _decoder_input, code='fixed 2D sin-cos'),
+    CardRow('LayerNorm before cross-attention', 'not stated', _block_norms, code='one for queries and memory (norm1)',
+            why="the official code's (shared_norm=False: one each)"),
+    CardRow('LayerNorm eps', 'not stated', lambda m: m.backbone.norm.eps, code=1e-6, why="the official code's (PyTorch's default: 1e-5)"),
     CardRow('prediction head', 'MLP', lambda m: 'MLP' if hasattr(m.head, 'fc1') else 'linear', code="'MLP'"),
     CardRow('head hidden width', 'not stated', lambda m: f"{m.head.fc1.out_features // m.cfg.embed_dim}D" if hasattr(m.head, 'fc1') else '-',
             code='4D (mlp_ratio)', why="the official code's"),
+    CardRow('Transformer head (appendix ablation)', '2 blocks', lambda m: f"{len(type(m)(m.cfg, head='transformer').head_blocks)} blocks",
+            code='none (MLP or linear)'),
     CardRow('target blur', 'Gaussian 9x9, sigma 1', lambda m: f"Gaussian {m.blur[0]}x{m.blur[0]}, sigma {m.blur[1]:g}", code='Gaussian 9x9, sigma 1'),
     CardRow('blur padding', 'not stated', lambda m: m.blur[2], code='zeros', why="the official code's"),
     CardRow('per-patch normalised target', 'yes', lambda m: 'yes' if m.norm_pix else 'no', code='yes (norm_pix_loss)'),
+    CardRow('norm-pix variance', 'not stated', lambda m: m.norm_pix_var, code='unbiased (Tensor.var)',
+            why="the official code's (norm_pix_var='biased' divides by P)"),
     CardRow('loss', 'MSE', lambda m: {'l2': 'MSE', 'l1': 'L1'}[m.loss], code="'L2'"),
     CardRow('Linear initialisation', 'not stated', lambda m: linear_init(m), code='Xavier-uniform', why="the official code's (MAE's)"),
 ])

@@ -224,10 +224,22 @@ def clean_page_nb(nb:dict, root:Path) -> dict:
     return nb
 
 # %% ../nbs/11_site.ipynb #7b49d175
+def _option_table(cls) -> str:
+    "Markdown table of a part of the options tree (`visgen.options.opt` fields): flag, type, default, help and allowed values."
+    from dataclasses import fields, MISSING
+    from visgen.options import flag, rule
+    esc = lambda x: str(x).replace('|', '\\|').replace('\n', ' ')
+    head = '| | **Type** | **Default** | **Details** |\n| -- | -------- | ----------- | ----------- |\n'
+    dflt = lambda f: '`' + esc(repr(f.default if f.default is not MISSING else f.default_factory())) + '`'
+    return head + ''.join(f"| {flag(f)} | {esc(f.type)} | {dflt(f)} | {esc(f.metadata['help'])}"
+                          f"{'; ' + esc(rule(f)) if rule(f) and 'bool' not in str(f.type) else ''} |\n" for f in fields(cls))
+
 def _param_table(fn) -> str:
     "Markdown table of `fn`'s documented parameters (docments): name, type, default, details; '' when none is documented."
-    import inspect
+    import inspect, dataclasses
     from fastcore.docments import docments
+    if isinstance(fn, type) and dataclasses.is_dataclass(fn) and any('help' in f.metadata for f in dataclasses.fields(fn)):
+        return _option_table(fn)
     try: d = docments(fn, full=True, returns=False)
     except Exception: return ''
     rows = [(k, v) for k, v in d.items() if k not in ('self', 'cls', 'return') and v.get('docment')]

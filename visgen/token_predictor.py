@@ -13,13 +13,12 @@ from .core import check, UserError
 from timm.layers import trunc_normal_
 from .vit import Block, init_weights
 from .serial import random_rank      # rank < n masks a token: the first n of a random permutation
-from .registry import register_method, method_options
+from .registry import register_method, Part
 from .vq import VQ, VQConfig, vq as _vq_builder
 
 # %% auto #0
 __all__ = ['RATIO_DISTS', 'MAGE_RATIO', 'mask_ratio', 'sample_mask_ratios', 'truncated_normal', 'mask_count', 'rank_mask',
-           'TokenPredictor', 'tp_features', 'tp_fill_half', 'check_part', 'fit_part', 'vq_options', 'build_vq',
-           'tp_prepare', 'token_predictor']
+           'TokenPredictor', 'vq_options', 'build_vq', 'token_predictor']
 
 # %% ../nbs/18_token_predictor.ipynb #69f83c65
 def mask_ratio(u:torch.Tensor, schedule:str='cosine') -> torch.Tensor:
@@ -98,63 +97,30 @@ class TokenPredictor(nn.Module):
 
     def no_weight_decay(self): return {'pos', 'tok.weight'}
 
-# %% ../nbs/18_token_predictor.ipynb #ac7ecb62
-def tp_features(self, imgs, pool:str='mean'):
-    "Mean hidden state `(B, dim)` over the unmasked token grid."
-    check(pool == 'mean', f"The token predictor pools by 'mean' only, got {pool!r}.")
-    return self.hidden(self.vq.encode(imgs)).mean(1)
+    # The method interface (shown below)
+    def features(self, imgs, pool:str='mean'):
+        "Mean hidden state `(B, dim)` over the unmasked token grid."
+        check(pool == 'mean', f"The token predictor pools by 'mean' only, got {pool!r}.")
+        return self.hidden(self.vq.encode(imgs)).mean(1)
 
-# %% ../nbs/18_token_predictor.ipynb #05580193
-@torch.no_grad()
-def tp_fill_half(self, imgs, seed:int=0):
-    "Images `(B, C, H, W)` with half their tokens masked and refilled by argmax, decoded."
-    ids = self.vq.encode(imgs); B, N = ids.shape
-    g = torch.Generator(device=ids.device).manual_seed(seed)
-    masked = rank_mask(random_rank(B, N, g, ids.device), torch.full((B,), N // 2, device=ids.device))
-    return self.vq.decode(torch.where(masked, self.logits(ids, masked).argmax(-1), ids))
+    @torch.no_grad()
+    def predict_images(self, imgs, seed:int=0):
+        "Images `(B, C, H, W)` with half their tokens masked and refilled by argmax, decoded."
+        ids = self.vq.encode(imgs); B, N = ids.shape
+        g = torch.Generator(device=ids.device).manual_seed(seed)
+        masked = rank_mask(random_rank(B, N, g, ids.device), torch.full((B,), N // 2, device=ids.device))
+        return self.vq.decode(torch.where(masked, self.logits(ids, masked).argmax(-1), ids))
 
-def _tp_no_backbone(self):
-    raise UserError("The token predictor reads VQ tokens, not pixels: it has no ViT backbone to fine-tune. Probe it "
-                    "with `visgen probe`, or fine-tune an addp run, whose pixel encoder is a ViT.")
+    @property
+    def backbone(self):
+        "No ViT here: the input is tokens, not pixels (the contract's `backbone` says so)."
+        raise UserError("The token predictor reads VQ tokens, not pixels: it has no ViT backbone to fine-tune. Probe it "
+                        "with `visgen probe`, or fine-tune an addp run, whose pixel encoder is a ViT.")
 
-TokenPredictor.features, TokenPredictor.predict_images = tp_features, tp_fill_half
-TokenPredictor.backbone = property(_tp_no_backbone)
-
-# %% ../nbs/18_token_predictor.ipynb #80cfa87c
-def check_part(run_dir:Path, method:str, opts:dict, img_size, in_chans:int):
-    "Fail clearly unless run `run_dir` is a finished `method` run built with `opts` for these images."
-    cfg_p = Path(run_dir) / 'config.json'
-    check(cfg_p.exists() and (Path(run_dir) / 'model.safetensors').exists(),
-          f"{run_dir} is not a finished visgen run (config.json and model.safetensors): train it with "
-          f"`visgen pretrain --method {method} --out {run_dir}`, or leave the option out to train it here.")
-    info = json.loads(cfg_p.read_text())
-    check(info.get('method') == method, f"{run_dir} is a {info.get('method')!r} run, not a {method!r} run.")
-    check(list(info['img_size']) == list(img_size) and info['in_chans'] == in_chans,
-          f"{run_dir} was trained on {info['in_chans']}x{info['img_size']} images, these are {in_chans}x{list(img_size)}.")
-    defaults = method_options(method)
-    theirs = {**defaults, **info.get('opts', {})}
-    if 'down' in theirs and theirs['down'] is None: theirs['down'] = info['patch_size']   # down defaults to the patch size
-    opts = {**opts, 'down': opts['down'] or info['patch_size']} if 'down' in opts else opts
-    diff = {k: (theirs.get(k), v) for k, v in opts.items() if k in defaults and theirs.get(k) != v}
-    check(not diff, f"{run_dir} was trained with other {method} options {diff} (theirs, ours): pass the same "
-          "options (--opts) or train a new one by leaving the run option out.")
-
-# %% ../nbs/18_token_predictor.ipynb #e1bf7a1c
-def fit_part(part:nn.Module, method:str, opts:dict, sub_dir, given, cfg, epochs:int, lr:float,
-             img_size, in_chans:int, resume:bool=False, log=print) -> Path:
-    "Load `part` from finished run `given`, else pre-train it as the sub-run `sub_dir` (resumed if asked)."
-    from dataclasses import replace
-    from visgen.pipeline import pretrain
-    from visgen.train import load_weights
-    src = Path(given) if given else Path(sub_dir)
-    if not given and not (resume and (src / 'model.safetensors').exists()):
-        sub = replace(cfg, method=method, epochs=epochs, lr=lr, opts=opts)   # every other setting as the parent run's
-        log(f"Training the {method} part in {src} ({epochs} epochs) ...")
-        m = pretrain(src, sub, resume=resume and src.exists(), overwrite=not resume, progress=False, log=log)
-        log(f"{method}: " + ', '.join(f"{k}={v:.4g}" for k, v in m.items() if isinstance(v, float)))
-    check_part(src, method, opts, img_size, in_chans)
-    load_weights(part, src / 'model.safetensors')
-    return src
+    def parts(self) -> list:
+        "The tokenizer, trained first (or loaded from `vq_run`): the contract's `parts` hook."
+        o = self.part_opts
+        return [Part('vq', 'vq', o['vq'], self.vq, o['vq_epochs'], o['vq_lr'], o['vq_run'])]
 
 # %% ../nbs/18_token_predictor.ipynb #c0a08857
 def vq_options(patch_size, down, vq_width, codebook_size, code_dim) -> dict:
@@ -165,15 +131,6 @@ def vq_options(patch_size, down, vq_width, codebook_size, code_dim) -> dict:
 def build_vq(img_size, in_chans, patch_size, **vq_opts) -> VQ:
     "A fresh `VQ` from `vq_options`."
     return _vq_builder(img_size=img_size, in_chans=in_chans, patch_size=patch_size, **vq_opts)
-
-# %% ../nbs/18_token_predictor.ipynb #eba44bba
-def tp_prepare(self, train_set, mean, std, run_dir, cfg, resume=False, log=print):
-    "Train the tokenizer (or load `vq_run`) before the token predictor trains."
-    o = self.part_opts
-    fit_part(self.vq, 'vq', o['vq'], Path(run_dir) / 'vq', o['vq_run'], cfg, o['vq_epochs'], o['vq_lr'],
-             train_set.img_size, train_set.channels, resume, log)
-
-TokenPredictor.prepare = tp_prepare
 
 # %% ../nbs/18_token_predictor.ipynb #b226d5d7
 @register_method

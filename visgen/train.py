@@ -17,17 +17,17 @@ from timm.optim import param_groups_weight_decay
 from timm.scheduler import CosineLRScheduler
 from safetensors.torch import save_file, load_file
 from .core import progress as progress_bar
-from .options import TrainConfig
+from .options import TrainOptions
+from .rundir import atomic_write_text, respect_umask, fsync_dir
 from .data import ResumableSampler, make_loader, mix_seed
 
 # %% auto #0
-__all__ = ['LOGGERS', 'make_optimizer', 'make_scheduler', 'respect_umask', 'atomic_write_text', 'save_checkpoint', 'load_weights',
-           'nonfinite_keys', 'read_checkpoint', 'load_latest', 'dist_env', 'setup_distributed', 'accum_steps',
-           'steps_per_epoch', 'NonFiniteLoss', 'last_good_checkpoint', 'tensorboard_writer', 'MetricLog', 'train',
-           'read_log']
+__all__ = ['LOGGERS', 'make_optimizer', 'make_scheduler', 'save_checkpoint', 'load_weights', 'nonfinite_keys', 'read_checkpoint',
+           'load_latest', 'dist_env', 'setup_distributed', 'accum_steps', 'steps_per_epoch', 'NonFiniteLoss',
+           'last_good_checkpoint', 'tensorboard_writer', 'MetricLog', 'train', 'read_log']
 
 # %% ../nbs/08_train.ipynb #e372c82f
-def make_optimizer(model:nn.Module, cfg:TrainConfig):
+def make_optimizer(model:nn.Module, cfg:TrainOptions):
     "AdamW, no decay on 1-D parameters and `model.no_weight_decay()` names; fused (one kernel for all tensors) on CUDA and CPU."
     skip = set(getattr(model, 'no_weight_decay', lambda: set())())
     groups = param_groups_weight_decay(model, cfg.weight_decay, no_weight_decay_list=skip)
@@ -35,29 +35,12 @@ def make_optimizer(model:nn.Module, cfg:TrainConfig):
     return torch.optim.AdamW(groups, lr=cfg.lr, betas=cfg.betas, fused=fused or None)
 
 # %% ../nbs/08_train.ipynb #5ce2101b
-def make_scheduler(opt, cfg:TrainConfig, steps_per_epoch:int):
+def make_scheduler(opt, cfg:TrainOptions, steps_per_epoch:int):
     "Per-iteration linear warm-up then cosine to `min_lr`."
     total = cfg.epochs * steps_per_epoch
     warm = min(int(cfg.warmup_epochs * steps_per_epoch), total // 2)  # warm-up takes at most half the run
     return CosineLRScheduler(opt, t_initial=max(total - warm, 1), lr_min=cfg.min_lr, warmup_t=warm,
                              warmup_lr_init=cfg.lr / max(warm, 1) if warm else cfg.lr, warmup_prefix=True, t_in_epochs=False)
-
-# %% ../nbs/08_train.ipynb #e366452a
-def _fsync_dir(path:Path):
-    try:
-        fd = os.open(path, os.O_RDONLY); os.fsync(fd); os.close(fd)
-    except OSError: pass
-
-def respect_umask(path):
-    "Give `path` the mode a plain `open` gives (0666 less the umask): safetensors creates its files 0600."
-    m = os.umask(0); os.umask(m); os.chmod(path, 0o666 & ~m)
-
-# %% ../nbs/08_train.ipynb #76182023
-def atomic_write_text(path, text:str):
-    "Write `text` to `path` through a temporary file and `os.replace`."
-    path = Path(path); tmp = path.with_name(f'.{path.name}.tmp{os.getpid()}')
-    with open(tmp, 'w') as f: f.write(text); f.flush(); os.fsync(f.fileno())
-    os.replace(tmp, path); _fsync_dir(path.parent)
 
 # %% ../nbs/08_train.ipynb #2f9d0dff
 def _rng_state():
@@ -93,7 +76,7 @@ def save_checkpoint(run_dir, model, opt, sched, state:dict, keep_last:int=2, bes
         with open(f, 'rb') as fh: os.fsync(fh.fileno())
     final = ck / name
     if final.exists(): shutil.rmtree(final)
-    os.replace(tmp, final); _fsync_dir(ck)
+    os.replace(tmp, final); fsync_dir(ck)
     atomic_write_text(ck / 'latest', name)
     _prune(ck, keep_last, best_step)
     return final
@@ -184,7 +167,7 @@ def setup_distributed(device:str='auto'):
     return dev, rank, world
 
 # %% ../nbs/08_train.ipynb #f7f3e34a
-def accum_steps(cfg:TrainConfig, world:int) -> int:
+def accum_steps(cfg:TrainOptions, world:int) -> int:
     "Micro-batches per step so that `batch_size * accum * world == global_batch`."
     if not cfg.global_batch: return 1
     per = cfg.batch_size * world
@@ -193,7 +176,7 @@ def accum_steps(cfg:TrainConfig, world:int) -> int:
     return cfg.global_batch // per
 
 # %% ../nbs/08_train.ipynb #04a34597
-def steps_per_epoch(n:int, cfg:TrainConfig, world:int=1) -> tuple[int, int]:
+def steps_per_epoch(n:int, cfg:TrainOptions, world:int=1) -> tuple[int, int]:
     "`(accum, steps per epoch)` for `n` training images; fails clearly when not one global batch fits."
     accum = accum_steps(cfg, world)
     G = cfg.batch_size * accum * world
@@ -315,7 +298,7 @@ def _save(run_dir, model, opt, sched, state, cfg, spe, rank):
     if dist.is_initialized(): dist.barrier()
 
 # %% ../nbs/08_train.ipynb #9d6eb7ca
-def train(model:nn.Module, dataset, cfg:TrainConfig, run_dir, resume:bool=False, progress:bool=True, # a bar on a terminal (`visgen.core.progress`), none under papermill or in a log file
+def train(model:nn.Module, dataset, cfg:TrainOptions, run_dir, resume:bool=False, progress:bool=True, # a bar on a terminal (`visgen.core.progress`), none under papermill or in a log file
           log=print, stop_after:int|None=None, on_start=None,
           extend:bool=False) -> list: # resuming with more epochs: recompute the schedule for the new total
     "Train `model` on `dataset` (a `PretrainDataset`); checkpoints and `metrics.jsonl` in `run_dir`."
@@ -333,7 +316,7 @@ def train(model:nn.Module, dataset, cfg:TrainConfig, run_dir, resume:bool=False,
     if extend:   # the checkpoint's scheduler ends at the old total: continue on the cosine of the new one from this step
         sched = make_scheduler(opt, cfg, spe); sched.step_update(state['step'])
     if rank == 0: _trim_log(run_dir / 'metrics.jsonl', state['step'])
-    mlog = MetricLog(run_dir, getattr(cfg, 'log', 'jsonl'), state['step']) if rank == 0 else None   # cfg.log: --log
+    mlog = MetricLog(run_dir, cfg.log, state['step']) if rank == 0 else None   # --log: jsonl, or tensorboard too
     if rank == 0 and on_start: on_start()     # e.g. the pipeline's config.json, written once the checkpoint loaded
     ddp = nn.parallel.DistributedDataParallel(model, device_ids=[device] if device.type == 'cuda' else None,   # methods that leave
               find_unused_parameters=getattr(model, 'find_unused_parameters', False)) if world > 1 else model  # weights unused say so

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 from .core import check
 from timm.layers import trunc_normal_
-from .patches import patchify, unpatchify, grid_coords, norm_pix as _norm_pix, denorm_pix
+from .patches import patchify, unpatchify, grid_coords, norm_pix as _norm_pix, denorm_pix, check_norm_pix_var
 from .rope import apply_rope
 from .serial import (OrderedModel, sample_rank, order_from_rank, gather_tokens, scatter_tokens, order_options, segment_size,
                            stream_attention_args)
@@ -57,9 +57,10 @@ def query_block(b:Block, g, mem, g_args:dict, rope_g=None, rope_mem=None):
 class TwoStreamAR(OrderedModel, nn.Module):
     "Two-stream autoregressive ViT over an order from `visgen.serial` (DARL random order; RandSAC baseline)."
     def __init__(self, cfg:ViTConfig, order:str='random', order_kw:dict|None=None, norm_pix:bool=False,
-                 skip_first:bool=False):
+                 skip_first:bool=False, norm_pix_var:str='unbiased'):
         super().__init__()
         self.cfg, self.order, self.order_kw, self.norm_pix, self.skip_first = cfg, order, dict(order_kw or {}), norm_pix, skip_first
+        self.norm_pix_var = check_norm_pix_var(norm_pix_var)
         sample_rank(order, 1, cfg.grid, **self.order_kw)          # checks the order and its options now
         self.backbone = ViT(cfg)
         self.start, self.query = nn.Parameter(torch.zeros(1, 1, cfg.embed_dim)), nn.Parameter(torch.zeros(1, 1, cfg.embed_dim))
@@ -79,7 +80,7 @@ class TwoStreamAR(OrderedModel, nn.Module):
         for blk in bb.blocks: h, g = two_stream_block(blk, h, g, ha, ga, rope_h, rope_g)
         pred = self.head(bb.norm(g))                                          # (B, N, p*p*C)
         t = gather_tokens(patchify(imgs, self.cfg.patch_size), order)
-        t = _norm_pix(t) if self.norm_pix else t
+        t = _norm_pix(t, var=self.norm_pix_var) if self.norm_pix else t
         w = (r > 0).float() if self.skip_first else torch.ones_like(r, dtype=torch.float)
         loss = (((pred.float() - t.float()) ** 2).mean(-1) * w).sum() / w.sum()
         return dict(loss=loss, pred=scatter_tokens(pred, order), rank=rank)
@@ -91,7 +92,7 @@ class TwoStreamAR(OrderedModel, nn.Module):
         p = self.cfg.patch_size
         out, t = self(imgs), patchify(imgs, p)
         pred = out['pred'].float()
-        if self.norm_pix: pred = denorm_pix(pred, t)
+        if self.norm_pix: pred = denorm_pix(pred, t, var=self.norm_pix_var)
         if self.skip_first: pred = torch.where((out['rank'] == 0)[..., None], t, pred)
         return unpatchify(pred, p, imgs.shape[-2] // p, imgs.shape[-1] // p)
 

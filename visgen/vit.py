@@ -18,8 +18,8 @@ from .serial import gather_tokens
 
 # %% auto #0
 __all__ = ['SIZES', 'POS_KINDS', 'CPU_MATH_BELOW', 'ViTConfig', 'vit_config', 'KVCache', 'flex', 'sdpa', 'Attention',
-           'CrossAttention', 'Block', 'DecoderBlock', 'sincos_1d', 'sincos_2d', 'ViT', 'init_weights', 'linear_init',
-           'set_position_mode']
+           'CrossAttention', 'Block', 'DecoderBlock', 'set_dropout', 'sincos_1d', 'sincos_2d', 'ViT', 'init_weights',
+           'linear_init', 'set_position_mode']
 
 # %% ../nbs/04_vit.ipynb #148db17b
 SIZES = dict(micro=dict(embed_dim=64, depth=4, num_heads=4), mini=dict(embed_dim=128, depth=6, num_heads=4),
@@ -44,6 +44,8 @@ class ViTConfig:
     rope_base: float = 100.
     rope_mode: str = 'interpolate'  # or 'extrapolate', at grids other than the training grid
     drop_path: float = 0.
+    dropout: float = 0.          # dropout on attention weights, attention output and MLP (ADDP's table 14: 0.1)
+    norm_eps: float = 1e-5       # LayerNorm eps (PyTorch's default; the official SAIM, ADDP and MAE code use 1e-6)
 
     def __post_init__(self):
         H, W = _pair(self.img_size)
@@ -51,6 +53,7 @@ class ViTConfig:
         check(self.pos in POS_KINDS, f"Unknown positional encoding {self.pos!r}: use one of {POS_KINDS}.")
         check(self.embed_dim % self.num_heads == 0, f"embed_dim {self.embed_dim} is not divisible by num_heads {self.num_heads}.")
         check(self.depth > 0 and self.embed_dim > 0, "depth and embed_dim must be positive.")
+        check(0 <= self.dropout < 1 and self.norm_eps > 0, f"dropout must be in [0, 1) and norm_eps positive, got {self.dropout}, {self.norm_eps}.")
 
     @property
     def grid(self): H, W = _pair(self.img_size); return (H // self.patch_size, W // self.patch_size)
@@ -104,21 +107,23 @@ def _cpu_math(q, k) -> bool:
     if q.device.type != 'cpu' or k.shape[-2] >= CPU_MATH_BELOW or not (torch.is_grad_enabled() and q.requires_grad): return False
     return q.dtype in (torch.bfloat16, torch.float16) or (torch.is_autocast_enabled('cpu') and torch.get_autocast_dtype('cpu') != torch.float32)
 
-def sdpa(q, k, v, mask=None, is_causal=False):
+def sdpa(q, k, v, mask=None, is_causal=False, dropout_p:float=0.):
     "Fused attention on `(B, nh, N, hd)`; a boolean `mask` `(B|1, Nq, Nk)` gets a head axis; a `BlockMask` goes to `flex`."
-    if mask is not None and not isinstance(mask, torch.Tensor): return flex(q, k, v, mask)
+    if mask is not None and not isinstance(mask, torch.Tensor):
+        check(dropout_p == 0, "FlexAttention has no attention dropout: train with dropout=0 on per-sample (blob) masks.")
+        return flex(q, k, v, mask)
     if mask is not None and mask.dim() == 3: mask = mask[:, None]
     if _cpu_math(q, k):
-        with sdpa_kernel(SDPBackend.MATH): return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=is_causal)
-    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=is_causal)
+        with sdpa_kernel(SDPBackend.MATH): return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=is_causal, dropout_p=dropout_p)
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=is_causal, dropout_p=dropout_p)
 
 # %% ../nbs/04_vit.ipynb #d7288945
 class Attention(nn.Module):
-    "Multi-head self-attention through `scaled_dot_product_attention`, with optional RoPE."
-    def __init__(self, dim:int, num_heads:int, qkv_bias:bool=True):
+    "Multi-head self-attention through `scaled_dot_product_attention`, with optional RoPE and dropout `drop` (weights and output)."
+    def __init__(self, dim:int, num_heads:int, qkv_bias:bool=True, drop:float=0.):
         super().__init__()
-        self.nh, self.hd = num_heads, dim // num_heads
-        self.qkv, self.proj = nn.Linear(dim, 3 * dim, bias=qkv_bias), nn.Linear(dim, dim)
+        self.nh, self.hd, self.drop = num_heads, dim // num_heads, drop
+        self.qkv, self.proj, self.proj_drop = nn.Linear(dim, 3 * dim, bias=qkv_bias), nn.Linear(dim, dim), nn.Dropout(drop)
 
     def heads(self, x):
         "`x` `(B, N, D)` -> `q, k, v`, each `(B, nh, N, hd)`."
@@ -127,8 +132,8 @@ class Attention(nn.Module):
 
     def attend(self, q, k, v, mask=None, is_causal=False):
         "Attention of `q` over `k, v` followed by the output projection: `(B, Nq, D)`."
-        o = sdpa(q, k, v, mask, is_causal)                      # (B, nh, Nq, hd)
-        return self.proj(o.transpose(1, 2).flatten(2))
+        o = sdpa(q, k, v, mask, is_causal, self.drop if self.training else 0.)   # (B, nh, Nq, hd)
+        return self.proj_drop(self.proj(o.transpose(1, 2).flatten(2)))
 
     def forward(self, x, rope=None, mask=None, is_causal=False, cache:KVCache|None=None):
         q, k, v = self.heads(x)
@@ -154,11 +159,12 @@ class CrossAttention(nn.Module):
 
 # %% ../nbs/04_vit.ipynb #f7fd390f
 class Block(nn.Module):
-    "Pre-norm block: `x + attn(norm(x))`, then `x + mlp(norm(x))`."
-    def __init__(self, dim:int, num_heads:int, mlp_ratio:float=4., qkv_bias:bool=True, drop_path:float=0.):
+    "Pre-norm block: `x + attn(norm(x))`, then `x + mlp(norm(x))`; `drop`: dropout, `eps`: the LayerNorms'."
+    def __init__(self, dim:int, num_heads:int, mlp_ratio:float=4., qkv_bias:bool=True, drop_path:float=0.,
+                 drop:float=0., eps:float=1e-5):
         super().__init__()
-        self.norm1, self.attn = nn.LayerNorm(dim), Attention(dim, num_heads, qkv_bias)
-        self.norm2, self.mlp = nn.LayerNorm(dim), Mlp(dim, int(dim * mlp_ratio))
+        self.norm1, self.attn = nn.LayerNorm(dim, eps=eps), Attention(dim, num_heads, qkv_bias, drop)
+        self.norm2, self.mlp = nn.LayerNorm(dim, eps=eps), Mlp(dim, int(dim * mlp_ratio), drop=drop)
         self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
 
     def forward(self, x, rope=None, mask=None, is_causal=False, cache=None):
@@ -167,17 +173,28 @@ class Block(nn.Module):
 
 # %% ../nbs/04_vit.ipynb #ad34e7b8
 class DecoderBlock(nn.Module):
-    "Block with optional self-attention, cross-attention to `mem`, and an MLP."
-    def __init__(self, dim:int, num_heads:int, mlp_ratio:float=4., qkv_bias:bool=True, self_attn:bool=True):
+    "Block with optional self-attention, cross-attention to `mem`, and an MLP; `shared_norm`: one LayerNorm for queries and memory."
+    def __init__(self, dim:int, num_heads:int, mlp_ratio:float=4., qkv_bias:bool=True, self_attn:bool=True,
+                 eps:float=1e-5, shared_norm:bool=False):
         super().__init__()
-        self.norm1, self.attn = (nn.LayerNorm(dim), Attention(dim, num_heads, qkv_bias)) if self_attn else (None, None)
-        self.norm_q, self.norm_m, self.cross = nn.LayerNorm(dim), nn.LayerNorm(dim), CrossAttention(dim, num_heads, qkv_bias)
-        self.norm2, self.mlp = nn.LayerNorm(dim), Mlp(dim, int(dim * mlp_ratio))
+        LN = lambda: nn.LayerNorm(dim, eps=eps)
+        self.norm1, self.attn = (LN(), Attention(dim, num_heads, qkv_bias)) if self_attn else (None, None)
+        self.norm_q, self.norm_m, self.cross = LN(), None if shared_norm else LN(), CrossAttention(dim, num_heads, qkv_bias)
+        self.norm2, self.mlp = LN(), Mlp(dim, int(dim * mlp_ratio))
 
     def forward(self, x, mem, rope=None, rope_mem=None, self_mask=None, self_causal=False, mem_mask=None, mem_causal=False):
         if self.attn is not None: x = x + self.attn(self.norm1(x), rope, self_mask, self_causal)
-        x = x + self.cross(self.norm_q(x), self.norm_m(mem), rope, rope_mem, mem_mask, mem_causal)
+        m = self.norm_q(mem) if self.norm_m is None else self.norm_m(mem)
+        x = x + self.cross(self.norm_q(x), m, rope, rope_mem, mem_mask, mem_causal)
         return x + self.mlp(self.norm2(x))
+
+# %% ../nbs/04_vit.ipynb #45ee2d81
+def set_dropout(model:nn.Module, p:float) -> nn.Module:
+    "Every dropout of `model` (attention weights, `nn.Dropout` layers) at rate `p`."
+    for m in model.modules():
+        if isinstance(m, Attention): m.drop = p
+        if isinstance(m, nn.Dropout): m.p = p
+    return model
 
 # %% ../nbs/04_vit.ipynb #90e90bb4
 def sincos_1d(u:torch.Tensor, dim:int) -> torch.Tensor:
@@ -204,8 +221,9 @@ class ViT(nn.Module):
         self.rope_fn = (RoPE(cfg.head_dim, ndim=int(cfg.pos[4]), base=cfg.rope_base, train_grid=cfg.grid, mode=cfg.rope_mode)
                         if cfg.pos.startswith('rope') else None)
         dpr = torch.linspace(0, cfg.drop_path, cfg.depth).tolist()
-        self.blocks = nn.ModuleList([Block(cfg.embed_dim, cfg.num_heads, cfg.mlp_ratio, cfg.qkv_bias, d) for d in dpr])
-        self.norm = nn.LayerNorm(cfg.embed_dim)
+        self.blocks = nn.ModuleList([Block(cfg.embed_dim, cfg.num_heads, cfg.mlp_ratio, cfg.qkv_bias, d, cfg.dropout, cfg.norm_eps)
+                                     for d in dpr])
+        self.norm = nn.LayerNorm(cfg.embed_dim, eps=cfg.norm_eps)
         self.apply(init_weights)
         w = self.patch_embed.proj.weight.data
         nn.init.xavier_uniform_(w.view(w.shape[0], -1))

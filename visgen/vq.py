@@ -14,7 +14,7 @@ from .core import check, UserError, get_device
 from .registry import register_method
 
 # %% auto #0
-__all__ = ['VQConfig', 'EMACodebook', 'ResBlock', 'VQ', 'codebook_stats', 'vq_features', 'vq_reconstruct', 'vq_metrics', 'vq']
+__all__ = ['VQConfig', 'EMACodebook', 'ResBlock', 'VQ', 'codebook_stats', 'vq']
 
 # %% ../nbs/17_vq.ipynb #995e64fb
 def _pair(x): return tuple(x) if isinstance(x, (tuple, list)) else (x, x)
@@ -168,6 +168,39 @@ class VQ(nn.Module):
         return dict(loss=recon + self.cfg.beta * commit, recon=recon.detach(), commit=commit.detach(),
                     **{k: v for k, v in codebook_stats(ids, self.K).items()}, pred=rec)
 
+    # The method interface (shown below, after `codebook_stats`)
+    def features(self, imgs, pool:str='mean'):
+        "Mean-pooled encoder trunk `(B, width)`."
+        check(pool == 'mean', f"The vq method pools its convolutional features by 'mean' only, got {pool!r}.")
+        return self.trunk(imgs).mean((2, 3))
+
+    @torch.no_grad()
+    def predict_images(self, imgs):
+        "Reconstructions `(B, C, H, W)` through hard tokens."
+        return self.decode(self.encode(imgs))
+
+    @property
+    def backbone(self):
+        "No ViT here: the encoder is convolutional (the contract's `backbone` says so)."
+        raise UserError("The vq method has no ViT backbone to fine-tune (its encoder is convolutional). Probe it with "
+                        "`visgen probe`, or fine-tune an addp run, whose pixel encoder is a ViT.")
+
+    @torch.no_grad()
+    def extra_metrics(self, test_set, mean, std, device='cpu', batch_size:int=512, train_set=None) -> dict:
+        "Test-split `recon_mse` (normalised pixels), `psnr` (on [0, 1] pixels), `codebook_usage` and `perplexity`."
+        device = get_device(device)
+        was = self.training; self.eval()
+        m, s = mean.view(1, -1, 1, 1).to(device), std.view(1, -1, 1, 1).to(device)
+        se, se01, ids = 0., 0., []
+        for x in test_set.images.split(batch_size):
+            x01 = x.to(device).float() / 255; xn = (x01 - m) / s
+            t = self.encode(xn); r = self.decode(t).float(); ids.append(t.cpu())
+            se += F.mse_loss(r, xn, reduction='sum').item(); se01 += F.mse_loss((r * s + m).clamp(0, 1), x01, reduction='sum').item()
+        self.train(was)
+        n = test_set.images.numel(); st = codebook_stats(torch.cat(ids), self.K)
+        return dict(recon_mse=se / n, psnr=10 * math.log10(1 / max(se01 / n, 1e-12)),
+                    codebook_usage=st['usage'].item(), perplexity=st['perplexity'].item(), codebook_size=self.K)
+
 # %% ../nbs/17_vq.ipynb #e6c6e2c1
 def codebook_stats(ids:torch.Tensor, K:int) -> dict:
     "`usage` (fraction of codes used) and `perplexity` of token ids `(...)` over a codebook of `K`."
@@ -175,42 +208,6 @@ def codebook_stats(ids:torch.Tensor, K:int) -> dict:
     p = torch.zeros(K, device=ids.device).index_add_(0, ids, torch.ones_like(ids, dtype=torch.float))  # counts (K,)
     p = p / p.sum()
     return dict(usage=(p > 0).float().mean(), perplexity=torch.exp(-(p * (p + 1e-10).log()).sum()))
-
-# %% ../nbs/17_vq.ipynb #524d4788
-def vq_features(self, imgs, pool:str='mean'):
-    "Mean-pooled encoder trunk `(B, width)`."
-    check(pool == 'mean', f"The vq method pools its convolutional features by 'mean' only, got {pool!r}.")
-    return self.trunk(imgs).mean((2, 3))
-
-# %% ../nbs/17_vq.ipynb #499075bd
-@torch.no_grad()
-def vq_reconstruct(self, imgs):
-    "Reconstructions `(B, C, H, W)` through hard tokens."
-    return self.decode(self.encode(imgs))
-
-# %% ../nbs/17_vq.ipynb #f10ae89b
-def _no_backbone(self):
-    raise UserError("The vq method has no ViT backbone to fine-tune (its encoder is convolutional). Probe it with "
-                    "`visgen probe`, or fine-tune an addp run, whose pixel encoder is a ViT.")
-
-@torch.no_grad()
-def vq_metrics(self, test_set, mean, std, device='cpu', batch_size:int=512) -> dict:
-    "Test-split `recon_mse` (normalised pixels), `psnr` (on [0, 1] pixels), `codebook_usage` and `perplexity`."
-    device = get_device(device)
-    was = self.training; self.eval()
-    m, s = mean.view(1, -1, 1, 1).to(device), std.view(1, -1, 1, 1).to(device)
-    se, se01, ids = 0., 0., []
-    for x in test_set.images.split(batch_size):
-        x01 = x.to(device).float() / 255; xn = (x01 - m) / s
-        t = self.encode(xn); r = self.decode(t).float(); ids.append(t.cpu())
-        se += F.mse_loss(r, xn, reduction='sum').item(); se01 += F.mse_loss((r * s + m).clamp(0, 1), x01, reduction='sum').item()
-    self.train(was)
-    n = test_set.images.numel(); st = codebook_stats(torch.cat(ids), self.K)
-    return dict(recon_mse=se / n, psnr=10 * math.log10(1 / max(se01 / n, 1e-12)),
-                codebook_usage=st['usage'].item(), perplexity=st['perplexity'].item(), codebook_size=self.K)
-
-VQ.features, VQ.predict_images, VQ.extra_metrics = vq_features, vq_reconstruct, vq_metrics
-VQ.backbone = property(_no_backbone)
 
 # %% ../nbs/17_vq.ipynb #9e89aa82
 @register_method
