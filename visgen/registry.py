@@ -52,6 +52,7 @@ def timm_build(name:str, fn, pretrained:bool=False, cfg:dict|None=None,
     if pretrained:
         check(cfg.get('file'), f"visgen has no downloadable weights for {name!r}: train one with `visgen pretrain`, then pass "
               "its weights: pretrained=True, pretrained_cfg_overlay=dict(file='RUN/model.safetensors').")
+        from pathlib import Path
         from visgen.train import load_weights
         f = Path(cfg['file']); load_weights(model, f/'model.safetensors' if f.is_dir() else f)
     if num_classes is not None or global_pool is not None: model = _classifier(name, model, num_classes or 0, global_pool)
