@@ -8,7 +8,7 @@ TORCH_SPEC ?= torch==2.13.0 torchvision==0.28.0
 STAMP := $(VENV)/.visgen-installed
 OUT ?= runs/main
 
-.PHONY: setup run test site export clean-nbs outputs lab hooks wheel gpu-check
+.PHONY: setup run test docs site export clean-nbs outputs lab hooks wheel gpu-check
 
 setup: $(STAMP)
 
@@ -28,8 +28,13 @@ run: setup
 test: setup
 	$(PY) -m pytest -q -n 2 --dist loadgroup --durations=15 tests
 
-site: setup
+# The documentation and results site in _site/ (Quarto if installed, else smalldocs). Not nbdev_docs or
+# nbdev_readme: without Quarto they try `sudo` to install it, then `pip install -e ".[dev]"` with whatever pip
+# is first on PATH (a system Python included).
+docs: setup
 	$(VENV)/bin/visgen site
+
+site: docs
 
 export: setup
 	$(VENV)/bin/nbdev_clean

@@ -4,7 +4,7 @@ The copy holds the real `_quarto.yml`, `results.qmd`, `nbs/` and `experiments/`,
 (`runs/main/darl_mse/` with a tiny executed notebook and its metrics). smalldocs renders it, as it does
 wherever `quarto` is not installed; a fake `quarto` command checks the other branch.
 """
-import json, os, shutil, stat
+import json, os, re, shutil, stat, subprocess
 from pathlib import Path
 
 import nbformat
@@ -55,9 +55,19 @@ def no_quarto(monkeypatch):
     monkeypatch.setattr(shutil, 'which', lambda cmd, *a, **k: None if cmd == 'quarto' else which(cmd, *a, **k))
 
 
-def test_site_of_the_repo(tmp_path, no_quarto):
-    root = copy_site(tmp_path)
-    index = build_site(root)
+@pytest.fixture(scope='module')
+def repo_site(tmp_path_factory):
+    "The repository's site, built once for this module with smalldocs (as wherever quarto is not installed)."
+    root = copy_site(tmp_path_factory.mktemp('repo'))
+    which = shutil.which
+    shutil.which = lambda cmd, *a, **k: None if cmd == 'quarto' else which(cmd, *a, **k)
+    try: index = build_site(root)
+    finally: shutil.which = which
+    return root, index
+
+
+def test_site_of_the_repo(repo_site):
+    root, index = repo_site
     site = root / '_site'
     assert index == site / 'index.html'
     assert 'url=nbs/index.html' in index.read_text()
@@ -120,3 +130,82 @@ def test_quarto_is_used_when_installed(tmp_path, monkeypatch):
     fake_quarto(bin_dir, 'echo "ERROR: bad page nbs/x.ipynb" >&2\nexit 1\n')
     with pytest.raises(UserError, match='bad page nbs/x.ipynb'):
         build_site(root)
+
+
+LOCAL = re.compile(r'/(work|tmp|root|home)/')          # a path on the machine that built the pages
+TRACKER = re.compile(r'\bIssues? #?\d+')              # the project's tracker is not the reader's
+
+
+def test_pages_hold_no_local_paths_tracker_references_or_stderr(repo_site):
+    "What a reader must not see on any page: a local path, an internal issue number, a stderr block; every figure has alt text."
+    root, _ = repo_site
+    pages = sorted((root / '_site').rglob('*.html'))
+    assert len(pages) > 30
+    bad = []
+    for p in pages:
+        html = p.read_text()
+        text = re.sub(r'<[^>]+>', ' ', html)
+        where = p.relative_to(root / '_site')
+        if str(root) in html: bad.append(f'{where}: the path of the copy it was built from')
+        for m in LOCAL.finditer(text): bad.append(f'{where}: a local path: ...{" ".join(text[max(0, m.start() - 60):m.end() + 40].split())}...')
+        for m in TRACKER.finditer(text): bad.append(f'{where}: a tracker reference: {m.group(0)}')
+        if 'cell-output-stderr' in html: bad.append(f'{where}: a stderr block')
+        bad += [f'{where}: a figure without alt text' for img in re.findall(r'<img\b[^>]*>', html)
+                if 'data:image' in img and not re.search(r'\balt="[^"]+"', img)]
+    assert not bad, '\n'.join(bad)
+
+
+def test_no_stray_numbers_in_committed_notebooks():
+    "A cell ending in `path.write_text(...)` shows the byte count (`6499`) on its page: end it with `;`."
+    for p in [*(REPO / 'experiments').glob('*.ipynb'), *(REPO / 'experiments' / 'results').glob('*.ipynb'), *(REPO / 'nbs').glob('*.ipynb')]:
+        for c in json.loads(p.read_text())['cells']:
+            last = ''.join(c['source']).rstrip().splitlines()[-1:] if c['cell_type'] == 'code' else []
+            if last and re.match(r'[\w(][^;]*\.write_(text|bytes)\([^;]*\)$', last[0]):   # the value of the cell: a byte count
+                assert False, f'{p.name}: a cell ends in {last[0][:60]!r}: add a semicolon'
+
+
+def _chromium():
+    return next((shutil.which(c) for c in ('chromium', 'chromium-browser', 'google-chrome') if shutil.which(c)), None)
+
+
+def _dom(page: Path, profile: Path, width: int = 1200) -> str:
+    "The DOM of `page` after its scripts ran in headless Chromium, opened from disk as a reader would (no file access flags)."
+    flags = [_chromium(), '--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--no-first-run',
+             '--disable-component-update', '--disable-sync', f'--user-data-dir={profile}', '--host-resolver-rules=MAP * ~NOTFOUND',
+             f'--window-size={width},1000', '--virtual-time-budget=8000', '--dump-dom', page.as_uri()]
+    return subprocess.run(flags, capture_output=True, text=True, timeout=120).stdout
+
+
+def _probe(page: Path, name: str, script: str) -> Path:
+    "A copy of `page` beside it (same relative links) that runs `script` once the page's own scripts have."
+    probe = page.with_name(name)
+    probe.write_text(page.read_text().replace('</body>', f'<script>window.addEventListener("load", () => {{ {script} }});</script></body>'))
+    return probe
+
+
+@pytest.mark.skipif(_chromium() is None, reason='no Chromium (Debian: apt-get install chromium)')
+def test_search_works_from_disk_in_chromium(repo_site, tmp_path):
+    "Type in the search box of a page opened from file://: results come (a fetch of search.json would be refused)."
+    root, _ = repo_site
+    page = root / '_site' / 'nbs' / '03_serial.html'
+    assert 'smalldocs-search' in page.read_text()
+    probe = _probe(page, '_search_probe.html', 'const i = document.querySelector(".smalldocs-search input"); '
+                   'i.value = "patchify"; i.dispatchEvent(new Event("input"));')
+    dom = _dom(probe, tmp_path / 'profile')
+    hits = re.findall(r'<a class="search-result" href="([^"]+)"', dom)
+    assert hits and any('01_patches.html' in h for h in hits), f'no search results from disk: {dom[-1500:]}'
+    assert 'No results' not in dom
+
+
+@pytest.mark.skipif(_chromium() is None, reason='no Chromium (Debian: apt-get install chromium)')
+def test_wide_table_scrolls_in_its_own_box_in_chromium(repo_site, tmp_path):
+    "In a narrow window the results table is wider than its column: its box scrolls, the page does not."
+    root, _ = repo_site
+    page = root / '_site' / 'results.html'
+    probe = _probe(page, '_table_probe.html', 'const w = document.querySelector(".table-wrap"); const d = document.createElement("pre"); '
+                   'd.id = "probe"; d.textContent = JSON.stringify({page: document.scrollingElement.scrollWidth, view: innerWidth, '
+                   'box: w.clientWidth, table: w.scrollWidth, overflow: getComputedStyle(w).overflowX}); document.body.append(d);')
+    dom = _dom(probe, tmp_path / 'profile', width=560)
+    m = json.loads(re.search(r'<pre id="probe">(.*?)</pre>', dom).group(1).replace('&quot;', '"'))
+    assert m['overflow'] == 'auto' and m['table'] > m['box'], m     # the table is wider than its box, which scrolls
+    assert m['page'] <= m['view'], m                                 # and the page itself keeps the window's width

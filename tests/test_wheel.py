@@ -25,13 +25,13 @@ def _sh(cmd, **kw):
 def wheel(tmp_path_factory) -> Path:
     "A wheel built from a copy of the sources (the repository gets no build/ folder)."
     src = tmp_path_factory.mktemp('src')
-    for name in ('setup.py', 'settings.ini', 'README.md', 'MANIFEST.in'): shutil.copy(ROOT / name, src / name)
+    for name in ('setup.py', 'pyproject.toml', 'settings.ini', 'README.md', 'MANIFEST.in', 'LICENSE'): shutil.copy(ROOT / name, src / name)
     shutil.copytree(ROOT / 'visgen', src / 'visgen', ignore=shutil.ignore_patterns('__pycache__'))
     (src / 'experiments').mkdir()
     for t in (ROOT / 'experiments').glob('*.ipynb'): shutil.copy(t, src / 'experiments' / t.name)
     out = tmp_path_factory.mktemp('wheel')
     _sh([sys.executable, '-m', 'pip', 'wheel', '-q', '--no-deps', '--no-build-isolation', '-w', out, src])
-    return next(out.glob('visgen-*.whl'))
+    return next(out.glob('visgen_harness-*.whl'))   # the distribution visgen-harness; the import visgen
 
 
 def test_wheel_contents_and_metadata(wheel):
@@ -41,7 +41,9 @@ def test_wheel_contents_and_metadata(wheel):
     assert {t.name for t in (ROOT / 'experiments').glob('*.ipynb')} == templates
     assert not any('experiments/results' in n for n in names), 'executed results are not templates'
     meta = z.read(next(n for n in names if n.endswith('.dist-info/METADATA'))).decode()
+    assert 'Name: visgen-harness' in meta.splitlines(), 'the name on PyPI is ours, not the unrelated `visgen`'
     assert 'License-Expression: Apache-2.0' in meta
+    assert any(n.endswith('.dist-info/licenses/LICENSE') for n in names), 'the licence text ships in the wheel'
     assert 'Classifier: Development Status :: 3 - Alpha' in meta
     requires = [l.split(':', 1)[1].strip() for l in meta.splitlines() if l.startswith('Requires-Dist:')]
     core = {r.split(';')[0].split('>')[0].split('=')[0].split('<')[0].strip().lower() for r in requires if 'extra ==' not in r}
@@ -51,6 +53,8 @@ def test_wheel_contents_and_metadata(wheel):
     assert any(r.startswith('papermill') for r in extras('experiments'))
     assert any(r.startswith('smalldocs') for r in extras('site'))
     assert {'ipywidgets'} <= {r.split('>')[0].split('=')[0].split('<')[0] for r in extras('dev')}
+    pinned = [r for e in ('experiments', 'site', 'dev') for r in extras(e) if '==' in r]
+    assert not pinned, f'extras take ranges, not exact pins: {pinned}'
 
 
 def test_main_from_an_empty_directory(wheel, tmp_path):

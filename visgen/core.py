@@ -10,7 +10,7 @@ import torch
 
 # %% auto #0
 __all__ = ['seed_everything', 'get_device', 'enable_tf32', 'deterministic_mode', 'native_bf16', 'cpu_description',
-           'bf16_slowdown', 'resolve_amp', 'autocast', 'import_torchvision']
+           'bf16_slowdown', 'resolve_amp', 'autocast', 'import_torchvision', 'progress']
 
 # %% ../nbs/00_core.ipynb #d9badffb
 from .errors import UserError, check, check_types   # defined without torch (`visgen.errors`), used everywhere from here
@@ -113,3 +113,12 @@ def import_torchvision():
 
 # %% ../nbs/00_core.ipynb #2d85104c
 import_torchvision();  # the semicolon: no module repr in the notebook
+
+# %% ../nbs/00_core.ipynb #05abcb72
+def progress(iterable=None, desc:str|None=None, enabled:bool=True, **kwargs):
+    "A tqdm bar on stderr when stderr is a terminal (or `VISGEN_PROGRESS=1`); silent otherwise, or when not `enabled`."
+    from tqdm import tqdm
+    env = os.environ.get('VISGEN_PROGRESS')
+    disable = True if not enabled else (None if env is None else env == '0')   # None: tqdm asks file.isatty()
+    kwargs = {'delay': 1., 'leave': False, 'dynamic_ncols': True, **kwargs}
+    return tqdm(iterable, desc=desc, disable=disable, **kwargs)

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from .core import check, seed_everything, get_device, import_torchvision, enable_tf32, autocast
+from .core import check, seed_everything, get_device, import_torchvision, enable_tf32, autocast, progress
 from .data import normalise
 from .compare import pack_correct, unpack_correct
 
@@ -52,14 +52,15 @@ def as_device(device) -> torch.device:
 def apply_batched(model:nn.Module, images:torch.Tensor, # `(N, ...)` inputs, on any device
                   fn=None,            # `fn(model, x)`; default `model(x)`
                   prep=None,          # applied to each chunk once on `device`, e.g. uint8 -> normalised float
-                  batch_size:int=256, device='cpu', amp=None) -> torch.Tensor:
+                  batch_size:int=256, device='cpu', amp=None,
+                  desc:str|None=None) -> torch.Tensor: # a progress bar's label (`visgen.core.progress`): shown on a terminal after 1 s
     "Outputs of `fn(model, prep(x))` over chunks `x` of `images`, eval mode, no grad: float32 on CPU `(N, ...)`."
     check(len(images) > 0, "No images to evaluate: pass a non-empty tensor.")
     dev, was_training = as_device(device), model.training
     fn, prep = fn or (lambda m, x: m(x)), prep or (lambda x: x)
     model.eval(); out = []
     try:
-        for x in images.split(batch_size):
+        for x in progress(images.split(batch_size), desc, enabled=desc is not None):
             with autocast(dev, amp): out.append(fn(model, prep(x.to(dev))).float().cpu())
     finally: model.train(was_training)
     return torch.cat(out)
@@ -69,7 +70,7 @@ def extract_features(model:nn.Module, images:torch.Tensor, # float normalised `(
                      batch_size:int=256, device='cpu', pool:str='mean', amp=None) -> torch.Tensor:
     "Frozen `model.features(x, pool)` for all `images`: `(N, D)` float32 on CPU (eval mode, no grad)."
     return apply_batched(model, images, lambda m, x: m.features(x, pool=pool),
-                         batch_size=batch_size, device=device, amp=amp)
+                         batch_size=batch_size, device=device, amp=amp, desc='features')
 
 # %% ../nbs/09_evaluate.ipynb #4f906479
 def _num_classes(*ys) -> int: return int(max(y.max() for y in ys)) + 1
@@ -124,7 +125,7 @@ def linear_predict(train_f:torch.Tensor, train_y:torch.Tensor, # `(N, D)`, `(N,)
         opt = (torch.optim.SGD if optimizer == 'sgd' else Lars)(head.parameters(), lr=lr, momentum=0.9, weight_decay=wd)
         w = round(warmup_epochs * steps)
         sched = CosineLRScheduler(opt, t_initial=max(1, epochs * steps - w), warmup_t=w, warmup_prefix=True, t_in_epochs=False)
-        for ep in range(epochs):
+        for ep in progress(range(epochs), 'linear probe'):
             for i, idx in enumerate(torch.randperm(len(xs))[:steps * bs].view(steps, bs).to(dev)):
                 loss = F.cross_entropy(head(xs[idx]), ys[idx])
                 opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
@@ -156,7 +157,7 @@ def layer_features(model:nn.Module, images:torch.Tensor, # float normalised `(N,
         outs.clear(); m.features(x, pool=pool)
         return torch.stack(outs, 1)                                                  # (B, depth, D)
     hooks = [b.register_forward_hook(keep) for b in bb.blocks]
-    try: feats = apply_batched(model, images, run, batch_size=batch_size, device=device)
+    try: feats = apply_batched(model, images, run, batch_size=batch_size, device=device, desc='layer features')
     finally:
         for h in hooks: h.remove()
     return list(feats.unbind(1))
@@ -193,7 +194,7 @@ def mae_linear_probe(model:nn.Module, train_x:torch.Tensor, train_y:torch.Tensor
         opt = Lars(head.parameters(), lr=blr * bs / 256, momentum=0.9, weight_decay=0.)
         sched = CosineLRScheduler(opt, t_initial=max(1, (epochs - warmup_epochs) * steps), warmup_t=warmup_epochs * steps,
                                   warmup_prefix=True, t_in_epochs=False)
-        for ep in range(epochs):
+        for ep in progress(range(epochs), 'MAE linear probe'):
             torch.manual_seed(mix_seed(seed, ep))                          # this epoch's crops and flips
             xs = torch.stack([tf(x) for x in train_x])                     # uint8 crops `(N, C, H, W)`
             f, ys = feats(normalise(xs, mean, std)).to(dev), train_y.to(dev)
@@ -261,9 +262,13 @@ def randaugment_batch(x:torch.Tensor, tfm) -> torch.Tensor:
 def finetune_optimizer(model:nn.Module, lr:float, wd:float, layer_decay:float|None,
                        total_steps:int, warmup_steps:int=0, betas:tuple=(0.9, 0.999)):
     "AdamW with layer-wise lr decay (timm) and a per-iteration warm-up + cosine `CosineLRScheduler`."
+    import logging
     opt = create_optimizer_v2(model, 'adamw', lr=lr, weight_decay=wd, layer_decay=layer_decay, betas=tuple(betas))
-    sched = CosineLRScheduler(opt, t_initial=max(1, total_steps - warmup_steps), warmup_t=warmup_steps,
-                              warmup_prefix=True, warmup_lr_init=0., lr_min=0., t_in_epochs=False)
+    timm_log = logging.getLogger('timm.scheduler.cosine_lr'); level = timm_log.level
+    timm_log.setLevel(logging.ERROR)      # a one-step cosine (a tiny run): timm warns it is flat, which is meant
+    try: sched = CosineLRScheduler(opt, t_initial=max(1, total_steps - warmup_steps), warmup_t=warmup_steps,
+                                   warmup_prefix=True, warmup_lr_init=0., lr_min=0., t_in_epochs=False)
+    finally: timm_log.setLevel(level)
     sched.step_update(0)  # applies each group's lr_scale from the first step on
     return opt, sched
 
@@ -317,10 +322,11 @@ def finetune(backbone:nn.Module, train_x:torch.Tensor, train_y:torch.Tensor, # u
         mix.mixup_enabled = mixup > 0 or cutmix > 0  # both off: plain (smoothed) one-hot targets
         ra = make_randaugment(randaug, mean, train_x.shape[1]) if randaug else None
         history, correct = [], torch.zeros(len(test_y), dtype=torch.bool)
-        for ep in range(epochs):
+        for ep in (bar := progress(range(epochs), 'fine-tune', leave=True)):
             loss = _train_epoch(model, opt, sched, mix, train_x, train_y, mean, std, ra, batch_size, dev, amp, ep * steps, erase)
             pred = apply_batched(model, test_x, prep=lambda x: normalise(x, mean, std), device=dev, amp=amp).argmax(1)
             correct = pred == test_y.cpu()                           # per test image, for a paired comparison
             acc = correct.float().mean().item()
             history.append(dict(epoch=ep + 1, train_loss=loss, acc=acc, lr=max(g['lr'] for g in opt.param_groups)))
+            bar.set_postfix(loss=f'{loss:.3f}', acc=f'{acc:.3f}')
     return dict(acc=history[-1]['acc'] if history else float('nan'), history=history, correct=correct)

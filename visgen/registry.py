@@ -14,24 +14,61 @@ import timm
 from timm.models import register_model
 
 # %% auto #0
-__all__ = ['METHODS', 'ENTRY_POINTS', 'BUILTIN_METHODS', 'PAPER_CARDS', 'register_method', 'method_modules', 'load_methods',
-           'check_method', 'create_method', 'method_options', 'Method', 'check_contract', 'check_pool', 'Part',
-           'CardRow', 'paper_card', 'card_rows', 'check_card', 'render_card']
+__all__ = ['METHODS', 'ENTRY_POINTS', 'BUILTIN_METHODS', 'PAPER_CARDS', 'register_method', 'timm_build', 'method_modules',
+           'load_methods', 'check_method', 'create_method', 'method_options', 'Method', 'check_contract', 'check_pool',
+           'Part', 'CardRow', 'paper_card', 'card_rows', 'check_card', 'render_card']
 
 # %% ../nbs/05_registry.ipynb #7f5343fa
 METHODS = {}  # name -> builder function
 ENTRY_POINTS = 'visgen.methods'   # the entry-point group through which other packages add methods
 
 def register_method(fn):
-    "Register builder `fn` under its name for visgen and for `timm.create_model`."
+    "Register builder `fn` under its name for visgen and for `timm.create_model` (which also takes timm's standard arguments: `timm_build`)."
     name = fn.__name__
     @wraps(fn)
     def entry(pretrained=False, pretrained_cfg=None, pretrained_cfg_overlay=None, cache_dir=None, **kwargs):
-        check(not pretrained, f"visgen has no downloadable weights for {name!r}: train one with `visgen pretrain`.")
-        return fn(**kwargs)
+        return timm_build(name, fn, pretrained, {**_cfg_dict(pretrained_cfg), **(pretrained_cfg_overlay or {})}, **kwargs)
     METHODS[name] = fn
     if name not in timm.list_models(name): register_model(entry)
     return fn
+
+def _cfg_dict(cfg) -> dict:
+    "A timm `pretrained_cfg` (None, a tag, a dict or a `PretrainedCfg`) as a dict; a tag names no weights here."
+    return cfg.to_dict() if hasattr(cfg, 'to_dict') else dict(cfg) if isinstance(cfg, dict) else {}
+
+def timm_build(name:str, fn, pretrained:bool=False, cfg:dict|None=None,
+               num_classes:int|None=None,    # given: the backbone as a classifier with this many classes (0: pooled features)
+               global_pool:str|None=None,    # 'avg' (mean of the patch tokens) or 'last' (the last token); given: a classifier
+               drop_path_rate:float|None=None, # stochastic depth of the backbone (the builder's `drop_path`)
+               **kwargs):                     # the method's own options (`method_options`)
+    "What `timm.create_model(name, ...)` builds: the pre-training method, or with `num_classes`/`global_pool` its backbone as a classifier; `pretrained` loads `cfg['file']`."
+    for k, why in (('features_only', 'use `visgen export RUN --to timm` and timm\'s own ViT'), ('drop_rate', 'the head has no dropout')):
+        check(k not in kwargs, f"timm.create_model({name!r}, {k}=...) is not supported by a visgen method ({why}).")
+    device, dtype = kwargs.pop('device', None), kwargs.pop('dtype', None)
+    if drop_path_rate is not None:
+        check('drop_path' in inspect.signature(fn).parameters, f"{name!r} has no ViT backbone: no drop_path_rate (stochastic depth).")
+        kwargs['drop_path'] = drop_path_rate
+    model, cfg = fn(**kwargs), cfg or {}
+    if pretrained:
+        check(cfg.get('file'), f"visgen has no downloadable weights for {name!r}: train one with `visgen pretrain`, then pass "
+              "its weights: pretrained=True, pretrained_cfg_overlay=dict(file='RUN/model.safetensors').")
+        from pathlib import Path
+        from visgen.train import load_weights
+        f = Path(cfg['file']); load_weights(model, f/'model.safetensors' if f.is_dir() else f)
+    if num_classes is not None or global_pool is not None: model = _classifier(name, model, num_classes or 0, global_pool)
+    if cfg: model.pretrained_cfg = cfg
+    return model.to(device=device, dtype=dtype) if device or dtype else model
+
+def _classifier(name:str, model, num_classes:int, global_pool:str|None):
+    "`model.backbone` with visgen's fine-tuning head (`visgen.evaluate.Classifier`); `num_classes=0`: no head, pooled features `(B, D)`."
+    from visgen.evaluate import Classifier
+    pools = {None: 'mean', 'avg': 'mean', 'mean': 'mean', 'last': 'last'}
+    check(global_pool in pools, f"{name!r}: global_pool={global_pool!r} is not supported: use 'avg' (mean of the patch tokens) "
+          "or 'last' (the last token, a causal model's readout); a visgen backbone has no class token.")
+    clf = Classifier(model.backbone, max(num_classes, 1), pool=pools[global_pool])
+    if num_classes == 0: clf.head = nn.Identity()
+    clf.num_classes, clf.num_features, clf.global_pool = num_classes, clf.backbone.embed_dim, global_pool or 'avg'
+    return clf
 
 # %% ../nbs/05_registry.ipynb #10649a6a
 BUILTIN_METHODS = ('visgen.mae', 'visgen.darl', 'visgen.darl_diffusion', 'visgen.saim', 'visgen.randsac', 'visgen.vq',

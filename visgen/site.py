@@ -10,9 +10,11 @@ from fastcore.xtras import working_directory
 from .core import UserError, check
 
 # %% auto #0
-__all__ = ['ACC_COLS', 'TIME_KEYS', 'SUMMARY_MARK', 'HIDE_TAGS', 'SITE_MARK', 'KATEX_VERSION', 'read_metrics', 'results_summary',
-           'prepare_results', 'quarto_options', 'clean_page_nb', 'doc_renderer', 'doc_page', 'check_replaceable',
-           'stage_project', 'katex_dist', 'offline_math', 'results_project', 'build_site', 'execute_notebooks']
+__all__ = ['ACC_COLS', 'TIME_KEYS', 'SUMMARY_MARK', 'DIST', 'HIDE_TAGS', 'SITE_MARK', 'KATEX_VERSION', 'read_metrics',
+           'results_summary', 'prepare_results', 'NoRenderer', 'site_renderer', 'quarto_options', 'page_cells',
+           'clean_page_nb', 'doc_renderer', 'doc_page', 'check_replaceable', 'stage_project', 'katex_dist',
+           'offline_math', 'offline_search', 'wrap_tables', 'serve_site', 'results_project', 'build_site',
+           'execute_notebooks']
 
 # %% ../nbs/11_site.ipynb #abee967f
 ACC_COLS = ('knn_acc', 'linear_acc', 'random_knn_acc', 'random_linear_acc', 'pixel_knn_acc', 'pixel_linear_acc')
@@ -110,14 +112,25 @@ def _render_quarto(quarto:str, root:Path, out:Path|None, quiet:bool) -> Path:
     return root/((cfg.get('project') or {}).get('output-dir') or '_site')
 
 # %% ../nbs/11_site.ipynb #921a0b32
+DIST = 'visgen-harness'   # the distribution's name (settings.ini `lib_name`); the import stays `visgen`
+
+class NoRenderer(UserError):
+    "Neither Quarto nor smalldocs is installed: nothing can render a site (`visgen main` skips it, `visgen site` stops)."
+
+def site_renderer(root='DIR') -> str:
+    "The path of `quarto` when it is on PATH, else 'smalldocs' when it is importable; else `NoRenderer`, saying which extra renders `root`."
+    import importlib.util
+    if q := shutil.which('quarto'): return q
+    if importlib.util.find_spec('smalldocs') is not None: return 'smalldocs'
+    raise NoRenderer(f'No site renderer is installed for {sys.executable}, so the site was not built: '
+                     f'`pip install "{DIST}[site]"` adds one (smalldocs; or install Quarto), then `visgen site --root {root}`.')
+
 def _render_smalldocs(root:Path, out:Path|None, quiet:bool) -> Path:
     "Render with smalldocs' Python API, in this interpreter; the folder it wrote."
     try:
         from smalldocs.config import load, ConfigError, BuildError
         from smalldocs.site import Site
-    except ImportError as e:
-        raise UserError(f"Neither quarto nor smalldocs is installed for {sys.executable}: install the dev extras "
-                        "(`pip install -e '.[dev]'`, or `pip install smalldocs`), or install Quarto.") from e
+    except ImportError as e: site_renderer(); raise UserError(f"smalldocs is installed but does not import: {e}") from e
     try:
         site = Site(load(root), quiet=quiet)
         if out: site.out = out
@@ -147,7 +160,6 @@ def _home_redirect(dest:Path, title:str='visgen') -> Path|None:
 
 # %% ../nbs/11_site.ipynb #df1c35b2
 HIDE_TAGS = {'parameters', 'injected-parameters', 'remove-cell'}  # papermill's plumbing: not shown on the site
-_NOISE = ('TqdmWarning', 'IProgress not found')                    # tqdm without ipywidgets: a warning, not a result
 
 def _render_globs(root:Path) -> list:
     "The pages `_quarto.yml` renders, as paths relative to `root` (`!` patterns exclude)."
@@ -169,8 +181,31 @@ def quarto_options(src:str) -> str:
     return '\n'.join([l for l in lines[:n] if _OPTION.match(l)] + lines[n:])
 
 # %% ../nbs/11_site.ipynb #4970de7f
+_MD = re.compile(r'\[([^\]]*)\]\([^)]*\)|[#*`>$\\]|<[^>]+>')      # links keep their text; markup, maths marks and tags go
+
+def _alt(cells, i:int) -> str:
+    "Alt text for the figure of cell `i`: the first sentence of the nearest markdown cell above it."
+    for c in reversed(cells[:i]):
+        if c['cell_type'] != 'markdown': continue
+        lines = ''.join(c['source']).splitlines()
+        body = [l for l in lines if not l.lstrip().startswith('#')] or lines          # a heading only where nothing else
+        text = ' '.join(_MD.sub(lambda m: m.group(1) or '', '\n'.join(body)).split())
+        if text: return re.split(r'(?<=[.:;!?])\s', text)[0][:240]
+    return 'A figure drawn by the code above'
+
+def page_cells(cells:list) -> list:
+    "Cells as a page shows them: no stderr outputs; each figure without `#| fig-alt` gets one (`_alt`)."
+    for i, c in enumerate(cells):
+        if c['cell_type'] != 'code': continue
+        c['outputs'] = [o for o in c.get('outputs', []) if not (o.get('output_type') == 'stream' and o.get('name') == 'stderr')]
+        src = ''.join(c['source']) if isinstance(c['source'], list) else c['source']
+        figure = any(k.startswith('image/') for o in c['outputs'] for k in (o.get('data') or {}))
+        if figure and 'fig-alt:' not in src: src = f'#| fig-alt: {json.dumps(_alt(cells, i), ensure_ascii=False)}\n' + src
+        c['source'] = src
+    return cells
+
 def clean_page_nb(nb:dict, root:Path) -> dict:
-    "A results notebook as the site shows it: plumbing cells left out, tqdm warnings dropped, `root` paths made relative."
+    "A results notebook as the site shows it: plumbing cells left out, `page_cells`, `root` paths made relative."
     prefix = str(Path(root).resolve()) + '/'
     for c in nb.get('cells', []):
         if c.get('cell_type') != 'code': continue
@@ -182,11 +217,10 @@ def clean_page_nb(nb:dict, root:Path) -> dict:
         for o in c.get('outputs', []):
             text = o.get('text')
             if isinstance(text, list): text = ''.join(text)
-            if o.get('output_type') == 'stream' and text is not None:
-                if o.get('name') == 'stderr' and any(w in text for w in _NOISE): continue
-                o['text'] = text.replace(prefix, '')
+            if o.get('output_type') == 'stream' and text is not None: o['text'] = text.replace(prefix, '')
             outs.append(o)
         c['outputs'] = outs
+    page_cells(nb.get('cells', []))
     return nb
 
 # %% ../nbs/11_site.ipynb #7b49d175
@@ -268,6 +302,7 @@ def doc_page(src, dst) -> Path:
     for c in nb.cells:
         c.pop('has_sd', None)  # nbdev's mark of a show_doc cell: not nbformat
         if c.cell_type == 'code' and c.get('source'): c.source = quarto_options(c.source)
+    page_cells(nb.cells)
     nb.cells = [c for c in nb.cells if c.get('source') or c.get('outputs')]
     Path(dst).parent.mkdir(parents=True, exist_ok=True)
     write_nb(nb, dst)
@@ -382,6 +417,49 @@ def offline_math(site) -> int:
         p.write_text(_KATEX_CDN.sub(f'{up}site_libs/katex/', p.read_text(encoding='utf-8')), encoding='utf-8')
     return len(pages)
 
+# %% ../nbs/11_site.ipynb #57bf3a56
+_FETCH_INDEX = 'const r = await fetch(offset + "search.json");\n      index = await r.json();'
+_LOAD_SCRIPT = ('index = await new Promise((ok, no) => { const s = document.createElement("script"); '
+                's.src = offset + "search-index.js"; s.onload = () => ok(window.visgenSearchIndex || []); '
+                's.onerror = no; document.head.appendChild(s); });')
+
+def offline_search(site) -> bool:
+    "Make smalldocs' search work from `file://`: `search.json` also as `search-index.js`, loaded by a script tag. Whether it was done."
+    site = Path(site); idx, js = site/'search.json', site/'site_libs'/'smalldocs.js'
+    if not idx.is_file() or not js.is_file(): return False
+    src = js.read_text(encoding='utf-8')
+    if _FETCH_INDEX not in src:
+        print("warning: this smalldocs loads its search index another way: search may not work from file://", file=sys.stderr)
+        return False
+    (site/'search-index.js').write_text('window.visgenSearchIndex = ' + idx.read_text(encoding='utf-8') + ';\n', encoding='utf-8')
+    js.write_text(src.replace(_FETCH_INDEX, _LOAD_SCRIPT), encoding='utf-8')
+    return True
+
+_WRAP = '<div class="table-wrap" style="overflow-x: auto; max-width: 100%">'   # inline: a results site has no styles.css
+_TABLE = re.compile(r'(?<!' + re.escape(_WRAP) + r')<table\b(.*?)</table>', re.S)
+
+def wrap_tables(site) -> int:
+    "Put every `<table>` of the site's pages in a `<div class=\"table-wrap\">` (it scrolls sideways); tables wrapped."
+    n = 0
+    for p in Path(site).rglob('*.html'):
+        text = p.read_text(encoding='utf-8')
+        new, k = _TABLE.subn(lambda m: f'{_WRAP}<table{m.group(1)}</table></div>', text)
+        if k: p.write_text(new, encoding='utf-8'); n += k
+    return n
+
+# %% ../nbs/11_site.ipynb #41757778
+def serve_site(site, port:int=8000, host:str='127.0.0.1'):
+    "Serve the built `site` folder at `http://host:port/` until interrupted (Ctrl-C); `port=0` picks a free port."
+    import functools, http.server
+    site = Path(site)
+    site = site.parent if site.is_file() else site                          # `build_site`'s index.html works too
+    check((site/'index.html').is_file(), f"{site} has no index.html: build the site first (`visgen site`).")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(site))
+    with http.server.ThreadingHTTPServer((host, port), handler) as srv:
+        print(f"Serving {site} at http://{host}:{srv.server_address[1]}/ (Ctrl-C stops)", flush=True)
+        try: srv.serve_forever()
+        except KeyboardInterrupt: pass
+
 # %% ../nbs/11_site.ipynb #7aea5b91
 _RESULTS_YML = """# Written by visgen.site.results_project: the site of the runs in this folder.
 project:
@@ -416,6 +494,7 @@ def results_project(run_dir) -> Path:
 def build_site(root='.', out=None, quiet:bool=True, api_docs:bool=True) -> Path:
     "Pre-process the Quarto project at `root` (`stage_project`) and render it into `root/_site` (or `out`) with quarto or smalldocs; the site's index.html."
     root = Path(root).resolve()
+    renderer = site_renderer(root)                                                      # NoRenderer before any work
     if not (root/'_quarto.yml').is_file() and any(root.glob('*/metrics.json')): results_project(root)
     check((root/'_quarto.yml').is_file(), f"{root} has no _quarto.yml: pass the repository root (--root) "
           "(the folder with _quarto.yml), or a `visgen main --out` folder, or run from there.")
@@ -423,13 +502,12 @@ def build_site(root='.', out=None, quiet:bool=True, api_docs:bool=True) -> Path:
     check_replaceable(out, root, ('site_libs', SITE_MARK), '--out')                    # before any work: a built site, or nothing
     prepare_results(root)
     stage = stage_project(root, api_docs=api_docs)
-    quarto = shutil.which('quarto')
-    if quarto:  # Quarto writes inside its project: render the stage, then move its site to `out`
-        built = _render_quarto(quarto, stage, None, quiet)
+    if renderer != 'smalldocs':  # Quarto writes inside its project: render the stage, then move its site to `out`
+        built = _render_quarto(renderer, stage, None, quiet)
         if out.exists(): shutil.rmtree(out)
         dest = Path(shutil.move(str(built), str(out)))
     else: dest = _render_smalldocs(stage, out, quiet)
-    offline_math(dest)
+    offline_math(dest); offline_search(dest); wrap_tables(dest)
     (dest/SITE_MARK).write_text('Built by `visgen site`; a later build may replace this folder.\n')
     index = _home_redirect(dest)
     check(index is not None, f"The site in {dest} has no index.html: add an index.qmd at the root of {root} "

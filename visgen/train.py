@@ -16,15 +16,15 @@ from .core import check, check_types, UserError, get_device, seed_everything, re
 from timm.optim import param_groups_weight_decay
 from timm.scheduler import CosineLRScheduler
 from safetensors.torch import save_file, load_file
-from tqdm.auto import tqdm
+from .core import progress as progress_bar
 from .options import TrainOptions
 from .rundir import atomic_write_text, respect_umask, fsync_dir
 from .data import ResumableSampler, make_loader, mix_seed
 
 # %% auto #0
-__all__ = ['make_optimizer', 'make_scheduler', 'save_checkpoint', 'load_weights', 'nonfinite_keys', 'read_checkpoint',
+__all__ = ['LOGGERS', 'make_optimizer', 'make_scheduler', 'save_checkpoint', 'load_weights', 'nonfinite_keys', 'read_checkpoint',
            'load_latest', 'dist_env', 'setup_distributed', 'accum_steps', 'steps_per_epoch', 'NonFiniteLoss',
-           'last_good_checkpoint', 'train', 'read_log']
+           'last_good_checkpoint', 'tensorboard_writer', 'MetricLog', 'train', 'read_log']
 
 # %% ../nbs/08_train.ipynb #e372c82f
 def make_optimizer(model:nn.Module, cfg:TrainOptions):
@@ -229,6 +229,31 @@ def _check_finite(loss, step, run_dir, cfg):
                         f"{last} in {Path(run_dir) / 'checkpoints'}; it was not overwritten. Lower the learning rate, "
                         "raise warm-up or clipping, or pass --skip-nonfinite to skip such steps (they are counted).")
 
+# %% ../nbs/08_train.ipynb #70f46a1a
+LOGGERS = ('jsonl', 'tensorboard')   # `--log`: metrics.jsonl always; 'tensorboard' adds the same scalars as event files
+
+def tensorboard_writer(log_dir, start_step:int=0):
+    "torch's `SummaryWriter` in `log_dir`; resuming from `start_step`, the events after it are purged."
+    try: from torch.utils.tensorboard import SummaryWriter
+    except ImportError as e:
+        raise UserError(f"--log tensorboard needs the tensorboard package ({e}): `pip install tensorboard`, "
+                        "or use --log jsonl.") from None
+    return SummaryWriter(str(log_dir), purge_step=start_step + 1 if start_step else None)
+
+class MetricLog:
+    "Each metric record to `run_dir/metrics.jsonl` and, with `kind='tensorboard'`, its scalars to `run_dir/tensorboard/`."
+    def __init__(self, run_dir, kind:str='jsonl', start_step:int=0):
+        check(kind in LOGGERS, f"Unknown --log {kind!r}: use one of {', '.join(LOGGERS)}.")
+        self.path = Path(run_dir) / 'metrics.jsonl'
+        self.tb = tensorboard_writer(Path(run_dir) / 'tensorboard', start_step) if kind == 'tensorboard' else None
+    def write(self, rec:dict):
+        _log_line(self.path, rec)
+        if self.tb is None: return
+        for k, v in rec.items():
+            if k != 'step' and isinstance(v, (int, float)) and not isinstance(v, bool): self.tb.add_scalar(k, v, rec['step'])
+    def close(self):
+        if self.tb is not None: self.tb.close()
+
 # %% ../nbs/08_train.ipynb #445fd112
 def _step(model, batches, opt, cfg, ac, device, skip_check):
     "One optimisation step over `batches` (micro-batches, gradients accumulated); the mean loss, detached."
@@ -273,7 +298,7 @@ def _save(run_dir, model, opt, sched, state, cfg, spe, rank):
     if dist.is_initialized(): dist.barrier()
 
 # %% ../nbs/08_train.ipynb #9d6eb7ca
-def train(model:nn.Module, dataset, cfg:TrainOptions, run_dir, resume:bool=False, progress:bool=True,
+def train(model:nn.Module, dataset, cfg:TrainOptions, run_dir, resume:bool=False, progress:bool=True, # a bar on a terminal (`visgen.core.progress`), none under papermill or in a log file
           log=print, stop_after:int|None=None, on_start=None,
           extend:bool=False) -> list: # resuming with more epochs: recompute the schedule for the new total
     "Train `model` on `dataset` (a `PretrainDataset`); checkpoints and `metrics.jsonl` in `run_dir`."
@@ -291,6 +316,7 @@ def train(model:nn.Module, dataset, cfg:TrainOptions, run_dir, resume:bool=False
     if extend:   # the checkpoint's scheduler ends at the old total: continue on the cosine of the new one from this step
         sched = make_scheduler(opt, cfg, spe); sched.step_update(state['step'])
     if rank == 0: _trim_log(run_dir / 'metrics.jsonl', state['step'])
+    mlog = MetricLog(run_dir, cfg.log, state['step']) if rank == 0 else None   # --log: jsonl, or tensorboard too
     if rank == 0 and on_start: on_start()     # e.g. the pipeline's config.json, written once the checkpoint loaded
     ddp = nn.parallel.DistributedDataParallel(model, device_ids=[device] if device.type == 'cuda' else None,   # methods that leave
               find_unused_parameters=getattr(model, 'find_unused_parameters', False)) if world > 1 else model  # weights unused say so
@@ -300,31 +326,34 @@ def train(model:nn.Module, dataset, cfg:TrainOptions, run_dir, resume:bool=False
     loader = make_loader(dataset, cfg.batch_size, sampler=sampler, drop_last=True, num_workers=cfg.workers, persistent=we)
     skip_check = (lambda l: _check_finite(l, state['step'] + 1, run_dir, cfg)) if cfg.skip_nonfinite else None
     total, t0 = cfg.epochs * spe, time.time()
-    bar = tqdm(total=total, initial=state['step'], disable=not progress or rank != 0, desc='pretrain', dynamic_ncols=True)
+    bar = progress_bar(total=total, initial=state['step'], desc='pretrain', enabled=progress and rank == 0, leave=True, delay=0)
     run_loss, run_n = torch.zeros((), device=device), 0
-    while state['step'] < total:
-        epoch, start = divmod(state['step'], spe)
-        sampler.set_epoch(epoch, start=start * cfg.batch_size * accum); dataset.set_epoch(epoch)
-        for batches in _micro_batches(loader, accum):   # workers started once, kept across epochs
-            loss, ok = _step(ddp, batches, opt, cfg, ac, device, skip_check)
-            if ok: run_loss += loss; run_n += 1
-            else: state['skipped'] += 1
-            state['step'] += 1; sched.step_update(state['step']); bar.update(1)
-            s = state['step']
-            if s % cfg.log_every == 0 or s % spe == 0:
-                _check_finite(run_loss, s, run_dir, cfg)
-                rec = dict(step=s, epoch=s / spe, loss=(_mean_all(run_loss) / max(run_n, 1)).item(), lr=opt.param_groups[0]['lr'],
-                           skipped=state['skipped'], time=round(time.time() - t0, 3))
-                if rank == 0: _log_line(run_dir / 'metrics.jsonl', rec)
-                bar.set_postfix(loss=f"{rec['loss']:.4f}")
-                if state['best_loss'] is None or rec['loss'] < state['best_loss']: state.update(best_loss=rec['loss'], best_step=s)
-                run_loss, run_n = torch.zeros((), device=device), 0
-            if (cfg.ckpt_every and s % cfg.ckpt_every == 0) or s % spe == 0:
-                _check_finite(run_loss, s, run_dir, cfg)
-                _save(run_dir, model, opt, sched, state, cfg, spe, rank)
-            if stop_after is not None and s >= stop_after: bar.close(); return read_log(run_dir)
-            if s % spe == 0: break
-    bar.close()
+    try:
+        while state['step'] < total:
+            epoch, start = divmod(state['step'], spe)
+            sampler.set_epoch(epoch, start=start * cfg.batch_size * accum); dataset.set_epoch(epoch)
+            for batches in _micro_batches(loader, accum):   # workers started once, kept across epochs
+                loss, ok = _step(ddp, batches, opt, cfg, ac, device, skip_check)
+                if ok: run_loss += loss; run_n += 1
+                else: state['skipped'] += 1
+                state['step'] += 1; sched.step_update(state['step']); bar.update(1)
+                s = state['step']
+                if s % cfg.log_every == 0 or s % spe == 0:
+                    _check_finite(run_loss, s, run_dir, cfg)
+                    rec = dict(step=s, epoch=s / spe, loss=(_mean_all(run_loss) / max(run_n, 1)).item(), lr=opt.param_groups[0]['lr'],
+                               skipped=state['skipped'], time=round(time.time() - t0, 3))
+                    if mlog: mlog.write(rec)
+                    bar.set_postfix(loss=f"{rec['loss']:.4f}")
+                    if state['best_loss'] is None or rec['loss'] < state['best_loss']: state.update(best_loss=rec['loss'], best_step=s)
+                    run_loss, run_n = torch.zeros((), device=device), 0
+                if (cfg.ckpt_every and s % cfg.ckpt_every == 0) or s % spe == 0:
+                    _check_finite(run_loss, s, run_dir, cfg)
+                    _save(run_dir, model, opt, sched, state, cfg, spe, rank)
+                if stop_after is not None and s >= stop_after: return read_log(run_dir)
+                if s % spe == 0: break
+    finally:
+        bar.close()
+        if mlog: mlog.close()
     return read_log(run_dir)
 
 # %% ../nbs/08_train.ipynb #e4ed3c6f
