@@ -14,7 +14,7 @@ from .options import COMMAND_PARTS, RunOptions, options_parser, parse_parts, das
 __all__ = ['COMMANDS', 'command', 'parse_command', 'run_command', 'pretrain_cmd', 'probe_cmd', 'finetune_cmd', 'sample_cmd',
            'template_dirs', 'find_template', 'check_notebook_parameters', 'check_template_parameters',
            'execute_template', 'experiment_cmd', 'retitle', 'main_cmd', 'site_cmd', 'bench_cmd', 'shards_cmd',
-           'gpu_check_cmd', 'usage', 'os_error_message', 'main']
+           'export_cmd', 'gpu_check_cmd', 'usage', 'os_error_message', 'main']
 
 # %% ../nbs/12_cli.ipynb #5ccdaf5c
 COMMANDS = {}   # name -> the function that runs it, in the order they are defined
@@ -208,13 +208,14 @@ def main_cmd(cmd):
         names = load_methods(); print('\n'.join(names)); return names
     todo, template = _main_methods(cmd), find_template(cmd.template)
     results = {m: _run_method(cmd, m, template) for m in todo}
-    from visgen.site import results_summary, build_site
+    from visgen.site import results_summary, build_site, NoRenderer
     out = Path(cmd.out)
     print(results_summary(out, write=True))
     if not cmd.no_site:  # in a clone (a _quarto.yml here, --out below it): the repository's site; else a site of the runs in --out
         here = Path.cwd().resolve()
         repo = (here/'_quarto.yml').is_file() and out.resolve().is_relative_to(here)
-        print(f"[visgen main] site: {build_site(here if repo else out)}")
+        try: print(f"[visgen main] site: {build_site(here if repo else out)}")
+        except NoRenderer as e: print(f"[visgen main] site skipped: {e}")
     print(f"[visgen main] results: {out.resolve()}")
     return results
 
@@ -222,8 +223,10 @@ def main_cmd(cmd):
 @command('site')
 def site_cmd(cmd):
     "Build the documentation and results site (Quarto if installed, else smalldocs)."
-    from visgen.site import build_site
-    p = build_site(cmd.root, cmd.out); print(f"Site: {p}"); return p
+    from visgen.site import build_site, serve_site
+    p = build_site(cmd.root, cmd.out); print(f"Site: {p}")
+    if cmd.serve: serve_site(p, cmd.port)
+    return p
 
 # %% ../nbs/12_cli.ipynb #ec85a249
 def _write_json_out(out, res):
@@ -260,6 +263,15 @@ def shards_cmd(cmd):
         if (root / s).is_dir(): done[s] = len(write_shards(root, cmd.out, s, cmd.shard_size, cmd.on_corrupt))
     check(done, f"{root} has none of the splits {cmd.splits}: pass --splits with the names of its split folders.")
     print(f"Wrote {', '.join(f'{n} {s} shard(s)' for s, n in done.items())} to {cmd.out}"); return done
+
+# %% ../nbs/12_cli.ipynb #67ddba53
+@command('export')
+def export_cmd(cmd):
+    "Write a run's backbone for timm's own model of its architecture, and print the line that loads it."
+    _need_run(cmd)
+    from visgen.export import export_timm
+    from visgen.pipeline import read_lock
+    with read_lock(cmd.run): return export_timm(cmd.run, cmd.out)
 
 # %% ../nbs/12_cli.ipynb #591eef44
 @command('gpu-check')

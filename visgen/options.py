@@ -13,8 +13,8 @@ __all__ = ['MODEL_SIZES', 'RESERVED_OPTS', 'POOLS', 'PARTS', 'DERIVED', 'RECIPES
            'parse_opts', 'opt', 'rule', 'flag', 'check_field', 'Options', 'ModelOptions', 'DataOptions', 'TrainOptions',
            'EvalOptions', 'RunOptions', 'run_record', 'derived', 'resume_changes', 'ProbeOptions', 'FinetuneOptions',
            'replace_options', 'register_recipe', 'recipe', 'SampleOptions', 'PretrainCommand', 'RunCommand',
-           'SampleCommand', 'MainOptions', 'ExperimentOptions', 'SiteOptions', 'BenchOptions', 'ShardsOptions',
-           'GpuCheckOptions', 'options_parser', 'parse_parts', 'dashes']
+           'SampleCommand', 'MainOptions', 'ExperimentOptions', 'SiteOptions', 'ExportOptions', 'BenchOptions',
+           'ShardsOptions', 'GpuCheckOptions', 'options_parser', 'parse_parts', 'dashes']
 
 # %% ../nbs/00b_options.ipynb #232c3e58
 def parse_opts(s:str|None) -> dict:
@@ -338,6 +338,15 @@ class SiteOptions(Options):
     "Command: build the documentation and results site."
     root: str = opt('.', "Project root holding _quarto.yml, or a `visgen main --out` folder")
     out: str|None = opt(None, "Where the site goes (default: ROOT/_site)")
+    serve: bool = opt(False, "Then serve it at http://127.0.0.1:PORT/ until Ctrl-C (Quarto's search needs HTTP)")
+    port: int = opt(8000, "Port of --serve (0: any free port)", ge=0, le=65535)
+
+@dataclass
+class ExportOptions(Options):
+    "Command: a run's backbone written for another library."
+    run: str|None = opt(None, "Run directory of `visgen pretrain` (its --out)")
+    to: str = opt('timm', "The library: timm (VisionTransformer, or EVA for rotary positions)", choices=('timm',))
+    out: str|None = opt(None, "The .safetensors file to write (default: RUN/timm/model.safetensors)")
 
 @dataclass
 class BenchOptions(Options):
@@ -374,7 +383,8 @@ COMMAND_PARTS = dict(
     pretrain=dict(**RUN_PARTS, cmd=PretrainCommand), probe=dict(cmd=RunCommand, probe=ProbeOptions),
     finetune=dict(cmd=RunCommand, finetune=FinetuneOptions), sample=dict(cmd=SampleCommand, sample=SampleOptions),
     main=dict(cmd=MainOptions), experiment=dict(cmd=ExperimentOptions), site=dict(cmd=SiteOptions),
-    bench=dict(cmd=BenchOptions), shards=dict(cmd=ShardsOptions), **{'gpu-check': dict(cmd=GpuCheckOptions)})
+    bench=dict(cmd=BenchOptions), shards=dict(cmd=ShardsOptions), export=dict(cmd=ExportOptions),
+    **{'gpu-check': dict(cmd=GpuCheckOptions)})
 
 # %% ../nbs/00b_options.ipynb #20dd1110
 def _kind(f) -> str:
