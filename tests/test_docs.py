@@ -52,7 +52,7 @@ def test_library_pages_are_api_docs(site):
     opts = (site / '_site' / 'nbs' / '00b_options.html').read_text()      # a command's flags: its part of the options tree
     table = opts[opts.index('id="experimentoptions"'):]
     table = table[table.index('<table'):table.index('</table>')]
-    assert 'Where the executed notebook goes' in table and '<strong>Type</strong>' in table and '--output' in table, 'its flags as a table'
+    assert 'Where the executed notebook goes' in table and '<strong>Type</strong>' in table and '<code>--output</code>' in table, 'its flags as a table'
     for page in (site / '_site' / 'nbs').glob('*.html'):
         text = page.read_text()
         assert not re.search(r'<span class="co">#\|\s*(export|exporti|default_exp|hide|slow|cuda|exec_doc)\b', text), f'{page.name} shows nbdev directives'

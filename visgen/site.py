@@ -231,7 +231,7 @@ def _option_table(cls) -> str:
     esc = lambda x: str(x).replace('|', '\\|').replace('\n', ' ')
     head = '| | **Type** | **Default** | **Details** |\n| -- | -------- | ----------- | ----------- |\n'
     dflt = lambda f: '`' + esc(repr(f.default if f.default is not MISSING else f.default_factory())) + '`'
-    return head + ''.join(f"| {flag(f)} | {esc(f.type)} | {dflt(f)} | {esc(f.metadata['help'])}"
+    return head + ''.join(f"| `{flag(f)}` | {esc(f.type)} | {dflt(f)} | {esc(f.metadata['help'])}"
                           f"{'; ' + esc(rule(f)) if rule(f) and 'bool' not in str(f.type) else ''} |\n" for f in fields(cls))
 
 def _param_table(fn) -> str:
