@@ -381,6 +381,13 @@ def _per_step(m) -> str:
     for s in range(m.T): k = m.n_masked_next(s, m.T, n, m.schedule); new.append(int(n - k)); n = k
     return 'one token per step' if set(new[:-1]) == {1} else f"{min(new)} to {max(new)} tokens per step"
 
+def _ratio_per(m) -> str:
+    "Whether a training step draws one mask ratio per sample or per batch, measured: the masked counts of one step on 16 images."
+    H, W = _pair(m.cfg.img_size)
+    with torch.random.fork_rng(), torch.no_grad():
+        torch.manual_seed(0); n = m(torch.randn(16, m.cfg.in_chans, H, W))['mask'].sum(1)
+    return 'sample' if len(n.unique()) > 1 else 'one ratio for all'
+
 def _ratio_text(mean, std, lo, hi, closed=True) -> str: return f"truncated normal, mean {mean}, std {std}, in [{lo}, {hi}{']' if closed else ')'}"
 
 paper_card('addp', 'Tian et al., ADDP, ICLR 2024 (official code: ChangyaoTian/ADDP; token predictor: MAGE, LTH14/mage)', [
@@ -398,7 +405,7 @@ paper_card('addp', 'Tian et al., ADDP, ICLR 2024 (official code: ChangyaoTian/AD
             lambda m: f"fixed {m.fixed_ratio}" if m.fixed_ratio is not None else
                       'discrete ' + _ratio_text(m.ratio_args['mean'], m.ratio_args['std'], m.ratio_args['lo'], 1.0, False) + ' on cos grid',
             code='compute_mask_ratio_probs(0.5, 1.0, 0.55, 0.25)'),
-    CardRow('ratio drawn per', 'not stated', lambda m: 'sample', code='batch', why='more ratios per step; the decoder needs no padding (key mask)'),
+    CardRow('ratio drawn per', 'not stated', _ratio_per, code='batch', why='more ratios per step; the decoder needs no padding (key mask)'),
     CardRow('masked tokens at ratio r (training)', 'not stated', lambda m: 'ceil(r N)' if int(mask_count(torch.tensor([1.5 / m.N]), m.N)) == 2 else 'other',
             code='ceil(r N)', why="the official code's"),
     CardRow('diffusion steps T (ratio grid)', 'lost', lambda m: f"{m.T} (= N tokens)", code=100,
