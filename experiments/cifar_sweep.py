@@ -41,7 +41,7 @@ SETTINGS = {
     'randsac_square_raw':  ('randsac', dict(order='square', M=2, norm_pix=False)),
     'randsac_blob_raw':    ('randsac', dict(order='blob', norm_pix=False)),
     'randsac_hier_raw':    ('randsac', dict(order='hierarchical', M=2, P=2, norm_pix=False)),  # 16 squares -> 4 partitions
-    'randsac_shuffled_raw': ('randsac', dict(order='shuffled', M=2, norm_pix=False)),          # segments of 4 scattered tokens
+    'randsac_shuffled_raw': ('randsac', dict(order='shuffled_square', M=2, norm_pix=False)),   # segments of 4 scattered tokens (recorded runs: order='shuffled', its earlier name)
     'saim_raster':         ('saim', dict(order='raster')),
     'saim_shared':         ('saim', dict(share=True)),
     'darl_mse_rope1d':     ('darl_mse', dict(pos='rope1d')),

@@ -49,7 +49,8 @@ def test_orders_template_runs(tmp_path):
 def test_sample_rank_every_order_on_device():
     "Every order gives dense ranks on the requested device, reproducibly from a seeded generator."
     kw = dict(nested_raster=dict(block=2), round_robin=dict(block=2), square=dict(M=2), blob=dict(K=3),
-              hierarchical=dict(M=2, P=2), shuffled=dict(M=2), hierarchical_blob=dict(K=5, P=2))
+              hierarchical=dict(M=2, P=2), shuffled=dict(K=3), shuffled_square=dict(M=2),
+              hierarchical_blob=dict(K=5, P=2))
     dev = 'cuda' if torch.cuda.is_available() else 'cpu'
     for name in ORDERS:
         g = lambda: torch.Generator(dev).manual_seed(0)

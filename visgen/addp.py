@@ -13,7 +13,6 @@ from .core import check, get_device
 from timm.layers import trunc_normal_
 from .vit import ViT, ViTConfig, vit_config, Block, init_weights
 from .patches import grid_coords
-import inspect
 from .registry import register_method, paper_card, CardRow, Part
 from .vq import VQ, _pair
 from .serial import random_rank
@@ -21,8 +20,8 @@ from .token_predictor import (TokenPredictor, rank_mask, mask_ratio, mask_count,
                                     vq_options, build_vq)
 
 # %% auto #0
-__all__ = ['MAPPINGS', 'TOKEN_INPUTS', 'CONDITIONS', 'TARGETS', 'DEC_DEPTH', 'ratio_grid', 'step_probs', 'sample_ratios', 'ADDP',
-           'map_unreliable', 'top_p_filter', 'PredictorSampler', 'addp']
+__all__ = ['MAPPINGS', 'TOKEN_INPUTS', 'CONDITIONS', 'TARGETS', 'HEADS', 'DECODE_RULES', 'DEC_DEPTH', 'ratio_grid', 'step_probs',
+           'sample_ratios', 'TiedTokenHead', 'ADDP', 'map_unreliable', 'top_p_filter', 'PredictorSampler', 'addp']
 
 # %% ../nbs/19_addp.ipynb #e23048c0
 def ratio_grid(T:int, device=None) -> torch.Tensor:
@@ -52,6 +51,18 @@ MAPPINGS = ('wsum', 'argmax', 'sample')
 TOKEN_INPUTS = ('decoder', 'both', 'none')   # table 5: reliable tokens to the decoder (paper), to encoder & decoder, none
 CONDITIONS = ('next', 'same')                # table 5: unreliable tokens from q(. | z_{t+1}) (paper) or q(. | z_t)
 TARGETS = ('q', 'z0', 'both')                # table 6: q(zbar_{t-1} | z_t) (paper), the tokens z0, or both losses summed
+HEADS = ('tied', 'linear')                   # output layer: the official code's (MAGE's MlmLayer) or a plain Linear
+DECODE_RULES = ('addp', 'mage')              # tokens left masked after a generation step: ADDP's official code or MAGE's
+
+class TiedTokenHead(nn.Module):
+    "The official ADDP output layer (MAGE's `MlmLayer`): Linear, GELU, LayerNorm, then logits against the token embeddings `E` (no gradient) plus a bias."
+    def __init__(self, dim:int, emb_dim:int, K:int):
+        super().__init__()
+        self.fc, self.ln, self.bias = nn.Linear(dim, emb_dim), nn.LayerNorm(emb_dim), nn.Parameter(torch.zeros(K))
+
+    def forward(self, h, E):
+        "Decoder outputs `h` `(B, N, dim)`, embedding table `E` `(K, emb_dim)` -> logits `(B, N, K)`."
+        return self.ln(F.gelu(self.fc(h))) @ E.detach().T + self.bias
 
 class ADDP(nn.Module):
     "Pixel encoder + token decoder trained on alternating-denoising states of a frozen VQ + token predictor."
@@ -64,15 +75,20 @@ class ADDP(nn.Module):
                  condition:str='next',         # the unreliable tokens' condition: `CONDITIONS`
                  target:str='q',               # the training target: `TARGETS`
                  fixed_ratio:float|None=None,  # mask every sample at this ratio (table 6's 'fixed (50%)')
-                 temperature:float=6.0):       # Gumbel temperature of generation (official ADDP code)
+                 temperature:float=6.0,        # Gumbel temperature of generation (official ADDP code)
+                 head:str='tied',              # output layer: `HEADS`
+                 decode_rule:str='addp',       # tokens left masked after each generation step: `DECODE_RULES`
+                 schedule:str='linear'):       # generation mask schedule, 'linear' or 'cosine'
         super().__init__()
         for v, ok, opt in ((mapping, MAPPINGS, 'mapping'), (token_input, TOKEN_INPUTS, 'token_input'),
-                           (condition, CONDITIONS, 'condition'), (target, TARGETS, 'target')):
+                           (condition, CONDITIONS, 'condition'), (target, TARGETS, 'target'), (head, HEADS, 'head'),
+                           (decode_rule, DECODE_RULES, 'decode_rule'), (schedule, ('linear', 'cosine'), 'schedule')):
             check(v in ok, f"Unknown {opt} {v!r}: use one of {ok} (--opts {opt}={ok[0]}).")
         check(tuple(cfg.grid) == tuple(predictor.vq.grid), f"The ViT's patch grid {cfg.grid} differs from the VQ token "
               f"grid {predictor.vq.grid}: use a VQ downsampling factor (down) equal to the patch size.")
         self.cfg, self.mapping, self.token_input, self.max_delta, self.ls = cfg, mapping, token_input, max_delta, label_smoothing
         self.condition, self.target, self.fixed_ratio, self.temperature = condition, target, fixed_ratio, temperature
+        self.decode_rule, self.schedule = decode_rule, schedule
         self.ratio_args = dict(mean=ratio_mean, std=ratio_std, lo=ratio_min)
         self.find_unused_parameters = token_input == 'none'   # then `tok_embed` and `pos_tok` get no gradient
         self.K, self.N = predictor.K, predictor.N
@@ -86,8 +102,9 @@ class ADDP(nn.Module):
         self.enc_tok_embed = nn.Embedding(self.K, cfg.embed_dim) if token_input == 'both' else None
         self.mask_token = nn.Parameter(torch.zeros(1, 1, dec_dim))
         self.pos_pix, self.pos_tok, self.pos_mask = (nn.Parameter(torch.zeros(1, self.N, dec_dim)) for _ in range(3))
-        self.dec = nn.ModuleList([Block(dec_dim, dec_heads) for _ in range(dec_depth)])
-        self.dec_norm, self.head = nn.LayerNorm(dec_dim), nn.Linear(dec_dim, self.K)
+        self.dec = nn.ModuleList([Block(dec_dim, dec_heads, drop=cfg.dropout, eps=cfg.norm_eps) for _ in range(dec_depth)])
+        self.dec_norm = nn.LayerNorm(dec_dim, eps=cfg.norm_eps)
+        self.head = TiedTokenHead(dec_dim, dec_dim, self.K) if head == 'tied' else nn.Linear(dec_dim, self.K)
         for m in (self.enc_proj, self.dec, self.dec_norm, self.head): m.apply(init_weights)
         for p in (self.mask_token, self.pos_pix, self.pos_tok, self.pos_mask, self.tok_embed.weight): trunc_normal_(p, std=.02)
         if self.enc_tok_embed is not None: trunc_normal_(self.enc_tok_embed.weight, std=.02)
@@ -128,7 +145,11 @@ class ADDP(nn.Module):
                 h = torch.cat([h, self.tok_embed(ids) + self.pos_tok], 1)     # (B, 2N, Dd)
                 keys = torch.cat([torch.ones_like(unknown), ~unknown], 1)[:, None]   # (B, 1, 2N): unreliable slots unseen
         for blk in self.dec: h = blk(h, mask=keys)
-        return self.head(self.dec_norm(h[:, :N]))
+        return self.logits(self.dec_norm(h[:, :N]))
+
+    def logits(self, h):
+        "Token logits `(B, N, K)` of normalised decoder outputs `h` `(B, N, Dd)`: tied to `tok_embed` or a Linear (`head`)."
+        return self.head(h, self.tok_embed.weight) if isinstance(self.head, TiedTokenHead) else self.head(h)
 
     # Training and probe features
     def forward(self, imgs):
@@ -158,11 +179,11 @@ class ADDP(nn.Module):
 
     # Alternating denoising: generation and inpainting
     @torch.no_grad()
-    def denoise(self, ids, known, x=None, s0:int=0, steps:int|None=None, schedule:str='cosine', temperature:float|None=None,
+    def denoise(self, ids, known, x=None, s0:int=0, steps:int|None=None, schedule:str|None=None, temperature:float|None=None,
                 top_p:float=1.0, mapping:str|None=None, generator=None, return_steps:bool=False):
         "Alternating MaskGIT decoding from state `ids`, `known` `(B, N)` at step `s0` of `steps`: images `(B, C, H, W)`."
-        S, (B, N) = steps or self.T, ids.shape
-        dev, hist, temperature = ids.device, [], self.temperature if temperature is None else temperature
+        S, (B, N), schedule = steps or self.T, ids.shape, schedule or self.schedule
+        dev, hist = ids.device, []
         for s in range(s0, S):
             unknown = ~known
             logits = self.token_logits(x if known.any() else None, ids, unknown).float()
@@ -170,16 +191,26 @@ class ADDP(nn.Module):
             ps = top_p_filter(p, top_p)
             cand = torch.multinomial(ps.flatten(0, 1), 1, generator=generator).view(B, N)
             conf = ps.gather(-1, cand[..., None])[..., 0].clamp_min(1e-30).log()
-            conf = conf + temperature * (1 - s / S) * _gumbel((B, N), dev, generator)
+            conf = conf + self.gumbel_scale(s, S, temperature) * _gumbel((B, N), dev, generator)
             conf = conf.masked_fill(known, float('inf'))
-            n_left = unknown.sum(1)
-            n_next = torch.minimum(torch.floor(N * mask_ratio(torch.tensor((s + 1) / S), schedule) + 1e-4).long().to(dev),
-                                   (n_left - 1).clamp_min(0)) if s < S - 1 else torch.zeros_like(n_left)
-            still = rank_mask(conf.argsort(1).argsort(1), n_next)               # the least confident stay masked
+            still = rank_mask(conf.argsort(1).argsort(1), self.n_masked_next(s, S, unknown.sum(1), schedule))   # least confident
             ids, known = torch.where(unknown & ~still, cand, ids), ~still
             x = self.compose(ids, still, p, mapping, generator) if still.any() else self.vq.decode(ids)
             if return_steps: hist.append(dict(x=x, known=known.clone()))
         return (x, hist) if return_steps else x
+
+    def gumbel_scale(self, s:int, S:int, temperature:float|None=None) -> float:
+        "Scale of the Gumbel noise in the confidence at step `s` of `S`: `temperature (1 - (s+1)/S)`, as ADDP's and MAGE's code."
+        return (self.temperature if temperature is None else temperature) * (1 - (s + 1) / S)
+
+    def n_masked_next(self, s:int, S:int, n_left:torch.Tensor, schedule:str) -> torch.Tensor:
+        "Tokens `(B,)` still masked after step `s` of `S`, `n_left` `(B,)` masked now: `decode_rule` on the ratio at `(s+1)/S`."
+        Nr = self.N * float(mask_ratio(torch.tensor((s + 1) / S), schedule))
+        if self.decode_rule == 'addp': n = min(max(math.ceil(Nr - 1e-4), 1), self.N)   # ceil, clipped to [1, N]: one stays at the end
+        else: n = 0 if s == S - 1 else max(1, math.floor(Nr + 1e-4))                    # MAGE: floor, >= 1, none at the last step
+        n = torch.full_like(n_left, n)
+        if self.decode_rule == 'mage' and s < S - 1: n = torch.minimum(n, (n_left - 1).clamp_min(1))   # a new token each step
+        return torch.minimum(n, n_left)                                                 # known tokens are never masked again
 
     @torch.no_grad()
     def generate(self, n:int, **kwargs):
@@ -189,9 +220,9 @@ class ADDP(nn.Module):
                             torch.zeros(n, self.N, dtype=torch.bool, device=dev), **kwargs)
 
     @torch.no_grad()
-    def inpaint(self, imgs, keep, steps:int|None=None, schedule:str='cosine', return_steps:bool=False, **kwargs):
+    def inpaint(self, imgs, keep, steps:int|None=None, schedule:str|None=None, return_steps:bool=False, **kwargs):
         "Fill the pixels of `imgs` `(B, C, H, W)` outside `keep` `(B, H, W)` bool; known pixels are pasted back."
-        S, f = steps or self.T, self.vq.cfg.down
+        S, f, schedule = steps or self.T, self.vq.cfg.down, schedule or self.schedule
         k = keep[:, None].float()                                             # (B, 1, H, W)
         fill = (imgs * k).sum((2, 3), keepdim=True) / k.sum((2, 3), keepdim=True).clamp_min(1)
         x0 = imgs * k + fill * (1 - k)                                        # unknown pixels: mean of the known ones
@@ -228,7 +259,7 @@ class ADDP(nn.Module):
 
     @torch.no_grad()
     def extra_metrics(self, test_set, mean, std, device='cpu', train_set=None) -> dict:
-        "Generation metric of `eval_samples` samples (cosine schedule, T steps) against the test images."
+        "Generation metric of `eval_samples` samples (the default schedule and steps) against the test images."
         device = get_device(device)
         n = min(self.part_opts.get('eval_samples', 0), len(test_set))
         if n <= 0: return {}
@@ -264,14 +295,16 @@ def _gumbel(shape, device, generator):
 # %% ../nbs/19_addp.ipynb #87dcadfd
 class PredictorSampler(nn.Module):
     "The token predictor as a MaskGIT generator with `denoise`/`generate`, for comparison with ADDP."
-    def __init__(self, predictor:TokenPredictor, mapping:str='wsum', temperature:float=4.5):   # MAGE's generation temperature
+    def __init__(self, predictor:TokenPredictor, mapping:str='wsum', temperature:float=4.5,   # MAGE's generation temperature
+                 decode_rule:str='mage', schedule:str='cosine'):
         super().__init__()
         self.predictor, self.mapping, self.K, self.N, self.T = predictor, mapping, predictor.K, predictor.N, predictor.N
-        self.temperature = temperature
+        self.temperature, self.decode_rule, self.schedule = temperature, decode_rule, schedule
         self.mask_token = nn.Parameter(torch.zeros(1), requires_grad=False)   # carries the device
     vq = ADDP.vq
     def token_logits(self, x, ids, unknown): return self.predictor.logits(ids, unknown)
-    compose, denoise, generate = ADDP.compose, ADDP.denoise, ADDP.generate   # the same MaskGIT loop
+    compose, denoise, generate, gumbel_scale, n_masked_next = (ADDP.compose, ADDP.denoise, ADDP.generate,   # the same loop
+                                                               ADDP.gumbel_scale, ADDP.n_masked_next)
 
 # %% ../nbs/19_addp.ipynb #ccf83f32
 DEC_DEPTH = dict(micro=4)   # decoder blocks where not 8 (the paper's): micro keeps the main job's CPU budget
@@ -285,15 +318,22 @@ def addp(size:str='micro', img_size=8, patch_size:int=2, in_chans:int=1, pos:str
          codebook_size:int=64, code_dim:int=16, vq_epochs:int=20, vq_lr:float=2e-3,
          tp_dim:int=32, tp_depth:int=2, tp_heads:int=2, tp_ratio_dist:str='mage', predictor_epochs:int=15,
          predictor_lr:float=2e-3,
-         eval_samples:int=0, **vit_kwargs):
+         eval_samples:int=0,
+         dropout:float=0.1,       # encoder and decoder dropout (table 14)
+         norm_eps:float=1e-6,     # every LayerNorm's eps (the official code's)
+         head:str='tied',         # 'tied' (the official output layer) or 'linear'
+         decode_rule:str='addp',  # tokens left masked per generation step: 'addp' (official code) or 'mage'
+         schedule:str='linear',   # generation mask schedule: 'linear' (one token per step over N steps) or 'cosine'
+         **vit_kwargs):
     "ADDP: pixel encoder (ViT) + 8-block token decoder over a frozen in-repo VQ tokenizer and token predictor."
     dec_depth = dec_depth or DEC_DEPTH.get(size, 8)
     vo = vq_options(patch_size, down, vq_width, codebook_size, code_dim)
     tp = TokenPredictor(build_vq(img_size, in_chans, patch_size, **vo), tp_dim, tp_depth, tp_heads, ratio_dist=tp_ratio_dist)
     m = ADDP(vit_config(size, img_size=img_size, patch_size=patch_size, in_chans=in_chans, pos=pos, drop_path=drop_path,
-                        **vit_kwargs),
+                        dropout=dropout, norm_eps=norm_eps, **vit_kwargs),
              tp, dec_dim, dec_depth, dec_heads, mapping, token_input, steps, max_delta=max_delta, label_smoothing=label_smoothing,
-             condition=condition, target=target, fixed_ratio=fixed_ratio, temperature=temperature)
+             condition=condition, target=target, fixed_ratio=fixed_ratio, temperature=temperature, head=head,
+             decode_rule=decode_rule, schedule=schedule)
     m.part_opts = dict(vq=vo, vq_run=vq_run, vq_epochs=vq_epochs, vq_lr=vq_lr, predictor_run=predictor_run,
                        tp=dict(dim=tp_dim, depth=tp_depth, num_heads=tp_heads, down=down, vq_width=vq_width,
                                codebook_size=codebook_size, code_dim=code_dim, ratio_dist=tp_ratio_dist),
@@ -310,6 +350,38 @@ def _dec_tokens(m) -> str:
     with torch.no_grad(): m.token_logits(torch.zeros(1, m.cfg.in_chans, H, W), torch.zeros(1, m.N, dtype=torch.long), unknown)
     hook.remove()
     return 'none' if m.token_input == 'none' else 'concatenated tokens' if seen[0] > m.N else 'added at their positions'
+
+def _input_norm(m) -> str:
+    "What normalises the encoder's input, measured: 'none' when the first block reads the patch embedding (+ position) as it is."
+    seen, (H, W) = [], _pair(m.cfg.img_size)
+    hook = m.backbone.blocks[0].register_forward_pre_hook(lambda mod, args: seen.append(args[0]))
+    x = torch.randn(1, m.cfg.in_chans, H, W)
+    with torch.no_grad():
+        m.encode(x); e, grid = m.backbone.embed(x)
+        pe = m.backbone.pos_embed(grid_coords(*grid)[None], grid)
+    hook.remove()
+    return 'none' if torch.allclose(seen[0], e if pe is None else e + pe) else 'normalised'
+
+def _mask_count(m) -> str:
+    "The masked count after each generation step, measured on N tokens over 4 cosine steps from all-masked."
+    S, n, got = 4, torch.tensor([m.N]), []
+    for s in range(S): n = m.n_masked_next(s, S, n, 'cosine'); got.append(int(n))
+    g = [m.N * math.cos(math.pi / 2 * (s + 1) / S) for s in range(S)]
+    if got == [min(max(math.ceil(v - 1e-4), 1), m.N) for v in g]: return 'ceil(N gamma((s+1)/S)), at least 1'
+    return "floor, at least 1, none after the last step (MAGE's)" if got[-1] == 0 else f"other {got}"
+
+def _per_step(m) -> str:
+    "Tokens made reliable per generation step with the defaults (schedule, T steps) from all-masked, measured."
+    n, new = torch.tensor([m.N]), []
+    for s in range(m.T): k = m.n_masked_next(s, m.T, n, m.schedule); new.append(int(n - k)); n = k
+    return 'one token per step' if set(new[:-1]) == {1} else f"{min(new)} to {max(new)} tokens per step"
+
+def _ratio_per(m) -> str:
+    "Whether a training step draws one mask ratio per sample or per batch, measured: the masked counts of one step on 16 images."
+    H, W = _pair(m.cfg.img_size)
+    with torch.random.fork_rng(), torch.no_grad():
+        torch.manual_seed(0); n = m(torch.randn(16, m.cfg.in_chans, H, W))['mask'].sum(1)
+    return 'sample' if len(n.unique()) > 1 else 'one ratio for all'
 
 def _ratio_text(mean, std, lo, hi, closed=True) -> str: return f"truncated normal, mean {mean}, std {std}, in [{lo}, {hi}{']' if closed else ')'}"
 
@@ -328,7 +400,9 @@ paper_card('addp', 'Tian et al., ADDP, ICLR 2024 (official code: ChangyaoTian/AD
             lambda m: f"fixed {m.fixed_ratio}" if m.fixed_ratio is not None else
                       'discrete ' + _ratio_text(m.ratio_args['mean'], m.ratio_args['std'], m.ratio_args['lo'], 1.0, False) + ' on cos grid',
             code='compute_mask_ratio_probs(0.5, 1.0, 0.55, 0.25)'),
-    CardRow('ratio drawn per', 'not stated', lambda m: 'sample', code='batch', why='more ratios per step; the decoder needs no padding (key mask)'),
+    CardRow('ratio drawn per', 'not stated', _ratio_per, code='batch', why='more ratios per step; the decoder needs no padding (key mask)'),
+    CardRow('masked tokens at ratio r (training)', 'not stated', lambda m: 'ceil(r N)' if int(mask_count(torch.tensor([1.5 / m.N]), m.N)) == 2 else 'other',
+            code='ceil(r N)', why="the official code's"),
     CardRow('diffusion steps T (ratio grid)', 'lost', lambda m: f"{m.T} (= N tokens)", code=100,
             why='lost in extraction; 100 steps on 16 tokens would mostly mask no extra token per step'),
     CardRow('more-masked offset', 'U{1..5} grid steps', lambda m: f"U{{1..{m.max_delta}}} grid steps", code='randint(1, 5), capped below ratio 1'),
@@ -336,18 +410,33 @@ paper_card('addp', 'Tian et al., ADDP, ICLR 2024 (official code: ChangyaoTian/AD
     CardRow('mapping function', 'wsum', lambda m: m.mapping, code='wsum'),
     CardRow('training target', 'q(zbar_{t-1} given z_t)', lambda m: {'q': 'q(zbar_{t-1} given z_t)', 'z0': 'z0', 'both': 'both'}[m.target],
             code='token predictor softmax at z_t'),
-    CardRow('label smoothing', 'not stated', lambda m: m.ls, code=0.1, why="the official code's"),
+    CardRow('label smoothing (table 14)', 0.1, lambda m: m.ls, code=0.1),
+    CardRow('dropout (table 14)', 0.1, lambda m: m.backbone.blocks[0].attn.drop if m.dec[0].mlp.drop1.p == m.backbone.blocks[0].attn.drop else 'mixed',
+            code='0.1 (attention weights, attention output, MLP)'),
+    CardRow('encoder input normalisation', 'not stated', _input_norm, code='LayerNorm + dropout 0.1 on the embedded patches (MAGE\'s)',
+            why="visgen's shared ViT, so the probed and fine-tuned encoder is the pre-trained one"),
+    CardRow('LayerNorm eps', 'not stated', lambda m: m.dec_norm.eps, code=1e-6, why="the official code's (PyTorch's default: 1e-5)"),
     CardRow('token input', 'decoder', lambda m: m.token_input, code='decoder'),
     CardRow('reliable tokens in the decoder', 'concatenated tokens', _dec_tokens, code='concatenated tokens',
             why='read from figure 4 and the three position tables; the text does not say it in words'),
     CardRow('decoder position tables', 3, lambda m: sum(p.shape[1] == m.N for p in (m.pos_pix, m.pos_tok, m.pos_mask)), code=3),
     CardRow('decoder depth', 8, lambda m: len(m.dec), code=8, why="micro only: 4 blocks keep the main job's CPU budget (8 at every other size)"),
-    CardRow('decoder width', 'encoder width', lambda m: 'encoder width' if m.head.in_features == m.cfg.embed_dim else m.head.in_features,
+    CardRow('decoder width', 'encoder width', lambda m: 'encoder width' if m.enc_proj.out_features == m.cfg.embed_dim else m.enc_proj.out_features,
             code='encoder width (768 / 1024)'),
     CardRow('decoder heads', 'not stated', lambda m: m.dec[0].attn.nh, code=16, why="the encoder's: 16 heads of a 64-wide micro decoder would be 4 wide"),
-    CardRow('encoder positions', 'not stated', lambda m: m.cfg.pos, code='learned absolute + cls token', why="visgen's shared ViT (2D RoPE for every method)"),
-    CardRow('generation schedule', 'cosine', lambda m: inspect.signature(m.denoise).parameters['schedule'].default, code='cosine'),
-    CardRow('generation steps', 'lost', lambda m: f"{m.T} (= N tokens)", code='20 (256 tokens)', why='lost in extraction; one token per step'),
-    CardRow('Gumbel temperature', 'lost', lambda m: m.temperature, code='6.0, times (1 - s/S)',
+    CardRow('output layer', 'not stated', lambda m: 'tied to the token embeddings (MlmLayer)' if isinstance(m.head, TiedTokenHead) else 'Linear',
+            code='tied to the token embeddings (MlmLayer)',
+            why="the official code's; its vocabulary adds 1000 class ids and [MASK], which the soft target gives 0 (visgen's: the K codes)"),
+    CardRow('encoder positions', 'not stated', lambda m: m.cfg.pos, code='learned absolute + cls token',
+            why="visgen's ViT default (DARL's decomposed 2D RoPE, table 1 there); the official code's learned table: --opts pos=learn"),
+    CardRow('generation steps (sec. 4.1)', 'one token per step', _per_step,
+            code='20 cosine (ViT-B config); 256 linear on 256 tokens (ViT-L)'),
+    CardRow('generation schedule', 'not stated', lambda m: m.schedule, code='cosine (ViT-B config), linear (ViT-L config)',
+            why='linear over N steps is one token per step, the paper\'s default'),
+    CardRow('tokens left masked after step s of S', 'lost', _mask_count, code='ceil(N gamma((s+1)/S)), at least 1',
+            why="lost in extraction; the official code's (compute_mask_next)"),
+    CardRow('Gumbel temperature', 'lost', lambda m: m.temperature, code=6.0,
             why="lost in extraction; the official ADDP value (MAGE's own generation uses 4.5)"),
+    CardRow('Gumbel scale at step s of S', 'lost', lambda m: 'tau (1 - (s+1)/S)' if (m.gumbel_scale(0, 4), m.gumbel_scale(3, 4)) == (m.temperature * .75, 0.) else 'other',
+            code='tau (1 - (s+1)/S)', why="lost in extraction; the official code's (temperature_strategy='dynamic'), as MAGE's"),
 ])

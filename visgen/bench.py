@@ -21,8 +21,8 @@ __all__ = ['SHAPES', 'reference_sdpa', 'reference_attention', 'matmul_peak', 'co
            'profile_step', 'amp_curves', 'curve_gap', 'bench_attention', 'bench_loader', 'bench_stream_memory']
 
 # %% ../nbs/21_bench.ipynb #8c47a771
-def reference_sdpa(q, k, v, mask=None, is_causal=False):
-    "Attention as published code computes it: per-sample dense additive fp32 mask, manual softmax. `(B, nh, N, hd)`."
+def reference_sdpa(q, k, v, mask=None, is_causal=False, dropout_p:float=0.):
+    "Attention as published code computes it: per-sample dense additive fp32 mask, manual softmax, dropout on the weights. `(B, nh, N, hd)`."
     B, nh, Nq, hd = q.shape
     Nk = k.shape[2]
     allowed = torch.ones(B, 1, Nq, Nk, dtype=torch.bool, device=q.device)
@@ -30,7 +30,7 @@ def reference_sdpa(q, k, v, mask=None, is_causal=False):
     if mask is not None: allowed = allowed & (mask[:, None] if mask.dim() == 3 else mask).expand(B, 1, Nq, Nk)
     add = torch.zeros(B, 1, Nq, Nk, dtype=torch.float32, device=q.device).masked_fill(~allowed, float('-inf'))
     att = (q.float() @ k.float().transpose(-1, -2)) / math.sqrt(hd) + add
-    return (att.softmax(-1) @ v.float()).to(q.dtype)
+    return (F.dropout(att.softmax(-1), dropout_p) @ v.float()).to(q.dtype)
 
 # %% ../nbs/21_bench.ipynb #60f51000
 @contextlib.contextmanager

@@ -9,34 +9,47 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from .core import check
-from timm.layers import trunc_normal_
+from timm.layers import trunc_normal_, Mlp
 from . import serial
 from .patches import patchify, unpatchify, grid_coords, norm_pix as _norm_pix, denorm_pix, check_norm_pix_var
 from .serial import raster_rank, order_from_rank, gather_tokens, scatter_tokens
-from .vit import ViT, ViTConfig, vit_config, KVCache, init_weights, linear_init
+from .vit import ViT, ViTConfig, vit_config, KVCache, init_weights, linear_init, _pair
 from .twostream import TwoStreamAR
 from .registry import register_method, paper_card, CardRow
 
 # %% auto #0
-__all__ = ['DARL_ORDERS', 'DARL', 'darl_mse', 'embed_patches', 'generate', 'complete_bottom']
+__all__ = ['DARL_ORDERS', 'POS_NAMES', 'MLPPatchHead', 'DARL', 'darl_mse', 'embed_patches', 'generate', 'complete_bottom']
 
 # %% ../nbs/07_darl.ipynb #c5201e42
 DARL_ORDERS = ('raster', 'nested_raster', 'round_robin')  # DARL table 6
 
+class MLPPatchHead(nn.Module):
+    "DARL table 2's MSE patch decoder: `depth` residual MLP blocks (LayerNorm, MLP) on `h` `(..., D)`, then LayerNorm and Linear to a patch."
+    def __init__(self, dim:int, patch_dim:int, depth:int=1, mlp_ratio:float=4.):
+        super().__init__()
+        self.blocks = nn.ModuleList([nn.Sequential(nn.LayerNorm(dim), Mlp(dim, int(dim * mlp_ratio))) for _ in range(depth)])
+        self.norm, self.out = nn.LayerNorm(dim), nn.Linear(dim, patch_dim)
+
+    def forward(self, h):
+        for blk in self.blocks: h = h + blk(h)
+        return self.out(self.norm(h))
+
 class DARL(nn.Module):
     "Causal ViT with a start-of-sequence token; the output at step `s` predicts the patch visited at `s`."
     def __init__(self, cfg:ViTConfig, norm_pix:bool=False, order:str='raster', order_block:int=2,
-                 norm_pix_var:str='unbiased'):   # the per-patch variance of norm-pix (`visgen.patches.NORM_PIX_VARS`)
+                 norm_pix_var:str='unbiased',   # the per-patch variance of norm-pix (`visgen.patches.NORM_PIX_VARS`)
+                 decoder_depth:int=0):           # patch decoder: 0 a linear layer (the paper's), n residual MLP blocks (table 2)
         super().__init__()
         self.cfg, self.norm_pix, self.order, self.order_block = cfg, norm_pix, order, order_block
         self.norm_pix_var = check_norm_pix_var(norm_pix_var)
         check(order in DARL_ORDERS, f"Unknown DARL order {order!r}: use one of {DARL_ORDERS} (a causal model needs a "
               "fixed order; darl_mse --opts order=random builds the two-stream model).")
-        if order != 'raster': self.sample_rank(1, math.prod(cfg.grid), None)   # fails early if the blocks do not tile the grid
+        if order != 'raster': self.sample_rank(1, math.prod(cfg.grid), None)   # checks the order's options now
         self.backbone = ViT(cfg)
         self.sos = nn.Parameter(torch.zeros(1, 1, cfg.embed_dim))
-        self.head = nn.Linear(cfg.embed_dim, cfg.patch_size ** 2 * cfg.in_chans)  # linear patch decoder
-        init_weights(self.head); trunc_normal_(self.sos, std=.02)
+        P = cfg.patch_size ** 2 * cfg.in_chans
+        self.head = nn.Linear(cfg.embed_dim, P) if decoder_depth == 0 else MLPPatchHead(cfg.embed_dim, P, decoder_depth, cfg.mlp_ratio)
+        self.head.apply(init_weights); trunc_normal_(self.sos, std=.02)
 
     def sample_rank(self, B:int, N:int, device, grid=None) -> torch.Tensor:
         "Generation order as ranks `(B, N)` on `grid` (default: the training grid): `self.order`."
@@ -109,11 +122,13 @@ class DARL(nn.Module):
 def darl_mse(size:str='micro', img_size=8, patch_size:int=2, in_chans:int=1, pos:str='rope2d',
              norm_pix:bool=False, drop_path:float=0., order:str='raster', order_block:int=2,
              norm_pix_var:str='unbiased',  # per-patch variance of norm-pix: 'unbiased' (MAE's code) or 'biased'
+             decoder_depth:int=0,          # patch decoder: 0 linear (the paper's), n residual MLP blocks (table 2's MSE row)
              **vit_kwargs):
     "DARL with the MSE patch decoder; `order`: 'raster', 'nested_raster', 'round_robin' (`order_block` squares) or 'random'."
     cfg = vit_config(size, img_size=img_size, patch_size=patch_size, in_chans=in_chans, pos=pos, drop_path=drop_path, **vit_kwargs)
+    check(order != 'random' or decoder_depth == 0, "The two-stream model (order=random) has a linear patch decoder: drop decoder_depth.")
     if order == 'random': return TwoStreamAR(cfg, 'random', norm_pix=norm_pix, norm_pix_var=norm_pix_var)   # figure 6: two streams (XLNet)
-    return DARL(cfg, norm_pix=norm_pix, order=order, order_block=order_block, norm_pix_var=norm_pix_var)
+    return DARL(cfg, norm_pix=norm_pix, order=order, order_block=order_block, norm_pix_var=norm_pix_var, decoder_depth=decoder_depth)
 
 # %% ../nbs/07_darl.ipynb #4d753c5d
 def embed_patches(model, patches, coords, grid):
@@ -160,13 +175,32 @@ def complete_bottom(model, imgs, cache:bool=True, generator=None, **sample_kw):
     return generate(model, imgs, n_known=(gh // 2) * gw, cache=cache, generator=generator, **sample_kw)
 
 # %% ../nbs/07_darl.ipynb #0e7d821a
+def _loss_is_mse(m) -> bool:
+    "Whether the loss is the mean squared error of the predicted patches, measured on random images."
+    H, W = _pair(m.cfg.img_size); x = torch.randn(2, m.cfg.in_chans, H, W)
+    with torch.no_grad(): out = m(x)
+    t = patchify(x, m.cfg.patch_size)
+    return bool(torch.isclose(out['loss'], F.mse_loss(out['pred'], _norm_pix(t, var=m.norm_pix_var) if m.norm_pix else t), atol=1e-5))
+
+def _table6(m) -> str:
+    "Whether table 6's orders build, measured: nested raster and round-robin over 2, 4 and 8 blocks on a 14x14 grid."
+    cfg = vit_config('micro', img_size=28, patch_size=2, in_chans=m.cfg.in_chans, embed_dim=16, depth=1, num_heads=2)
+    ok = all(torch.equal(type(m)(cfg, order=o, order_block=b).sample_rank(1, 196, None)[0].sort().values, torch.arange(196))
+             for o in DARL_ORDERS[1:] for b in (2, 4, 8))
+    return 'blocks of 2, 4 and 8 on a 14x14 grid' if ok else 'tiling blocks only'
+
+POS_NAMES = {'rope2d': '2D RoPE (decomposed)', 'rope1d': '1D RoPE', 'abs': '2D sin-cos, fixed', 'learn': 'learned', 'none': 'none'}
+
 paper_card('darl_mse', 'Li et al., DARL: Denoising Autoregressive Representation Learning, 2024 (no official code)', [
     CardRow('order', 'raster', lambda m: m.order),
+    CardRow('orders of table 6', 'blocks of 2, 4 and 8 on a 14x14 grid', _table6),
     CardRow('attention', 'causal', lambda m: 'causal' if m.order == 'raster' else f"causal over {m.order}"),
     CardRow('start token', 'learned', lambda m: 'learned' if isinstance(m.sos, nn.Parameter) else 'none'),
-    CardRow('positions', '2D RoPE (decomposed)', lambda m: {'rope2d': '2D RoPE (decomposed)', 'rope1d': '1D RoPE', 'abs': '2D sin-cos, fixed', 'learn': 'learned', 'none': 'none'}[m.backbone.cfg.pos]),
-    CardRow('patch decoder', 'linear', lambda m: 'linear' if isinstance(m.head, nn.Linear) else type(m.head).__name__),
+    CardRow('positions', '2D RoPE (decomposed)', lambda m: POS_NAMES[m.backbone.cfg.pos]),
+    CardRow('RoPE base', 'lost', lambda m: m.backbone.cfg.rope_base if m.backbone.rope_fn is not None else '-',
+            why='lost in extraction; with micro\'s 16-wide heads (4 frequency pairs per axis) base 10000 would turn two of the four pairs by under 0.15 rad across a 14-patch grid, base 100 by 0.44 and 1.4 rad; --opts rope_base=10000'),
+    CardRow('patch decoder (table 2)', 'linear', lambda m: 'linear' if isinstance(m.head, nn.Linear) else f"{len(m.head.blocks)}-block residual MLP"),
     CardRow('target', 'pixels', lambda m: 'per-patch normalised pixels' if m.norm_pix else 'pixels'),
-    CardRow('loss', 'MSE', lambda m: 'MSE'),
-    CardRow('Linear initialisation', 'Xavier-uniform (table 7)', lambda m: linear_init(m) + ' (table 7)'),
+    CardRow('loss', 'MSE', lambda m: 'MSE' if _loss_is_mse(m) else 'other'),
+    CardRow('Linear initialisation (table 7)', 'Xavier-uniform', lambda m: linear_init(m)),
 ])

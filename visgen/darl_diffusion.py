@@ -13,7 +13,7 @@ from timm.layers import Mlp
 from .patches import unpatchify
 from .serial import scatter_tokens
 from .vit import Block, vit_config, init_weights, linear_init
-from .darl import DARL, generate, complete_bottom
+from .darl import DARL, generate, complete_bottom, POS_NAMES
 from .diffusion import gamma_schedule, q_sample, to_x0, diffusion_loss, gamma_grid, reverse_process, GAMMA_MIN, STEPS, SCHEDULES
 from .registry import register_method, METHODS, paper_card, CardRow
 
@@ -163,7 +163,11 @@ paper_card('darl_diffusion', 'Li et al., DARL: Denoising Autoregressive Represen
     CardRow('loss on', 'x0', lambda m: m.loss_space),
     CardRow('denoising patch decoder', '1 Transformer block over [h_i, embed(x_i^gamma)]',
             lambda m: f"{len(m.head.blocks)} Transformer block over [h_i, embed(x_i^gamma)]" if type(m.head).__name__ == 'DenoisingPatchDecoder' else 'MLP'),
-    CardRow('gamma conditioning', 'appended channel', lambda m: 'appended channel' if m.head.gamma_cond else 'none'),
-    CardRow('positions', '2D RoPE (decomposed)', lambda m: {'rope2d': '2D RoPE (decomposed)', 'rope1d': '1D RoPE', 'abs': '2D sin-cos, fixed', 'learn': 'learned', 'none': 'none'}[m.backbone.cfg.pos]),
-    CardRow('Linear initialisation', 'Xavier-uniform (table 7)', lambda m: linear_init(m) + ' (table 7)'),
+    CardRow('gamma conditioning', 'not stated (table 2 ablates it)', lambda m: 'appended channel' if m.head.gamma_cond else 'none',
+            why="the default decoder's conditioning is not stated; appendix F's sampling model is conditioned on gamma, "
+                "and visgen samples from the model it trains (--opts gamma_cond=False: none)"),
+    CardRow('positions', '2D RoPE (decomposed)', lambda m: POS_NAMES[m.backbone.cfg.pos]),
+    CardRow('RoPE base', 'lost', lambda m: m.backbone.cfg.rope_base if m.backbone.rope_fn is not None else '-',
+            why="lost in extraction; as darl_mse's card (--opts rope_base=10000)"),
+    CardRow('Linear initialisation (table 7)', 'Xavier-uniform', lambda m: linear_init(m)),
 ])

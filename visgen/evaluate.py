@@ -13,6 +13,7 @@ from torch import nn
 from .core import check, seed_everything, get_device, import_torchvision, enable_tf32, autocast, progress
 from .data import normalise
 from .compare import pack_correct, unpack_correct
+from .vit import set_dropout
 
 import_torchvision()  # timm imports torchvision: tolerate a CUDA wheel on a CPU-only torch
 from PIL import Image
@@ -315,7 +316,8 @@ def finetune(backbone:nn.Module, train_x:torch.Tensor, train_y:torch.Tensor, # u
     dev, C = as_device(device), num_classes or _num_classes(train_y, test_y); enable_tf32(dev)
     steps = len(train_x) // batch_size
     with seeded(seed):
-        model = Classifier(set_drop_path(copy.deepcopy(backbone), drop_path), C, causal, pool).to(dev)
+        net = set_dropout(set_drop_path(copy.deepcopy(backbone), drop_path), 0.)   # pre-training dropout (ADDP's) is not fine-tuning's
+        model = Classifier(net, C, causal, pool).to(dev)
         erase = RandomErasing(reprob, mode='pixel', device=dev) if reprob > 0 else None
         opt, sched = finetune_optimizer(model, lr, wd, layer_decay, epochs * steps, round(warmup_epochs * steps), betas)
         mix = Mixup(mixup_alpha=mixup, cutmix_alpha=cutmix, label_smoothing=label_smoothing, num_classes=C)

@@ -139,11 +139,12 @@ def saim(size:str='micro', img_size=8, patch_size:int=2, in_chans:int=1, pos:str
          decoder_free:bool=False, # with order=raster: the encoder alone predicts the next patch (the raster baseline)
          norm_eps:float=1e-6,    # every LayerNorm's eps (the official code's)
          shared_norm:bool=True,  # one LayerNorm for queries and memory in each decoder block (the official code's)
+         blob_assign:str='connected',  # blob orders: 'connected' blobs or RandSAC's plain 'nearest' Gaussian
          **vit_kwargs):
     "SAIM (random order, separate parallel decoder; `share=True`: the encoder's blocks run the query stream)."
     cfg = vit_config(size, img_size=img_size, patch_size=patch_size, in_chans=in_chans, pos=pos, drop_path=drop_path,
                      norm_eps=norm_eps, **vit_kwargs)
-    return SAIM(cfg, share, order, order_kwargs(order, M=M, K=K, P=P, block=block), blur_kernel, blur_sigma, norm_pix,
+    return SAIM(cfg, share, order, order_kwargs(order, M=M, K=K, P=P, block=block, assign=blob_assign), blur_kernel, blur_sigma, norm_pix,
                 dec_depth=dec_depth, blur_pad=blur_pad, xlnet=xlnet, head=head, loss=loss, decoder_free=decoder_free,
                 norm_pix_var=norm_pix_var, shared_norm=shared_norm)
 

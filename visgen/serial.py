@@ -8,13 +8,14 @@ import torch
 from .core import check
 
 # %% auto #0
-__all__ = ['memory_mask', 'ORDERS', 'FLEX', 'SEGMENT_SIDE', 'raster_rank', 'order_from_rank', 'gather_tokens', 'scatter_tokens',
-           'content_mask', 'query_mask', 'additive_mask', 'is_permutation', 'check_tiles', 'nested_raster_rank',
-           'round_robin_rank', 'uniform', 'random_rank', 'dense_rank', 'segment_rank', 'square_segment_rank',
-           'segment_components', 'connected_fraction', 'connect_segments', 'blob_segments', 'blob_segment_rank',
-           'hierarchical_rank', 'shuffled_segment_rank', 'hierarchical_blob_rank', 'order_options', 'sample_rank',
-           'OrderedModel', 'use_flex', 'flex_block_mask', 'attention_args', 'uniform_segments', 'prefix_rank',
-           'segment_size', 'sorted_rank', 'sorted_attention_args', 'stream_attention_args']
+__all__ = ['memory_mask', 'BLOB_ASSIGNS', 'ORDERS', 'FLEX', 'SEGMENT_SIDE', 'raster_rank', 'order_from_rank', 'gather_tokens',
+           'scatter_tokens', 'dense_rank', 'content_mask', 'query_mask', 'additive_mask', 'is_permutation',
+           'check_tiles', 'nested_raster_rank', 'round_robin_rank', 'uniform', 'random_rank', 'segment_rank',
+           'square_segment_rank', 'segment_components', 'connected_fraction', 'connect_segments', 'blob_segments',
+           'blob_segment_rank', 'hierarchical_rank', 'shuffled_segment_rank', 'shuffled_square_rank',
+           'hierarchical_blob_rank', 'order_options', 'sample_rank', 'OrderedModel', 'use_flex', 'flex_block_mask',
+           'attention_args', 'uniform_segments', 'prefix_rank', 'segment_size', 'sorted_rank', 'sorted_attention_args',
+           'stream_attention_args']
 
 # %% ../nbs/03_serial.ipynb #46ac3cde
 def raster_rank(B:int, N:int, device=None) -> torch.Tensor:
@@ -38,6 +39,13 @@ def scatter_tokens(x:torch.Tensor, order:torch.Tensor) -> torch.Tensor:
     "Inverse of `gather_tokens`: tokens in visiting order back to raster positions."
     idx = order.reshape(*order.shape, *([1] * (x.dim() - 2))).expand_as(x)
     return torch.empty_like(x).scatter_(1, idx, x)
+
+# %% ../nbs/03_serial.ipynb #d1f35f94
+def dense_rank(rank:torch.Tensor) -> torch.Tensor:
+    "Renumber ranks `(B, N)` to `0..S-1` per sample (ties stay tied, order kept)."
+    srt, idx = torch.sort(rank, -1)
+    d = torch.cat([torch.zeros_like(srt[:, :1]), (srt.diff(dim=-1) > 0).long().cumsum(-1)], -1)
+    return torch.empty_like(d).scatter_(1, idx, d)
 
 # %% ../nbs/03_serial.ipynb #e23d4585
 def content_mask(rank_q:torch.Tensor, rank_k:torch.Tensor|None=None) -> torch.Tensor:
@@ -74,23 +82,26 @@ def check_tiles(gh:int, gw:int, M:int, what:str='Segment size'):
 
 # %% ../nbs/03_serial.ipynb #0ea50399
 def _blocks(gh:int, gw:int, M:int, device=None):
-    "Square index (raster over `M`x`M` squares) and position inside the square (raster), each `(N,)`."
+    "Square index (raster over `M`x`M` squares, partial ones at the edges included) and position inside the square (raster on a full square), each `(N,)`."
     r, c = torch.meshgrid(torch.arange(gh, device=device), torch.arange(gw, device=device), indexing='ij')
     r, c = r.flatten(), c.flatten()
-    return (r // M) * (gw // M) + c // M, (r % M) * M + c % M
+    return (r // M) * -(-gw // M) + c // M, (r % M) * M + c % M
+
+def _check_block(block:int):
+    check(isinstance(block, int) and block >= 1, f"Block size {block!r} must be a positive integer (--opts order_block=2).")
 
 def nested_raster_rank(B:int, gh:int, gw:int, block:int, device=None) -> torch.Tensor:
-    "Raster over `block`x`block` blocks, raster inside each block: `(B, N)`."
-    check_tiles(gh, gw, block, 'Block size')
+    "Raster over `block`x`block` blocks (partial at the edges when they do not tile the grid), raster inside each block: `(B, N)`."
+    _check_block(block)
     beta, iota = _blocks(gh, gw, block, device)
-    return (beta * block * block + iota).expand(B, -1)
+    return dense_rank((beta * block * block + iota)[None]).expand(B, -1)
 
 # %% ../nbs/03_serial.ipynb #00b515ef
 def round_robin_rank(B:int, gh:int, gw:int, block:int, device=None) -> torch.Tensor:
-    "Patch `k` of every block before patch `k+1` of any block: `(B, N)`."
-    check_tiles(gh, gw, block, 'Block size')
+    "Patch `k` of every block (that has one: partial blocks at the edges) before patch `k+1` of any block: `(B, N)`."
+    _check_block(block)
     beta, iota = _blocks(gh, gw, block, device)
-    return (iota * (gh * gw // block ** 2) + beta).expand(B, -1)
+    return dense_rank((iota * (int(beta.max()) + 1) + beta)[None]).expand(B, -1)
 
 # %% ../nbs/03_serial.ipynb #f2f71712
 def uniform(*shape, generator=None, device=None) -> torch.Tensor:
@@ -101,13 +112,6 @@ def uniform(*shape, generator=None, device=None) -> torch.Tensor:
 def random_rank(B:int, N:int, generator=None, device=None) -> torch.Tensor:
     "A uniform random permutation per sample: `(B, N)`."
     return uniform(B, N, generator=generator, device=device).argsort(-1)
-
-# %% ../nbs/03_serial.ipynb #d1f35f94
-def dense_rank(rank:torch.Tensor) -> torch.Tensor:
-    "Renumber ranks `(B, N)` to `0..S-1` per sample (ties stay tied, order kept)."
-    srt, idx = torch.sort(rank, -1)
-    d = torch.cat([torch.zeros_like(srt[:, :1]), (srt.diff(dim=-1) > 0).long().cumsum(-1)], -1)
-    return torch.empty_like(d).scatter_(1, idx, d)
 
 # %% ../nbs/03_serial.ipynb #129c3f83
 def segment_rank(seg:torch.Tensor, S:int, generator=None) -> torch.Tensor:
@@ -180,22 +184,29 @@ def _mahalanobis(u:torch.Tensor, mu:torch.Tensor, s:torch.Tensor) -> torch.Tenso
     "Squared Mahalanobis distance of points `u` `(1|B, n, 2)` to diagonal Gaussians `mu`, `s` `(B, K, 2)`: `(B, K, n)`."
     return (((u[:, None] - mu[:, :, None]) / s[:, :, None]) ** 2).sum(-1)
 
+BLOB_ASSIGNS = ('connected', 'nearest')   # nearest Gaussian made 4-connected (visgen's default), or plain (the paper's Eq. 1)
+
 def blob_segments(B:int, gh:int, gw:int, K:int, generator=None, device=None, sigma:tuple=(0.5, 1.5),
-                  connect:bool=True) -> torch.Tensor:
-    "Segment ids `(B, N)` in `0..K-1` (not all used): nearest of `K` random Gaussians, made connected (`connect`)."
+                  assign:str='connected') -> torch.Tensor:
+    "Segment ids `(B, N)` in `0..K-1` (not all used): nearest of `K` random Gaussians, made connected unless `assign='nearest'`."
+    check(assign in BLOB_ASSIGNS, f"Unknown blob assignment {assign!r}: use one of {BLOB_ASSIGNS} (--opts blob_assign=nearest "
+          "for the paper's plain nearest-Gaussian assignment).")
     cost = _mahalanobis(_grid_points(gh, gw, device), *_gaussians(B, K, sigma, generator, device))             # (B, K, N)
     seg = cost.argmin(1)                                                             # (B, N) nearest blob
-    return connect_segments(seg, cost, gh, gw) if connect else seg
+    return connect_segments(seg, cost, gh, gw) if assign == 'connected' else seg
 
 # %% ../nbs/03_serial.ipynb #d101eb33
 def blob_segment_rank(B:int, gh:int, gw:int, K:int, generator=None, device=None,
                       sigma:tuple=(0.5, 1.5),  # uniform range of the blobs' standard deviations (grid spans [-2, 2])
-                      connect:bool=True        # make every blob 4-connected (False: the plain nearest-Gaussian assignment)
+                      assign:str='connected'   # 'connected' (every blob 4-connected) or 'nearest' (the paper's plain Eq. 1)
                       ) -> torch.Tensor:
     "Random Gaussian-blob segments visited in random order: `(B, N)`, segment sizes vary."
+    _check_blobs(gh, gw, K, sigma)
+    return segment_rank(dense_rank(blob_segments(B, gh, gw, K, generator, device, sigma, assign)), K, generator)
+
+def _check_blobs(gh:int, gw:int, K:int, sigma:tuple):
     check(isinstance(K, int) and 1 <= K <= gh * gw, f"Number of blobs K={K} must be between 1 and the {gh * gw} tokens.")
     check(0 < sigma[0] <= sigma[1], f"Blob standard deviations need 0 < low <= high, got sigma={sigma}.")
-    return segment_rank(dense_rank(blob_segments(B, gh, gw, K, generator, device, sigma, connect)), K, generator)
 
 # %% ../nbs/03_serial.ipynb #c70547e1
 def hierarchical_rank(B:int, gh:int, gw:int, M:int, P:int, generator=None, device=None) -> torch.Tensor:
@@ -211,33 +222,42 @@ def hierarchical_rank(B:int, gh:int, gw:int, M:int, P:int, generator=None, devic
     return sq[:, seg]
 
 # %% ../nbs/03_serial.ipynb #2da05706
-def shuffled_segment_rank(B:int, gh:int, gw:int, M:int, generator=None, device=None) -> torch.Tensor:
-    "Segments of `M*M` tokens drawn at random from the grid (no spatial coherence): `(B, N)`."
+def shuffled_segment_rank(B:int, gh:int, gw:int, K:int, generator=None, device=None, sigma:tuple=(0.5, 1.5),
+                          assign:str='connected') -> torch.Tensor:
+    "The segments of `K` random blobs with their tokens shuffled over the grid (sizes kept, no spatial coherence): `(B, N)`."
+    _check_blobs(gh, gw, K, sigma)
+    seg = dense_rank(blob_segments(B, gh, gw, K, generator, device, sigma, assign))     # (B, N) blob ids
+    seg = torch.gather(seg, 1, random_rank(B, gh * gw, generator, device))              # token i takes the id of a random token
+    return segment_rank(seg, K, generator)
+
+def shuffled_square_rank(B:int, gh:int, gw:int, M:int, generator=None, device=None) -> torch.Tensor:
+    "Segments of `M*M` tokens drawn at random from the grid (shuffled squares, no spatial coherence): `(B, N)`."
     check_tiles(gh, gw, M)
     return random_rank(B, gh * gw, generator, device) // (M * M)
 
 # %% ../nbs/03_serial.ipynb #b10bc0a4
-def _blob_partitions(B:int, gh:int, gw:int, K:int, P:int, generator=None, device=None, sigma:tuple=(0.5, 1.5)):
-    "Connected blob ids `(B, N)` and the partition of each blob `(B, K)`: the nearest of `P` random Gaussians to its centroid."
-    seg = dense_rank(blob_segments(B, gh, gw, K, generator, device, sigma))         # (B, N) ids 0..S-1, S <= K
+def _blob_partitions(B:int, gh:int, gw:int, K:int, P:int, generator=None, device=None, sigma:tuple=(0.5, 1.5),
+                     assign:str='connected'):
+    "Blob ids `(B, N)` and the partition of each blob `(B, K)`: the nearest of `P` random Gaussians to its centroid."
+    seg = dense_rank(blob_segments(B, gh, gw, K, generator, device, sigma, assign))  # (B, N) ids 0..S-1, S <= K
     u = _grid_points(gh, gw, device).expand(B, -1, -1)                               # (B, N, 2)
     n = torch.zeros(B, K, device=u.device).scatter_add_(1, seg, torch.ones_like(u[..., 0]))
     c = torch.zeros(B, K, 2, device=u.device).scatter_add_(1, seg[..., None].expand(-1, -1, 2), u) / n.clamp(min=1)[..., None]
     return seg, _mahalanobis(c, *_gaussians(B, P, sigma, generator, device)).argmin(1)   # (B, N), (B, K)
 
 def hierarchical_blob_rank(B:int, gh:int, gw:int, K:int, P:int, generator=None, device=None,
-                           sigma:tuple=(0.5, 1.5)) -> torch.Tensor:
-    "`K` connected blobs grouped into `P` partitions; random partition order, random blob order inside: `(B, N)`."
+                           sigma:tuple=(0.5, 1.5), assign:str='connected') -> torch.Tensor:
+    "`K` blobs (connected unless `assign='nearest'`) grouped into `P` partitions; random partition order, random blob order inside: `(B, N)`."
     check(isinstance(P, int) and 1 <= P <= K, f"Number of partitions P={P} must be between 1 and the number of blobs K={K}.")
     check(isinstance(K, int) and K <= gh * gw, f"Number of blobs K={K} must be between 1 and the {gh * gw} tokens.")
-    seg, part = _blob_partitions(B, gh, gw, K, P, generator, device, sigma)
+    seg, part = _blob_partitions(B, gh, gw, K, P, generator, device, sigma, assign)
     key = torch.gather(random_rank(B, P, generator, device), 1, part) * K + random_rank(B, K, generator, device)  # (B, K)
     return dense_rank(torch.gather(key, 1, seg))
 
 # %% ../nbs/03_serial.ipynb #10dc3f70
 ORDERS = dict(raster=raster_rank, nested_raster=nested_raster_rank, round_robin=round_robin_rank,
               random=random_rank, square=square_segment_rank, blob=blob_segment_rank,
-              hierarchical=hierarchical_rank, shuffled=shuffled_segment_rank,
+              hierarchical=hierarchical_rank, shuffled=shuffled_segment_rank, shuffled_square=shuffled_square_rank,
               hierarchical_blob=hierarchical_blob_rank)
 _FIXED = ('B', 'N', 'gh', 'gw', 'generator', 'device')
 
@@ -326,8 +346,8 @@ def prefix_rank(rank:torch.Tensor, n:int=1) -> torch.Tensor:
     return torch.cat([rank.new_full((rank.shape[0], n), -1), rank], 1)
 
 # %% ../nbs/03_serial.ipynb #a34f4baf
-SEGMENT_SIDE = dict(raster=1, nested_raster=1, round_robin=1, random=1, square='M', hierarchical='M', shuffled='M', blob=None,
-                    hierarchical_blob=None)
+SEGMENT_SIDE = dict(raster=1, nested_raster=1, round_robin=1, random=1, square='M', hierarchical='M', shuffled_square='M',
+                    blob=None, shuffled=None, hierarchical_blob=None)
 
 def segment_size(order:str, **kw) -> int|None:
     "Tokens per segment when every segment of every sample of `order` has that many (known before sampling); None (blobs) else."
