@@ -10,7 +10,7 @@ from fastcore.xtras import working_directory
 from .core import UserError, check
 
 # %% auto #0
-__all__ = ['ACC_COLS', 'TIME_KEYS', 'SUMMARY_MARK', 'DIST', 'HIDE_TAGS', 'SITE_MARK', 'KATEX_VERSION', 'read_metrics',
+__all__ = ['ACC_COLS', 'TIME_KEYS', 'SUMMARY_MARK', 'DIST', 'HIDE_TAGS', 'SITE_MARK', 'KATEX_VERSION', 'FIG_DPI', 'read_metrics',
            'results_summary', 'prepare_results', 'NoRenderer', 'site_renderer', 'quarto_options', 'page_cells',
            'clean_page_nb', 'doc_renderer', 'doc_page', 'check_replaceable', 'stage_project', 'katex_dist',
            'offline_math', 'offline_search', 'wrap_tables', 'serve_site', 'results_project', 'build_site',
@@ -523,8 +523,10 @@ def _flags(source:str) -> set:
         out.update(line[2:].replace(':', ' ').split())
     return out
 
-def execute_notebooks(paths, skip_flags=('slow', 'cuda')) -> list:
-    "Run each notebook in `paths` in its folder and save it with its outputs; cells with `skip_flags` are not run."
+FIG_DPI = 80   # figures saved by `execute_notebooks`: plain PNG at this resolution (a 'retina' PNG has 4x the pixels)
+
+def execute_notebooks(paths, skip_flags=('slow', 'cuda'), dpi:int=FIG_DPI) -> list:
+    "Run each notebook in `paths` in its folder and save it with its outputs (figures as PNG at `dpi`); cells with `skip_flags` are not run."
     from execnb.shell import CaptureShell
     from execnb.nbio import read_nb, write_nb
     done = []
@@ -534,7 +536,8 @@ def execute_notebooks(paths, skip_flags=('slow', 'cuda')) -> list:
             if cell.cell_type != 'code': return True
             if set(skip_flags) & _flags(cell.source): cell.outputs = []; return True
             return False
-        sh = CaptureShell(p)
+        sh = CaptureShell(p, mpl_format='png')
+        sh.run_cell(f"import matplotlib; matplotlib.rcParams['figure.dpi'] = {dpi}")
         try:
             with working_directory(p.parent): sh.run_all(nb, exc_stop=True, preproc=skip)
         except Exception as e:

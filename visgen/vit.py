@@ -19,7 +19,8 @@ from .serial import gather_tokens
 # %% auto #0
 __all__ = ['SIZES', 'POS_KINDS', 'CPU_MATH_BELOW', 'ViTConfig', 'vit_config', 'KVCache', 'flex', 'sdpa', 'Attention',
            'CrossAttention', 'Block', 'DecoderBlock', 'set_dropout', 'sincos_1d', 'sincos_2d', 'ViT', 'init_weights',
-           'linear_init', 'set_position_mode']
+           'linear_init', 'set_position_mode', 'allowed_keys', 'attention_weights', 'record_attention',
+           'attention_blocks', 'attention_maps']
 
 # %% ../nbs/04_vit.ipynb #148db17b
 SIZES = dict(micro=dict(embed_dim=64, depth=4, num_heads=4), mini=dict(embed_dim=128, depth=6, num_heads=4),
@@ -315,3 +316,69 @@ def set_position_mode(model:nn.Module, mode:str) -> nn.Module:
         if isinstance(m, ViT): m.cfg = replace(m.cfg, rope_mode=mode)
         if isinstance(m, RoPE): m.mode = mode
     return model
+
+# %% ../nbs/04_vit.ipynb #8541144a
+from contextlib import contextmanager
+from .core import UserError
+
+def allowed_keys(mask, is_causal:bool, Nq:int, Nk:int, device=None) -> torch.Tensor:
+    "The keys each query may attend as `sdpa` reads `mask` / `is_causal`: boolean `(B|1, 1, Nq, Nk)`, True = may attend."
+    if mask is None:
+        m = torch.ones(Nq, Nk, dtype=torch.bool, device=device)
+        return (m.tril() if is_causal else m)[None, None]              # is_causal: top-left aligned, as sdpa's
+    if not isinstance(mask, torch.Tensor):                              # a FlexAttention BlockMask, token by token
+        from torch.nn.attention.flex_attention import create_mask
+        return create_mask(mask.mask_mod, mask.shape[0], 1, Nq, Nk, device=device)
+    m = mask if mask.dim() == 4 else mask[:, None]                      # (B|1, 1, Nq, Nk)
+    return m if m.dtype == torch.bool else m > float('-inf')            # an additive mask forbids with -inf
+
+# %% ../nbs/04_vit.ipynb #48f61564
+def attention_weights(q:torch.Tensor, k:torch.Tensor, mask=None, is_causal:bool=False) -> torch.Tensor:
+    "The weights `sdpa(q, k, v, mask, is_causal)` applies to `v`: `(B, nh, Nq, Nk)` float32, rows with no allowed key zero."
+    s = q.float() @ k.float().transpose(-1, -2) / math.sqrt(q.shape[-1])            # (B, nh, Nq, Nk)
+    if isinstance(mask, torch.Tensor) and mask.is_floating_point(): s = s + (mask if mask.dim() == 4 else mask[:, None]).float()
+    ok = allowed_keys(mask, is_causal, q.shape[-2], k.shape[-2], q.device)
+    return s.masked_fill(~ok, float('-inf')).softmax(-1).masked_fill(~ok, 0.)         # (an all-forbidden row: NaN -> 0)
+
+# %% ../nbs/04_vit.ipynb #7e9d8e74
+@contextmanager
+def record_attention(attns:list):
+    "Within the block, each call of `attend` of the `Attention` modules `attns` is stored: yields `[[dict(q, k, v, mask, is_causal)] per module]`."
+    calls = [[] for _ in attns]
+    def recording(attend, store):
+        def attend_and_store(q, k, v, mask=None, is_causal=False):
+            store.append(dict(q=q.detach(), k=k.detach(), v=v.detach(), mask=mask, is_causal=is_causal))
+            return attend(q, k, v, mask, is_causal)                     # the fused path, unchanged
+        return attend_and_store
+    for a, store in zip(attns, calls): a.attend = recording(a.attend, store)   # an instance attribute shadows the method
+    try: yield calls
+    finally:
+        for a in attns: a.__dict__.pop('attend', None)
+
+# %% ../nbs/04_vit.ipynb #ea635938
+def attention_blocks(model:nn.Module) -> nn.ModuleList:
+    "The Transformer blocks whose attention `attention_maps` reads: `model.backbone.blocks`, else `model.blocks`."
+    try: bb = model.backbone
+    except (AttributeError, UserError): bb = None                      # a method without a ViT says why on access
+    blocks = getattr(bb, 'blocks', None) or getattr(model, 'blocks', None)
+    check(blocks is not None and all(isinstance(getattr(b, 'attn', None), Attention) for b in blocks),
+          f"{type(model).__name__} has no attention blocks (no ViT backbone, no `blocks` of `visgen.vit.Block`): "
+          "attention maps need a Transformer.")
+    return blocks
+
+@torch.no_grad()
+def attention_maps(model:nn.Module, imgs:torch.Tensor, # a method (or a `ViT` with `fn`) and normalised images `(B, C, H, W)`
+                   block:int|None=None, # one block's map; None: every block's, a list
+                   call:int=0,          # which attention of the block in the pass (two-stream: 0 content, 1 query stream)
+                   fn=None):            # `fn(model, imgs)` runs the model; default `model.features(imgs)`
+    "Attention weights `(B, nh, Nq, Nk)` of each block of `attention_blocks(model)` while `fn` runs in eval mode: a list, or `block`'s."
+    blocks = attention_blocks(model)
+    check(block is None or -len(blocks) <= block < len(blocks), f"No block {block}: {type(model).__name__} has {len(blocks)} blocks.")
+    idx = list(range(len(blocks))) if block is None else [block % len(blocks)]
+    was = model.training; model.eval()
+    try:
+        with record_attention([blocks[i].attn for i in idx]) as calls: (fn or (lambda m, x: m.features(x)))(model, imgs)
+    finally: model.train(was)
+    for i, c in zip(idx, calls): check(call < len(c), f"Block {i} attended {len(c)} time(s) in this pass: there is no call {call}.")
+    maps = [attention_weights(c[call]['q'], c[call]['k'], c[call]['mask'], c[call]['is_causal']) for c in calls]
+    return maps if block is None else maps[0]
