@@ -167,13 +167,25 @@ def _transform(opts:RunOptions, rd):
     d = opts.data
     return standard_transform(d.img_size) if d.img_size else pretrain_transform(rd.train.img_size) if d.aug else None
 
-def _train_and_evaluate(model, random_model, opts, rd, out, resume, progress, log, on_start, extend, rank, device, on_checkpoint=None):
-    "Train `model`'s parts and then `model` into `out`, then (rank 0) save it and write `metrics.json`."
+def _stamp(p:Path):
+    "What tells a rewritten file from the same one: its inode and modification time (None when missing)."
+    try: st = p.stat(); return st.st_ino, st.st_mtime_ns
+    except OSError: return None
+
+def _train_and_evaluate(model, random_model, opts, rd, out, resume, progress, log, on_start, extend, rank, device, on_checkpoint=None,
+                        world:int=1):
+    "Train `model`'s parts and then `model` into `out`, then (rank 0) save it and write `metrics.json`; a resume that trained nothing of a run already evaluated writes nothing."
     prepare_parts(model, opts, out, rd.probe.img_size, rd.train.channels, resume, log)   # a tokenizer, say: trained first
     ds = PretrainDataset(rd.train, rd.mean, rd.std, transform=_transform(opts, rd), seed=opts.train.seed)
+    latest = _stamp(out / 'checkpoints' / 'latest')
     hist = train(model, ds, opts.train, out, resume=resume, progress=progress, log=log, on_start=on_start, extend=extend,
-                 on_checkpoint=on_checkpoint)
+                 on_checkpoint=on_checkpoint)        # resuming a finished run: its checkpoint is read (and checked), no step taken
     if rank != 0: return {}
+    done = finished_metrics(out, opts, len(rd.train), world) if resume and _stamp(out / 'checkpoints' / 'latest') == latest else None
+    if done is not None:
+        log(f"The run in {out} had trained all its {done['steps']} steps and was evaluated: nothing to do, nothing changed "
+            "(to train it longer: --resume --extend with a larger --epochs).")
+        return done
     save_weights(model, out / 'model.safetensors')
     metrics = dict(method=opts.model.method, data=opts.data.data, epochs=opts.train.epochs, steps=hist[-1]['step'] if hist else 0,
                    final_loss=hist[-1]['loss'] if hist else None,   # the training seconds, added up across resumes (the log's clock)
@@ -217,12 +229,9 @@ def pretrain(out, opts:RunOptions|None=None, resume:bool=False, overwrite:bool=F
     lock, created = on_rank0(start_run, out, opts, dv, resume, overwrite, extend) or (None, None)
     out = Path(out)
     try:
-        metrics = finished_metrics(out, opts, len(rd.train), world) if resume else None   # a resume of a finished run: nothing to do
-        if metrics is not None: log(f"The run in {out} trained all its {metrics['steps']} steps and was evaluated: nothing to do, "
-                                    "nothing changed (to train it longer: --resume --extend with a larger --epochs).")
-        else: metrics = _train_and_evaluate(model, random_model, opts, rd, out, resume, progress, log,
-                                            (lambda: resumed(out, opts, dv)) if resume else None, extend, rank, device,
-                                            created.done if isinstance(created, Replacement) else None)
+        metrics = _train_and_evaluate(model, random_model, opts, rd, out, resume, progress, log,
+                                      (lambda: resumed(out, opts, dv)) if resume else None, extend, rank, device,
+                                      created.done if isinstance(created, Replacement) else None, world)
     except BaseException as e:
         note = remove_stub(out, created) if rank == 0 else None   # a failed start leaves nothing behind (a run with checkpoints stays)
         if note and isinstance(e, UserError): raise type(e)(f"{e} {note}") from None
