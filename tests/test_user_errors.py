@@ -142,6 +142,9 @@ FAULTS = [  # id, setup(tmp), needs a finished run copied to tmp/run, command, e
      '--data', 'imagefolder', '--data-root', 'nowhere'), 2, 'nowhere', None),
 ]
 
+_ids = [f[0] for f in FAULTS]
+ONE_LINE = set(_ids[_ids.index('main-out-user-pages'):_ids.index('main-error-inside') + 1])   # issue 32's group: stderr is one line
+
 @pytest.mark.parametrize('name,setup,run,cmd,code,phrase,keep', FAULTS, ids=[f[0] for f in FAULTS])
 def test_user_error(tmp_path, finished, name, setup, run, cmd, code, phrase, keep):
     if run: shutil.copytree(finished, tmp_path / 'run')
@@ -151,6 +154,7 @@ def test_user_error(tmp_path, finished, name, setup, run, cmd, code, phrase, kee
     assert p.returncode == code, (p.returncode, p.stderr[-2000:])
     assert phrase in p.stderr, p.stderr[-2000:]
     assert 'Traceback' not in p.stderr, p.stderr[-3000:]
+    if name in ONE_LINE: assert len(p.stderr.strip().splitlines()) == 1, p.stderr[-3000:]
     if keep: assert _snapshot(tmp_path / keep) == before, f"{keep} changed"
     for stub in ('r', 'o.ipynb', 'm'): assert not (tmp_path / stub).exists(), f"a failed start left {stub}"
 

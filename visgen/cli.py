@@ -159,14 +159,16 @@ def _quiet_kernel(log_output:bool=False):
 
 def execute_template(template, out_nb, params:dict, cwd=None, log_output:bool=False):
     "Run an experiment template with papermill after checking `params`; returns the output path."
-    import papermill as pm, nbformat
+    import papermill as pm, nbformat, warnings
     template, out_nb = Path(template), Path(out_nb)
     check(template.exists(), f"Template {template} not found: run from the repository root or pass its path.")
-    try: nbformat.read(str(template), as_version=4)
-    except Exception as e:
-        raise UserError(f"Template {template} is not a readable notebook ({type(e).__name__}): pass an .ipynb file, "
-                        "e.g. --template pretrain.") from None
-    check_template_parameters(template, params)
+    with warnings.catch_warnings():      # nbformat warns of a cell without an id (the shipped templates' second cell): noise
+        warnings.filterwarnings('ignore', message='Cell is missing an id field')
+        try: nbformat.read(str(template), as_version=4)
+        except Exception as e:
+            raise UserError(f"Template {template} is not a readable notebook ({type(e).__name__}): pass an .ipynb file, "
+                            "e.g. --template pretrain.") from None
+        check_template_parameters(template, params)
     out_nb.parent.mkdir(parents=True, exist_ok=True)
     try:
         with _quiet_kernel(log_output):
