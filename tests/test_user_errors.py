@@ -27,6 +27,32 @@ def _nan_run(t):
     f = t / 'run' / 'model.safetensors'; save_file({k: v * float('nan') for k, v in load_file(str(f)).items()}, f)
 def _bad_config(t): (t / 'run' / 'config.json').write_text('{"method": "darl_mse", "epo')
 
+# issue 32 (the writers' rule, --overwrite, records, one error path): setups
+def _user_pages(t): (t / 'd').mkdir(); (t / 'd' / 'summary.md').write_text('my notes'); (t / 'd' / 'index.qmd').write_text('my page')
+def _visgen_folder_user_page(t):
+    (t / 'v').mkdir(); (t / 'v' / '.visgen-files').write_text('{"files": {}}'); (t / 'v' / 'index.qmd').write_text('my page')
+def _runs_folder_user_pages(t):
+    _user_pages(t); (t / 'd' / 'x').mkdir(); (t / 'd' / 'x' / 'metrics.json').write_text('{"knn_acc": 0.5}')
+def _tree(t):
+    from PIL import Image
+    for split, c, i in [(s, c, i) for s in ('train', 'test') for c in ('a', 'b') for i in range(2)]:
+        (t / 'tree' / split / c).mkdir(parents=True, exist_ok=True)
+        Image.new('L', (8, 8), 200 * (c == 'b') + i).save(t / 'tree' / split / c / f'{i}.png')
+def _shards_user_classes(t): _tree(t); (t / 's').mkdir(); (t / 's' / 'classes.json').write_text('["my", "labels"]')
+def _shards_with_test(t):   # a shards folder visgen wrote, holding the test split: refused before the train split is written
+    _tree(t); (t / 's').mkdir(); (t / 's' / 'test-000000.tar').write_bytes(b'x')
+    rec = {'test-000000.tar': {'size': 1, 'sha256': hashlib.sha256(b'x').hexdigest()}}
+    (t / 's' / '.visgen-files').write_text(json.dumps({'files': rec}))
+def _tree_and_file(t): _tree(t); _a_file(t)
+def _run_user_files(t): (t / 'run' / 'NOTES.md').write_text('mine'); (t / 'run' / 'figs').mkdir(); (t / 'run' / 'figs' / 'plot.svg').write_text('<svg/>')
+def _edit_config(fn):
+    def setup(t):
+        f = t / 'run' / 'config.json'; rec = json.loads(f.read_text()); fn(rec); f.write_text(json.dumps(rec))
+    return setup
+def _user_png(t): _user_dir(t); (t / 'd' / 'p.png').write_bytes(b'\x89PNG mine')
+def _user_json(t): _user_dir(t); (t / 'd' / 'b.json').write_text('{"mine": 1}')
+LONG = 'x' * 300
+
 FAULTS = [  # id, setup(tmp), needs a finished run copied to tmp/run, command, exit code, phrase, folder that must not change
     ('overwrite-user-folder', _user_dir, False, ('pretrain', *BASE, '--out', 'd', '--overwrite'), 2, 'not a visgen run directory', 'd'),
     ('overwrite-then-bad-batch', None, True, ('pretrain', *BASE, '--out', 'run', '--overwrite', '--batch-size', 5000), 2,
@@ -59,7 +85,65 @@ FAULTS = [  # id, setup(tmp), needs a finished run copied to tmp/run, command, e
     ('bench-unknown-shape', None, False, ('bench', '--shapes', 'bogus', '--device', 'cpu'), 2, "Unknown shape 'bogus'", None),
     ('site-no-project', _user_dir, False, ('site', '--root', 'd'), 2, 'has no _quarto.yml', 'd'),
     ('site-out-user-folder', _site_and_user_dir, False, ('site', '--root', 'p', '--out', 'd'), 2, 'pass --out another folder', 'd'),
+    # issue 32, h-rel32b: one rule for every writer (checked before any work), --overwrite that keeps the old run,
+    # the error path of every command; the rows of the other reliability helper (data that is what it claims) follow this group
+    ('main-out-user-pages', _user_pages, False, ('main', '--methods', 'darl_mse', '--out', 'd', '--no-site', '--epochs', 1), 2,
+     'a folder visgen did not create', 'd'),
+    ('main-out-user-index', _visgen_folder_user_page, False, ('main', '--methods', 'darl_mse', '--out', 'v', '--epochs', 1), 2,
+     'index.qmd exists and visgen did not write it', 'v'),
+    ('site-root-user-pages', _runs_folder_user_pages, False, ('site', '--root', 'd'), 2,
+     'holds index.qmd and summary.md, which visgen did not write', 'd'),
+    ('shards-user-classes', _shards_user_classes, False, ('shards', '--data-root', 'tree', '--out', 's'), 2,
+     'a folder visgen did not create', 's'),
+    ('shards-existing-split', _shards_with_test, False, ('shards', '--data-root', 'tree', '--out', 's', '--splits', 'train,test'), 2,
+     'already holds test shards', 's'),
+    ('shards-out-file', _tree_and_file, False, ('shards', '--data-root', 'tree', '--out', 'f'), 2, 'is a file, not a folder', None),
+    ('shards-shard-size-0', None, False, ('shards', '--data-root', 'tree', '--out', 's', '--shard-size', 0), 2,
+     'shard_size (--shard-size) must be >= 1', None),
+    ('overwrite-user-files', _run_user_files, True, ('pretrain', *BASE, '--out', 'run', '--overwrite'), 2,
+     'files visgen did not write: NOTES.md, figs/plot.svg', 'run'),
+    ('overwrite-then-nan', None, True, ('pretrain', *BASE, '--out', 'run', '--overwrite', '--lr', '1e6', '--clip-grad', 0), 2,
+     'is back in run, as it was', 'run'),
+    ('resume-other-data', None, True, ('pretrain', *BASE, '--out', 'run', '--resume', '--train-limit', 500), 2,
+     'train_limit: 0 -> 500', 'run'),
+    ('betas-one-number', None, False, ('pretrain', '--out', 'r', '--betas', '0.9'), 2, '--betas takes two numbers', None),
+    ('betas-out-of-range', None, False, ('pretrain', '--out', 'r', '--betas', '1.5,2'), 2, 'betas (--betas) must be >= 0 and < 1', None),
+    ('seed-20-digits', None, False, ('pretrain', '--out', 'r', '--seed', '12345678901234567890'), 2, 'is too large', None),
+    ('out-name-too-long', None, False, ('pretrain', *BASE, '--out', LONG), 2, 'more than a file system allows', None),
+    ('config-missing-part', _edit_config(lambda r: r.pop('train')), True, ('probe', '--run', 'run', '--device', 'cpu'), 2,
+     "lacks part(s) ['train']", 'run'),
+    ('config-wrong-type', _edit_config(lambda r: r['train'].update(epochs='1')), True, ('probe', '--run', 'run', '--device', 'cpu'),
+     2, 'does not hold valid run options', 'run'),
+    ('config-missing-img-size', _edit_config(lambda r: r['derived'].pop('img_size')), True, ('probe', '--run', 'run', '--device', 'cpu'),
+     2, "lacks ['img_size']", 'run'),
+    ('finetune-drop-path-1.5', None, True, ('finetune', '--run', 'run', '--drop-path', 1.5), 2,
+     'drop_path (--drop-path) must be >= 0 and < 1', 'run'),
+    ('sample-n-0', None, True, ('sample', '--run', 'run', '--n', 0), 2, 'n (--n) must be >= 1', 'run'),
+    ('sample-n-negative', None, True, ('sample', '--run', 'run', '--n', -1), 2, 'n (--n) must be >= 1', 'run'),
+    ('sample-out-txt', None, True, ('sample', '--run', 'run', '--out', 'x.txt', '--device', 'cpu'), 2, 'ending in .png', 'run'),
+    ('sample-out-folder', _user_dir, True, ('sample', '--run', 'run', '--out', 'd', '--device', 'cpu'), 2,
+     'is a folder: name the file to write', 'd'),
+    ('sample-out-user-file', _user_png, True, ('sample', '--run', 'run', '--out', 'd/p.png', '--device', 'cpu'), 2,
+     'exists and visgen did not write it', 'd'),
+    ('sample-steps-0', None, True, ('sample', '--run', 'run', '--steps', 0), 2, 'steps (--steps) must be >= 1', 'run'),
+    ('sample-steps-no-steps', None, True, ('sample', '--run', 'run', '--steps', 5, '--device', 'cpu'), 2,
+     "'darl_mse' has no sampling steps", 'run'),
+    ('bench-out-folder', _user_dir, False, ('bench', '--out', 'd', '--device', 'cpu'), 2, 'is a folder: name the file to write', 'd'),
+    ('bench-out-user-file', _user_json, False, ('bench', '--out', 'd/b.json', '--device', 'cpu'), 2,
+     'exists and visgen did not write it', 'd'),
+    ('bench-batch-0', None, False, ('bench', '--batch', 0), 2, 'batch (--batch) must be >= 1', None),
+    ('bench-repeats-0', None, False, ('bench', '--repeats', 0), 2, 'repeats (--repeats) must be >= 1', None),
+    ('template-epochs-negative', None, False, ('experiment', '--template', 'pretrain', '--output', 'o.ipynb', '--params', 'epochs=-1'),
+     2, 'epochs (--epochs) must be >= 1', None),
+    ('template-error-inside', None, False, ('experiment', '--template', 'pretrain', '--output', 'o.ipynb', '--params',
+     'data=imagefolder,data_root=nowhere,epochs=1,device=cpu'), 2, 'nowhere', None),
+    ('main-epochs-0', None, False, ('main', '--epochs', 0, '--out', 'm'), 2, 'epochs (--epochs) must be >= 1', None),
+    ('main-error-inside', None, False, ('main', '--methods', 'darl_mse', '--out', 'm', '--no-site', '--epochs', 1, '--device', 'cpu',
+     '--data', 'imagefolder', '--data-root', 'nowhere'), 2, 'nowhere', None),
 ]
+
+_ids = [f[0] for f in FAULTS]
+ONE_LINE = set(_ids[_ids.index('main-out-user-pages'):_ids.index('main-error-inside') + 1])   # issue 32's group: stderr is one line
 
 @pytest.mark.parametrize('name,setup,run,cmd,code,phrase,keep', FAULTS, ids=[f[0] for f in FAULTS])
 def test_user_error(tmp_path, finished, name, setup, run, cmd, code, phrase, keep):
@@ -70,6 +154,7 @@ def test_user_error(tmp_path, finished, name, setup, run, cmd, code, phrase, kee
     assert p.returncode == code, (p.returncode, p.stderr[-2000:])
     assert phrase in p.stderr, p.stderr[-2000:]
     assert 'Traceback' not in p.stderr, p.stderr[-3000:]
+    if name in ONE_LINE: assert len(p.stderr.strip().splitlines()) == 1, p.stderr[-3000:]
     if keep: assert _snapshot(tmp_path / keep) == before, f"{keep} changed"
     for stub in ('r', 'o.ipynb', 'm'): assert not (tmp_path / stub).exists(), f"a failed start left {stub}"
 
@@ -90,6 +175,9 @@ def test_second_writer_is_refused_and_ctrl_c_exits_130(tmp_path):
         _wait_for(out / 'metrics.jsonl', a)
         b = run_visgen('pretrain', *BASE, '--epochs', 100000, '--out', out, '--resume', env=ENV)
         assert b.returncode == 2 and f'PID {a.pid}' in b.stderr, b.stderr[-2000:]
+        c = run_visgen('probe', '--run', out, '--device', 'cpu', env=ENV)     # a reader: told to wait, not to --resume
+        assert c.returncode == 2 and f'PID {a.pid}' in c.stderr and 'run this command again' in c.stderr, c.stderr[-2000:]
+        assert '--resume' not in c.stderr, c.stderr[-2000:]
         a.send_signal(signal.SIGINT)
         _, err = a.communicate(timeout=120)
         assert a.returncode == 130 and 'interrupted' in err and '--resume' in err and 'Traceback' not in err, err[-2000:]
@@ -100,3 +188,177 @@ def test_every_fault_is_on_the_site_page():
     page = (ROOT / 'faults.qmd').read_text()
     missing = [f[0] for f in FAULTS if f'| {f[0]} |' not in page]
     assert not missing, f"faults.qmd lacks rows for {missing}"
+
+
+# issue 32, h-rel32b: records that stay true, --overwrite killed at any step, a full disk, a read-only run, signals, a closed pipe
+def _files(d:Path) -> dict:
+    "Every file under `d`: its inode and bytes (a file rewritten with the same bytes is a change too)."
+    return {str(p.relative_to(d)): (p.stat().st_ino, p.read_bytes()) for p in sorted(d.rglob('*')) if p.is_file()}
+
+def test_resume_of_a_finished_run_changes_nothing(tmp_path, finished):
+    shutil.copytree(finished, tmp_path / 'run'); before = _files(tmp_path / 'run')
+    p = run_visgen('pretrain', *BASE, '--out', tmp_path / 'run', '--resume', env=ENV)
+    assert p.returncode == 0 and 'nothing to do' in p.stdout, p.stderr[-2000:]
+    assert _files(tmp_path / 'run') == before    # metrics.json (its training time), config.json, the log: not rewritten
+
+_KILL_AT_LOG = '''import os, signal, sys
+import visgen.train as T
+last = int(sys.argv[1]); write = T._log_line
+def log_line(path, rec):
+    if rec['step'] == last: os.kill(os.getpid(), signal.SIGKILL)   # killed in the last logging window, after a checkpoint
+    write(path, rec)
+T._log_line = log_line
+from visgen.cli import main
+main(sys.argv[2:])
+'''
+
+def test_kill_in_the_last_logging_window_keeps_final_loss(tmp_path, finished):
+    "A checkpoint inside the last logging window, a kill -9 before its line: the resumed run reports the uninterrupted final_loss."
+    m = json.loads((finished / 'metrics.json').read_text()); steps = m['steps']
+    assert steps % 10 > 1, steps                                  # the last window (log every 10) holds more than one step
+    args = ['pretrain', *map(str, BASE), '--out', str(tmp_path / 'run'), '--ckpt-every', str(steps - 1)]
+    k = subprocess.run([str(BIN / 'python'), '-c', _KILL_AT_LOG, str(steps), *args], env={**os.environ, **ENV}, cwd=ROOT,
+                       capture_output=True, text=True, timeout=600)
+    assert k.returncode == -signal.SIGKILL, k.stderr[-2000:]
+    assert (tmp_path / 'run' / 'checkpoints' / f'step-{steps - 1:08d}').is_dir()
+    r = run_visgen(*args, '--resume', env=ENV)
+    assert r.returncode == 0, r.stderr[-2000:]
+    got = json.loads((tmp_path / 'run' / 'metrics.json').read_text())
+    assert (got['steps'], got['final_loss']) == (steps, m['final_loss'])
+    assert got['pretrain_s'] >= json.loads((tmp_path / 'run' / 'checkpoints' / f'step-{steps - 1:08d}' / 'state.json')
+                                           .read_text())['train_s']             # the time before the kill is counted
+
+_KILL_IN_OVERWRITE = '''import os, signal, sys
+import visgen.rundir as R
+where, n = sys.argv[1], {'exchange': 0, 'rename': 0}
+die = lambda: os.kill(os.getpid(), signal.SIGKILL)
+write, exchange, done, rename = R.atomic_write_text, R.exchange, R.Replacement.done, os.rename
+def atomic_write_text(path, text):
+    write(path, text)
+    if where == 'tagged' and str(path).endswith(R.OLD_TAG): die()
+def exchange_(a, b):
+    n['exchange'] += 1
+    if where == 'staged': die()
+    exchange(a, b)
+    if where == 'swapped' or (where == 'swapped-back' and n['exchange'] == 2): die()
+def done_(self):
+    if where == 'checkpoint': die()
+    done(self)
+def rename_(a, b):
+    rename(a, b); n['rename'] += 1
+    if where == 'half-renamed' and n['rename'] == 1: die()
+R.atomic_write_text, R.exchange, R.Replacement.done = atomic_write_text, exchange_, done_
+if where == 'half-renamed':
+    import ctypes; R.ctypes = type('NoRenameat2', (), {'CDLL': staticmethod(lambda *a, **k: (_ for _ in ()).throw(OSError('no renameat2')))})
+    os.rename = rename_
+from visgen.cli import main
+main(sys.argv[2:])
+'''
+
+@pytest.mark.parametrize('where,kept', [('tagged', 'old'), ('staged', 'old'), ('swapped', 'old'), ('half-renamed', 'old'),
+                                        ('swapped-back', 'old'), ('checkpoint', 'new')])
+def test_overwrite_killed_at_any_step_leaves_a_run(tmp_path, finished, where, kept):
+    "--overwrite killed between any two of its steps: the next command finds the old run as it was, or the new one with its checkpoint."
+    shutil.copytree(finished, tmp_path / 'run'); before = _files(tmp_path / 'run')
+    bad = ('--lr', '1e6', '--clip-grad', '0') if where == 'swapped-back' else ('--seed', '1')   # diverges: the old run goes back
+    k = subprocess.run([str(BIN / 'python'), '-c', _KILL_IN_OVERWRITE, where, 'pretrain', *map(str, BASE), *bad, '--out', 'run',
+                        '--overwrite'], env={**os.environ, **ENV}, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert k.returncode == -signal.SIGKILL, (k.returncode, k.stderr[-2000:])
+    p = run_visgen('probe', '--run', 'run', '--device', 'cpu', '--no-pixels', cwd=tmp_path, env=ENV)   # the next command
+    assert sorted(q.name for q in tmp_path.iterdir()) == ['run'], sorted(q.name for q in tmp_path.iterdir())
+    if kept == 'old':
+        assert p.returncode == 0 and 'an --overwrite was interrupted' in p.stderr, p.stderr[-2000:]
+        after = _files(tmp_path / 'run')
+        assert {k: v[1] for k, v in after.items() if not k.startswith('probe')} == {k: v[1] for k, v in before.items()}
+    else:   # the new run has its first checkpoint: it is the run now (not finished: probe says how to continue it)
+        assert p.returncode == 2 and '--resume' in p.stderr and (tmp_path / 'run' / 'checkpoints' / 'latest').is_file(), p.stderr
+        assert json.loads((tmp_path / 'run' / 'config.json').read_text())['train']['seed'] == 1
+        r = run_visgen('pretrain', *BASE, '--seed', 1, '--out', 'run', '--resume', cwd=tmp_path, env=ENV)
+        assert r.returncode == 0, r.stderr[-2000:]
+
+_FILE_LIMIT = 150_000   # bytes: the tiny model's weights (about 100 kB) fit, its optimiser state (about 200 kB) does not
+
+def _limit_files():
+    import resource
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)       # a write past the limit fails with EFBIG instead of killing the process
+    resource.setrlimit(resource.RLIMIT_FSIZE, (_FILE_LIMIT, _FILE_LIMIT))
+
+_SAVE_PAST_LIMIT = '''import json, sys, torch
+from pathlib import Path
+from visgen.train import save_checkpoint
+run = Path(sys.argv[1]); m = torch.nn.Linear(256, 256); opt = torch.optim.AdamW(m.parameters()); m(torch.ones(1, 256)).sum().backward(); opt.step()
+save_checkpoint(run, torch.nn.Linear(2, 2), torch.optim.AdamW(torch.nn.Linear(2, 2).parameters()), None, dict(step=1))   # fits
+try: save_checkpoint(run, m, opt, None, dict(step=2))
+except OSError as e: print(json.dumps([e.errno, e.strerror, e.filename]))
+'''
+
+def test_disk_full(tmp_path):
+    "Writes past a file-size limit (a full disk, as the process sees it): one line naming the file and the cause, no partial checkpoint."
+    import errno
+    k = subprocess.run([str(BIN / 'python'), '-c', _SAVE_PAST_LIMIT, str(tmp_path / 'ck')], env={**os.environ, **ENV}, cwd=ROOT,
+                       capture_output=True, text=True, timeout=600, preexec_fn=_limit_files)
+    assert k.returncode == 0, k.stderr[-2000:]
+    no, why, name = json.loads(k.stdout.strip().splitlines()[-1])
+    assert (no, why) == (errno.EFBIG, 'File too large') and '.tmp-step-00000002' in name, (no, why, name)
+    assert sorted(p.name for p in (tmp_path / 'ck' / 'checkpoints').iterdir()) == ['latest', 'step-00000001']   # nothing partial
+    args = [str(BIN / 'visgen'), 'pretrain', *map(str, BASE), '--out', str(tmp_path / 'run')]
+    p = subprocess.run(args, env={**os.environ, **ENV}, cwd=ROOT, capture_output=True, text=True, timeout=600, preexec_fn=_limit_files)
+    assert p.returncode == 2 and 'Traceback' not in p.stderr, p.stderr[-2000:]
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1 and 'File too large' in lines[0] and 'ulimit -f' in lines[0] and 'checkpoints' in lines[0], lines
+    assert not (tmp_path / 'run').exists()              # the start failed before a checkpoint: nothing left, no partial file
+
+def _read_only(run:Path, args:list) -> list:
+    "`args` run with the folder `run` read-only: a read-only bind mount in a user namespace (root writes anywhere), else after chmod."
+    if shutil.which('unshare') and subprocess.run(['unshare', '-rm', 'true'], capture_output=True).returncode == 0:
+        return ['unshare', '-rm', 'sh', '-c', 'mount --bind "$0" "$0" && mount -o remount,bind,ro "$0" && exec "$@"', str(run), *args]
+    if os.geteuid() == 0: pytest.skip("root writes anywhere and `unshare -rm` is not available: no read-only folder to test")
+    os.chmod(run, 0o555); return args
+
+def test_read_only_run_is_refused_before_the_work(tmp_path, finished):
+    "probe of a run on a read-only file system: refused at once, naming the folder (it used to fail after all the work)."
+    shutil.copytree(finished, tmp_path / 'run')
+    try:
+        p = subprocess.run(_read_only(tmp_path / 'run', [str(BIN / 'visgen'), 'probe', '--run', str(tmp_path / 'run'), '--device', 'cpu']),
+                           env={**os.environ, **ENV}, cwd=ROOT, capture_output=True, text=True, timeout=600)
+        assert p.returncode == 2 and 'is not writable' in p.stderr and 'Traceback' not in p.stderr, p.stderr[-2000:]
+        assert not (tmp_path / 'run' / 'probe.json').exists()
+    finally: os.chmod(tmp_path / 'run', 0o755)
+
+def test_closed_pipe_is_quiet():
+    "`visgen main --list | head -0`: the reader is gone before visgen writes; no traceback, no 'Exception ignored'."
+    p = subprocess.Popen([str(BIN / 'visgen'), 'main', '--list'], env={**os.environ, **ENV}, cwd=ROOT, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    p.stdout.close(); err = p.stderr.read(); p.wait(timeout=120)
+    assert err == '' and p.returncode == 0, (p.returncode, err[-2000:])
+
+def _started(proc, path:Path, timeout=300):
+    t0 = time.time()
+    while not path.exists() and proc.poll() is None and time.time() - t0 < timeout: time.sleep(0.2)
+    assert path.exists(), proc.communicate(timeout=60)
+
+def test_sigterm_is_ctrl_c(tmp_path):
+    "SIGTERM during training: one line, status 130, the resume advice (pretrain has --resume); it used to exit 143 silently."
+    out = tmp_path / 'run'
+    a = subprocess.Popen([str(BIN / 'visgen'), 'pretrain', *map(str, BASE), '--epochs', '100000', '--out', str(out)],
+                         env={**os.environ, **ENV}, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        _started(a, out / 'metrics.jsonl'); a.send_signal(signal.SIGTERM); _, err = a.communicate(timeout=120)
+        assert a.returncode == 130 and err.strip().splitlines() == [err.strip()] and 'stopped by SIGTERM' in err and '--resume' in err, err
+    finally:
+        if a.poll() is None: a.kill()
+
+def test_ctrl_c_in_main_is_one_line(tmp_path):
+    "Ctrl-C (SIGINT to the whole process group, as a terminal sends it) while `visgen main` trains in its kernel: one line, 130, no --resume."
+    a = subprocess.Popen([str(BIN / 'visgen'), 'main', '--methods', 'darl_mse', '--epochs', '100000', '--device', 'cpu', '--no-site',
+                          '--out', str(tmp_path / 'm')], env={**os.environ, **ENV}, cwd=tmp_path, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True, start_new_session=True,
+                         )
+    try:
+        _started(a, tmp_path / 'm' / 'darl_mse' / 'metrics.jsonl')
+        os.killpg(a.pid, signal.SIGINT); _, err = a.communicate(timeout=180)
+        assert a.returncode == 130 and 'Traceback' not in err and '--resume' not in err, err[-3000:]
+        assert [l for l in err.strip().splitlines() if l.startswith('visgen')] == ['visgen main: interrupted; what was being '
+                                                                                'written was left whole or removed.'], err[-3000:]
+    finally:
+        if a.poll() is None: os.killpg(a.pid, signal.SIGKILL)

@@ -5,16 +5,18 @@
 # %% ../nbs/12_cli.ipynb #2e8c606c
 from __future__ import annotations
 import ast, json, os, signal, sys, time
+from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 from .errors import check, UserError     # nothing heavy at import: `visgen --help` answers before torch loads
 from .options import COMMAND_PARTS, RunOptions, options_parser, parse_parts, dashes, parse_opts
+from .rundir import check_path, check_writable, check_new_file, check_run_dir, claim, is_visgen_folder, atomic_write_text, recover
 
 # %% auto #0
-__all__ = ['COMMANDS', 'command', 'parse_command', 'run_command', 'pretrain_cmd', 'probe_cmd', 'finetune_cmd', 'sample_cmd',
-           'template_dirs', 'find_template', 'check_notebook_parameters', 'check_template_parameters',
-           'execute_template', 'experiment_cmd', 'retitle', 'main_cmd', 'site_cmd', 'bench_cmd', 'shards_cmd',
-           'export_cmd', 'gpu_check_cmd', 'usage', 'os_error_message', 'main']
+__all__ = ['COMMANDS', 'MAIN_FILES', 'command', 'parse_command', 'run_command', 'pretrain_cmd', 'probe_cmd', 'finetune_cmd',
+           'sample_cmd', 'template_dirs', 'find_template', 'check_notebook_parameters', 'check_template_parameters',
+           'TemplateFailed', 'execute_template', 'experiment_cmd', 'retitle', 'check_main_out', 'main_cmd', 'site_cmd',
+           'bench_cmd', 'shards_cmd', 'export_cmd', 'gpu_check_cmd', 'usage', 'os_error_message', 'main']
 
 # %% ../nbs/12_cli.ipynb #5ccdaf5c
 COMMANDS = {}   # name -> the function that runs it, in the order they are defined
@@ -64,17 +66,25 @@ def finetune_cmd(cmd, finetune=None):
     r = finetune_run(cmd.run, finetune or FinetuneOptions()); print(json.dumps(r, indent=1)); return r
 
 # %% ../nbs/12_cli.ipynb #52ef1e37
+def _claim_file(p:Path):
+    "Record a file the user named in its folder's manifest, when that folder is visgen's (never a manifest in the user's folder)."
+    from visgen.rundir import is_run_dir
+    if is_visgen_folder(p.parent) and not is_run_dir(p.parent): claim(p.parent, p.name)
+
 @command('sample')
 def sample_cmd(cmd, sample=None):
     "Sample (or complete) images from a run whose method generates; saves a PNG grid."
     _need_run(cmd)
     s = sample or SampleOptions()
     out = Path(cmd.out or Path(cmd.run) / ('completions.png' if s.complete else 'samples.png'))
+    check_new_file(out, '--out', 'samples.png')                       # before the work: a file visgen may write
     check(out.suffix.lower() == '.png', f"--out {out}: the grid is written as a PNG file; name one ending in .png.")
-    check(not out.is_dir(), f"--out {out} is a folder: name the PNG file to write, e.g. {out / 'samples.png'}.")
     from visgen.pipeline import sample_run, show_images
     fig = show_images(list(sample_run(cmd.run, s).values()))
-    fig.savefig(out, dpi=120); print(f"Wrote {out}")
+    out.parent.mkdir(parents=True, exist_ok=True); tmp = out.with_name(f'.{out.name}.tmp{os.getpid()}')
+    try: fig.savefig(tmp, dpi=120, format='png'); os.replace(tmp, out)   # whole or not at all
+    finally: tmp.unlink(missing_ok=True)
+    _claim_file(out); print(f"Wrote {out}")
     return out
 
 # %% ../nbs/12_cli.ipynb #277ce175
@@ -127,24 +137,50 @@ def _failed_name(out:Path) -> Path:
         if not p.exists(): return p
     return out
 
+class TemplateFailed(RuntimeError):
+    "A template failed while it ran for a reason other than the user's input: the CLI prints one line (the kept notebook has the traceback), exit 1."
+
+@contextmanager
+def _quiet_kernel(log_output:bool=False):
+    "While a template runs: the kernel's own stderr (its transport warnings, its traceback when stopped) goes to /dev/null, visgen's still reaches the terminal, and papermill's warnings about typed parameter lines are dropped."
+    import logging, warnings
+    sys.stderr.flush()
+    saved, null = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 2); os.close(null)                        # the kernel inherits fd 2 when it starts
+    old, sys.stderr = sys.stderr, open(os.dup(saved), 'w', buffering=1)
+    pm_log = logging.getLogger('papermill'); level = pm_log.level
+    if not log_output: pm_log.setLevel(logging.ERROR)       # with log_output, papermill logs the cells' output there
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore'); yield
+    finally:
+        pm_log.setLevel(level); sys.stderr.flush(); sys.stderr.close(); sys.stderr = old
+        os.dup2(saved, 2); os.close(saved)
+
 def execute_template(template, out_nb, params:dict, cwd=None, log_output:bool=False):
     "Run an experiment template with papermill after checking `params`; returns the output path."
-    import papermill as pm, nbformat
+    import papermill as pm, nbformat, warnings
     template, out_nb = Path(template), Path(out_nb)
     check(template.exists(), f"Template {template} not found: run from the repository root or pass its path.")
-    try: nbformat.read(str(template), as_version=4)
-    except Exception as e:
-        raise UserError(f"Template {template} is not a readable notebook ({type(e).__name__}): pass an .ipynb file, "
-                        "e.g. --template pretrain.") from None
-    check_template_parameters(template, params)
+    with warnings.catch_warnings():      # nbformat warns of a cell without an id (the shipped templates' second cell): noise
+        warnings.filterwarnings('ignore', message='Cell is missing an id field')
+        try: nbformat.read(str(template), as_version=4)
+        except Exception as e:
+            raise UserError(f"Template {template} is not a readable notebook ({type(e).__name__}): pass an .ipynb file, "
+                            "e.g. --template pretrain.") from None
+        check_template_parameters(template, params)
     out_nb.parent.mkdir(parents=True, exist_ok=True)
-    try: pm.execute_notebook(str(template), str(out_nb), parameters=params, kernel_name='python3',
-                             cwd=str(cwd or Path.cwd()), progress_bar=False, log_output=log_output)
+    try:
+        with _quiet_kernel(log_output):
+            pm.execute_notebook(str(template), str(out_nb), parameters=params, kernel_name='python3',
+                                cwd=str(cwd or Path.cwd()), progress_bar=False, log_output=log_output)
     except pm.PapermillExecutionError as e:
-        if e.ename == 'UserError':
-            out_nb.unlink(missing_ok=True); raise UserError(e.evalue) from None
+        if e.ename in ('UserError', 'NonFiniteLoss', 'KeyboardInterrupt'):
+            out_nb.unlink(missing_ok=True)
+            if e.ename == 'KeyboardInterrupt': raise KeyboardInterrupt from None
+            raise UserError(e.evalue) from None
         kept = _failed_name(out_nb); os.replace(out_nb, kept)
-        raise RuntimeError(f"{template.name} failed in cell {e.exec_count}: {e.ename}: {e.evalue} "
+        raise TemplateFailed(f"{template.name} failed in cell {e.exec_count}: {e.ename}: {e.evalue} "
                            f"(the partial notebook, with its traceback: {kept})") from None
     return out_nb
 
@@ -157,6 +193,7 @@ def experiment_cmd(cmd):
         for name in TEMPLATES: print(f"{name}: {TEMPLATES[name].__doc__}\n  " + template_parameters(name).replace('\n', '\n  '))
         return sorted(TEMPLATES)
     check(cmd.template and cmd.output, "Pass --template TEMPLATE and --output EXECUTED.ipynb (`visgen experiment --list` lists the templates).")
+    check_path(cmd.output, '--output')
     check(not Path(cmd.output).exists(), f"{cmd.output} exists: choose another --output (it is never overwritten).")
     p = execute_template(find_template(cmd.template), cmd.output, parse_opts(cmd.params)); print(f"Executed notebook: {p}"); return p
 
@@ -182,6 +219,52 @@ def _main_methods(cmd) -> list:
     for m in todo: check(m in names, f"Unknown method {m!r}: registered methods are {names}.")
     return todo
 
+MAIN_FILES = ('summary.md', '_quarto.yml', 'index.qmd', '_site', '_proc')   # what `visgen main` writes into --out besides the runs
+
+def _site_root(out:Path) -> Path:
+    "Where main's site is built: the repository (a `_quarto.yml` here and --out below it), else --out."
+    here = Path.cwd().resolve()
+    return here if (here/'_quarto.yml').is_file() and out.resolve().is_relative_to(here) else out.resolve()
+
+def _legacy_main_out(out:Path) -> bool:
+    "Whether `out`, without a manifest, is the --out of a `visgen main` from before manifests: only runs and the files main writes."
+    from visgen.rundir import is_run_dir
+    from visgen.site import SUMMARY_MARK, SITE_MARK
+    def known(p:Path) -> bool:
+        if p.is_symlink(): return False
+        if p.is_dir(): return is_run_dir(p) or (p.name == '_site' and (p/SITE_MARK).exists()) or (p.name == '_proc' and (p/'_quarto.yml').exists())
+        head = p.read_text(errors='replace')[:400] if p.stat().st_size < 2**20 else ''
+        return ((p.name == 'summary.md' and head.startswith(SUMMARY_MARK)) or (p.name == '_quarto.yml' and head.startswith('# Written by visgen'))
+                or (p.name == 'index.qmd' and '{{< include summary.md >}}' in head) or p.name.startswith('.') and p.name.endswith('.ipynb'))
+    entries = list(out.iterdir())
+    return any(is_run_dir(p) for p in entries) and all(known(p) for p in entries)
+
+def check_main_out(cmd, todo:list) -> bool:
+    "Check, before any run, everything `visgen main` writes: --out missing, empty or visgen's; its files visgen's; each method's folder a run visgen wrote, holding nothing of the user's; the site's folders. Whether --out exists."
+    out = Path(cmd.out)
+    check_path(out)
+    if out.is_dir() and not is_visgen_folder(out) and _legacy_main_out(out): claim(out, *(p.name for p in out.iterdir()))
+    existed = check_writable(out, [*MAIN_FILES, *todo, *(f'.{m}.pretrain.ipynb' for m in todo)])
+    for m in todo:
+        if (out/m).exists(): check_run_dir(out/m, overwrite=True)   # replaced by the new run: only if visgen wrote all of it
+    if not cmd.no_site:
+        from visgen.site import check_replaceable, SITE_MARK
+        root = _site_root(out)
+        check_replaceable(root/'_site', root, ('site_libs', SITE_MARK), '--out')
+        check_replaceable(root/'_proc', root, ('_quarto.yml',), '--out')
+        if root == out.resolve(): check_writable(out, ['_quarto.yml', 'index.qmd', 'summary.md'])
+    return existed
+
+def _drop_stub(run:Path):
+    "After a template's kernel stopped: finish an interrupted overwrite (`recover`), and delete a run it left with no checkpoint and no weights."
+    from visgen.rundir import RunLock, is_run_dir
+    import shutil
+    recover(run)
+    if not (is_run_dir(run) and not (run/'checkpoints'/'latest').exists() and not (run/'model.safetensors').exists()): return
+    lock = RunLock(run).try_acquire()
+    if lock is None: return                        # still held (a kernel not yet gone): left as it is
+    lock.release(); shutil.rmtree(run, ignore_errors=True)
+
 def _run_method(cmd, m:str, template:Path) -> dict:
     "The main job's run of method `m`: the template into `out/m/`, its notebook moved in beside the run."
     out = Path(cmd.out); t0 = time.time(); print(f"[visgen main] {m}: running {template} ...", flush=True)
@@ -192,8 +275,10 @@ def _run_method(cmd, m:str, template:Path) -> dict:
     tmp, nb = out / f'.{m}.pretrain.ipynb', out / m / 'pretrain.ipynb'
     try: execute_template(template, tmp, params)
     finally:
-        if tmp.exists() and (out / m).is_dir(): os.replace(tmp, nb)
+        if tmp.exists(): os.replace(tmp, nb) if (out / m).is_dir() else tmp.unlink()
+        _drop_stub(out / m)
     retitle(nb, f"{m} on {cmd.data}")
+    claim(out, m)
     res = json.loads((out / m / 'metrics.json').read_text())
     print(f"[visgen main] {m}: done in {time.time() - t0:.0f}s; " + ', '.join(
         f"{k}={res[k]:.3f}" for k in ('knn_acc', 'random_knn_acc', 'pixel_knn_acc') if k in res), flush=True)
@@ -207,15 +292,22 @@ def main_cmd(cmd):
         from visgen.registry import load_methods
         names = load_methods(); print('\n'.join(names)); return names
     todo, template = _main_methods(cmd), find_template(cmd.template)
-    results = {m: _run_method(cmd, m, template) for m in todo}
-    from visgen.site import results_summary, build_site, NoRenderer
     out = Path(cmd.out)
-    print(results_summary(out, write=True))
+    existed = check_main_out(cmd, todo)                    # everything checked before anything is written
+    out.mkdir(parents=True, exist_ok=True); claim(out)     # a folder of visgen's (its manifest)
+    try: results = {m: _run_method(cmd, m, template) for m in todo}
+    except BaseException:
+        if not existed and not any(p.name not in ('.visgen-files', '.visgen-lock') for p in out.iterdir()):
+            import shutil; shutil.rmtree(out, ignore_errors=True)   # nothing of value: no stub blocks the next try
+        raise
+    from visgen.site import results_summary, build_site, SUMMARY_MARK, NoRenderer
+    text = results_summary(out)
+    atomic_write_text(out / 'summary.md', f'{SUMMARY_MARK}\n\n{text}'); claim(out, 'summary.md'); print(text)
     if not cmd.no_site:  # in a clone (a _quarto.yml here, --out below it): the repository's site; else a site of the runs in --out
-        here = Path.cwd().resolve()
-        repo = (here/'_quarto.yml').is_file() and out.resolve().is_relative_to(here)
-        try: print(f"[visgen main] site: {build_site(here if repo else out)}")
+        root = _site_root(out)
+        try: print(f"[visgen main] site: {build_site(root)}")
         except NoRenderer as e: print(f"[visgen main] site skipped: {e}")
+        claim(out, *(n for n in MAIN_FILES if (out / n).exists()) if root == out.resolve() else ['summary.md'])
     print(f"[visgen main] results: {out.resolve()}")
     return results
 
@@ -230,17 +322,16 @@ def site_cmd(cmd):
 
 # %% ../nbs/12_cli.ipynb #ec85a249
 def _write_json_out(out, res):
-    "Write `res` as JSON to the file `out` (a command's --out), refusing a folder."
-    p = Path(out)
-    check(not p.is_dir(), f"--out {p} is a folder: name the JSON file to write, e.g. {p / 'bench.json'}.")
-    p.write_text(json.dumps(res, indent=1))
+    "Write `res` as JSON to the file `out` (a command's --out), whole or not at all; checked before the work by `check_new_file`."
+    p = check_new_file(out, '--out', 'bench.json')
+    p.parent.mkdir(parents=True, exist_ok=True); atomic_write_text(p, json.dumps(res, indent=1)); _claim_file(p)
 
 @command('bench')
 def bench_cmd(cmd):
     "Time the training step of every method: images/s, FLOP/s, fraction of peak, memory, speed-up over the reference."
     from visgen.bench import bench, format_rows, bench_loader, bench_stream_memory
     from visgen.core import cpu_description
-    if cmd.out: check(not Path(cmd.out).is_dir(), f"--out {cmd.out} is a folder: name the JSON file to write.")
+    if cmd.out: check_new_file(cmd.out, '--out', 'bench.json')     # before the benchmark, not after it
     if cmd.loader:
         res = dict(cpu=cpu_description(), loader=bench_loader(), memory=bench_stream_memory() + bench_stream_memory(stream=False))
     else:
@@ -256,12 +347,24 @@ def shards_cmd(cmd):
     "Pack an ImageFolder tree into WebDataset tar shards, for `visgen pretrain --data shards --data-root OUT`."
     from visgen.data import write_shards
     check(cmd.data_root and cmd.out, "Pass --data-root TREE (an ImageFolder tree) and --out DIR (where the shards go).")
-    root, done = Path(cmd.data_root).expanduser(), {}
-    splits = [s for s in cmd.splits.split(',') if s.strip()]
+    root, done, out = Path(cmd.data_root).expanduser(), {}, Path(cmd.out)
+    splits = [s.strip() for s in cmd.splits.split(',') if s.strip()]
     check(splits, "--splits names no split: pass the names of the tree's split folders, e.g. train,val.")
-    for s in splits:
-        if (root / s).is_dir(): done[s] = len(write_shards(root, cmd.out, s, cmd.shard_size, cmd.on_corrupt))
-    check(done, f"{root} has none of the splits {cmd.splits}: pass --splits with the names of its split folders.")
+    todo = [s for s in splits if (root / s).is_dir()]
+    check(todo, f"{root} has none of the splits {cmd.splits}: pass --splits with the names of its split folders.")
+    check_writable(out, ['classes.json', *(f'{s}-*.tar' for s in todo)])        # everything checked before the first shard
+    for s in todo: check(not list(out.glob(f'{s}-*.tar')), f"{out} already holds {s} shards: choose another --out "
+                         "(visgen does not overwrite them).")
+    existed, had_classes = out.exists(), (out / 'classes.json').exists()
+    out.mkdir(parents=True, exist_ok=True); claim(out)
+    for s in todo:
+        try: done[s] = len(write_shards(root, out, s, cmd.shard_size, cmd.on_corrupt))
+        except BaseException:                  # a failed split leaves none of its shards (and no folder this call made)
+            for p in out.glob(f'{s}-*.tar'): p.unlink()
+            if not done and not had_classes: (out / 'classes.json').unlink(missing_ok=True)
+            if not existed and not done: import shutil; shutil.rmtree(out, ignore_errors=True)
+            raise
+        claim(out, 'classes.json', *(p.name for p in out.glob(f'{s}-*.tar')))
     print(f"Wrote {', '.join(f'{n} {s} shard(s)' for s, n in done.items())} to {cmd.out}"); return done
 
 # %% ../nbs/12_cli.ipynb #67ddba53
@@ -292,14 +395,16 @@ def usage() -> str:
 def os_error_message(e:OSError) -> str:
     "One line for an OS error: what happened to which path, and what to do."
     import errno
-    where = f" {e.filename}" if e.filename else ''
+    f = str(e.filename) if e.filename else ''
+    where = f" {f if len(f) <= 100 else f[:48] + '...' + f[-49:]}" if f else ''
     hint = {errno.ENOSPC: "free some space, or choose another --out", errno.EROFS: "choose a writable place",
+            errno.EFBIG: "the file system, or a limit on file size (ulimit -f), allows no larger file: free space or raise the limit",
             errno.EACCES: "check the permissions, or choose another place", errno.ENAMETOOLONG: "choose a shorter name",
             errno.ENOTDIR: "a part of the path is a file, not a folder", errno.EDQUOT: "free some space"}.get(e.errno, "check the path")
     return f"{e.strerror or e}:{where} ({hint})."
 
 # %% ../nbs/12_cli.ipynb #7e6f5de3
-def _interrupted(signum, frame): raise KeyboardInterrupt
+def _interrupted(signum, frame): raise KeyboardInterrupt(signal.Signals(signum).name)
 
 def main(argv:list|None=None):
     "Entry point of the `visgen` console script."
@@ -311,12 +416,15 @@ def main(argv:list|None=None):
         print((f"visgen: unknown command {argv[0]!r}\n" if argv else '') + usage(), file=sys.stderr); sys.exit(2)
     cmd = argv.pop(0)
     signal.signal(signal.SIGTERM, _interrupted)
-    try: run_command(cmd, argv)
+    try: run_command(cmd, argv); sys.stdout.flush()     # a closed pipe is met here, not at exit
     except UserError as e: print(f"visgen {cmd}: error: {e}", file=sys.stderr); sys.exit(e.exit_code)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:
+        signal.signal(signal.SIGINT, signal.SIG_IGN); signal.signal(signal.SIGTERM, signal.SIG_IGN)   # one line, even if pressed twice
+        why = 'stopped by SIGTERM' if str(e) == 'SIGTERM' else 'interrupted'
         again = " A pre-training that wrote a checkpoint continues with the same command and --resume." if cmd == 'pretrain' else ''
-        print(f"visgen {cmd}: interrupted; what was being written was left whole or removed.{again}", file=sys.stderr); sys.exit(130)
+        print(f"visgen {cmd}: {why}; what was being written was left whole or removed.{again}", file=sys.stderr); sys.exit(130)
     except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno()); sys.exit(0)
     except OSError as e: print(f"visgen {cmd}: error: {os_error_message(e)}", file=sys.stderr); sys.exit(2)
+    except TemplateFailed as e: print(f"visgen {cmd}: error: {e}", file=sys.stderr); sys.exit(1)
     return 0

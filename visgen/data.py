@@ -618,20 +618,26 @@ def write_shards(root, out, split:str='train', shard_size:int=1000, on_corrupt:s
     return sorted(out.glob(f'{split}-*.tar'))
 
 # %% ../nbs/06_data.ipynb #8a1d8efe
+class _Member(BytesIO):
+    "A shard member's bytes that name the member in messages (`shard.tar:000000003.jpg`), not `<_io.BytesIO object at 0x...>`."
+    def __init__(self, data:bytes, name:str): super().__init__(data); self.name = name
+    def __repr__(self): return self.name
+    __str__ = __repr__
+
 class ShardImages(FileImages):
-    "A split of WebDataset shards read per sample through an index of member offsets: `paths` are `(shard, offset, size)`."
+    "A split of WebDataset shards read per sample through an index of member offsets: `paths` are `(shard, offset, size, member)`."
     def _file(self, p):
-        with open(p[0], 'rb') as f: f.seek(p[1]); return BytesIO(f.read(p[2]))
+        with open(p[0], 'rb') as f: f.seek(p[1]); return _Member(f.read(p[2]), f"{p[0]}:{p[3]}" if len(p) > 3 else p[0])
 
 def _index_shard(shard:Path) -> tuple[list, list]:
-    "`(shard, offset, size)` of each sample's image and its label, in the shard's order."
+    "`(shard, offset, size, member name)` of each sample's image and its label, in the shard's order."
     entries, labels, cur = [], [], {}
     with tarfile.open(shard) as tf:
         for m in tf:
             if not m.isfile(): continue
             key, ext = m.name.split('.', 1)
             if ext == 'cls': cur.setdefault(key, {})['cls'] = int(tf.extractfile(m).read())
-            elif ext.lower() in _SHARD_EXTS: cur.setdefault(key, {})['img'] = (str(shard), m.offset_data, m.size)
+            elif ext.lower() in _SHARD_EXTS: cur.setdefault(key, {})['img'] = (str(shard), m.offset_data, m.size, m.name)
     for key, d in cur.items():
         check('img' in d and 'cls' in d, f"Sample {key!r} of {shard} lacks an image or its cls: write the shards with `visgen shards`.")
         entries.append(d['img']); labels.append(d['cls'])

@@ -4,7 +4,7 @@
 
 # %% ../nbs/10_pipeline.ipynb #d6a4aa36
 from __future__ import annotations
-import copy, inspect, math, os, time
+import copy, inspect, json, math, os, time
 from dataclasses import fields
 from pathlib import Path
 import torch
@@ -13,7 +13,7 @@ from safetensors.torch import save_file
 from .core import check, UserError, get_device, seed_everything, resolve_amp
 from .options import RunOptions, ProbeOptions, FinetuneOptions, SampleOptions, recipe, replace_options
 from .rundir import (read_config, run_options, check_run_dir, start_run, remove_stub, resumed, write_json, on_rank0,
-                           respect_umask, RunLock)
+                           respect_umask, RunLock, Replacement, recover, check_derived, check_writable, save_safetensors, is_run_dir)
 from .options import derived as derived_of
 from .data import (load_run_data, eval_views, check_channels, PretrainDataset, pretrain_transform, standard_transform,
                          normalise)
@@ -25,9 +25,9 @@ from .compare import pack_correct
 
 # %% auto #0
 __all__ = ['default_patch_size', 'check_opts', 'check_run', 'build_model', 'load_run', 'evaluate_run', 'split_correct',
-           'check_part', 'prepare_parts', 'save_weights', 'pretrain', 'eval_data', 'eval_name', 'load_pair',
-           'eval_record', 'read_lock', 'probe', 'probe_layers', 'finetune_recipe', 'finetune_run', 'sample_run',
-           'show_images']
+           'check_part', 'prepare_parts', 'save_weights', 'finished_metrics', 'pretrain', 'eval_data', 'eval_name',
+           'load_pair', 'eval_record', 'read_lock', 'probe', 'probe_layers', 'finetune_recipe', 'finetune_run',
+           'sample_run', 'show_images']
 
 # %% ../nbs/10_pipeline.ipynb #61de9207
 def default_patch_size(H:int, W:int) -> int:
@@ -75,10 +75,10 @@ def load_run(run_dir, weights:str='model.safetensors') -> tuple:
     run_dir = Path(run_dir)
     rec = read_config(run_dir)
     opts, dv = run_options(rec, run_dir / 'config.json'), derived_of(rec)
-    check('img_size' in dv and 'in_chans' in dv, f"{run_dir / 'config.json'} lacks the image size and channels the run "
-          "derived from its data: restore it from a copy, or start a new run.")
+    check_derived(dv, run_dir / 'config.json', need=('img_size', 'in_chans'))
     model = build_model(opts, dv['img_size'], dv['in_chans'])
-    check((run_dir / weights).exists(), f"{run_dir / weights} is missing: the run did not finish. Resume it with --resume.")
+    check((run_dir / weights).exists(), f"{run_dir / weights} is missing: the run did not finish. Continue it with `visgen "
+          f"pretrain --out {run_dir} --resume` and the settings in its config.json, or pass a finished run.")
     load_weights(model, run_dir / weights)
     bad = nonfinite_keys(model.state_dict())
     check(not bad, f"{run_dir / weights} holds NaN or infinite weights ({', '.join(bad[:3])}{', ...' if len(bad) > 3 else ''}): "
@@ -145,7 +145,7 @@ def prepare_parts(model, opts:RunOptions|None, out, img_size, in_chans:int, resu
 def save_weights(model, path:Path):
     "Write `model`'s weights to `path` (safetensors) whole or not at all."
     tmp = path.with_name(f'.{path.name}.tmp')
-    save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, tmp)
+    save_safetensors({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, tmp)   # no space: an OSError, no partial file
     respect_umask(tmp); os.replace(tmp, path)
 
 def _finish(owner:bool):
@@ -167,16 +167,29 @@ def _transform(opts:RunOptions, rd):
     d = opts.data
     return standard_transform(d.img_size) if d.img_size else pretrain_transform(rd.train.img_size) if d.aug else None
 
-def _train_and_evaluate(model, random_model, opts, rd, out, resume, progress, log, on_start, extend, rank, device):
-    "Train `model`'s parts and then `model` into `out`, then (rank 0) save it and write `metrics.json`."
+def _stamp(p:Path):
+    "What tells a rewritten file from the same one: its inode and modification time (None when missing)."
+    try: st = p.stat(); return st.st_ino, st.st_mtime_ns
+    except OSError: return None
+
+def _train_and_evaluate(model, random_model, opts, rd, out, resume, progress, log, on_start, extend, rank, device, on_checkpoint=None,
+                        world:int=1):
+    "Train `model`'s parts and then `model` into `out`, then (rank 0) save it and write `metrics.json`; a resume that trained nothing of a run already evaluated writes nothing."
     prepare_parts(model, opts, out, rd.probe.img_size, rd.train.channels, resume, log)   # a tokenizer, say: trained first
     ds = PretrainDataset(rd.train, rd.mean, rd.std, transform=_transform(opts, rd), seed=opts.train.seed)
-    t0 = time.time()
-    hist = train(model, ds, opts.train, out, resume=resume, progress=progress, log=log, on_start=on_start, extend=extend)
+    latest = _stamp(out / 'checkpoints' / 'latest')
+    hist = train(model, ds, opts.train, out, resume=resume, progress=progress, log=log, on_start=on_start, extend=extend,
+                 on_checkpoint=on_checkpoint)        # resuming a finished run: its checkpoint is read (and checked), no step taken
     if rank != 0: return {}
+    done = finished_metrics(out, opts, len(rd.train), world) if resume and _stamp(out / 'checkpoints' / 'latest') == latest else None
+    if done is not None:
+        log(f"The run in {out} had trained all its {done['steps']} steps and was evaluated: nothing to do, nothing changed "
+            "(to train it longer: --resume --extend with a larger --epochs).")
+        return done
     save_weights(model, out / 'model.safetensors')
     metrics = dict(method=opts.model.method, data=opts.data.data, epochs=opts.train.epochs, steps=hist[-1]['step'] if hist else 0,
-                   final_loss=hist[-1]['loss'] if hist else None, pretrain_s=round(time.time() - t0, 2))
+                   final_loss=hist[-1]['loss'] if hist else None,   # the training seconds, added up across resumes (the log's clock)
+                   pretrain_s=round(hist[-1]['time'], 2) if hist else None)
     probes, correct = split_correct(evaluate_run(model, random_model.to(device), rd.probe, rd.test, rd.mean, rd.std, device,
                                                  opts.eval.pool))
     metrics.update(probes); write_json(out / 'correct.json', correct, 'per-image correctness')
@@ -186,6 +199,17 @@ def _train_and_evaluate(model, random_model, opts, rd, out, resume, progress, lo
     return metrics
 
 # %% ../nbs/10_pipeline.ipynb #335c5983
+def finished_metrics(out:Path, opts:RunOptions, n_train:int, world:int=1) -> dict|None:
+    "The metrics of the run in `out` if it has trained every step of `opts` and was evaluated, else None (a resume has work to do)."
+    out = Path(out); ck = out / 'checkpoints'
+    try:
+        step = json.loads((ck / (ck / 'latest').read_text().strip() / 'state.json').read_text())['step']
+        metrics = json.loads((out / 'metrics.json').read_text())
+    except (OSError, ValueError, KeyError, TypeError): return None
+    _, spe = steps_per_epoch(n_train, opts.train, world)
+    done = step >= opts.train.epochs * spe and isinstance(metrics, dict) and metrics.get('steps') == step
+    return metrics if done and (out / 'model.safetensors').is_file() else None
+
 def pretrain(out, opts:RunOptions|None=None, resume:bool=False, overwrite:bool=False, progress:bool=True,
              log=print, extend:bool=False, **kwargs) -> dict:
     "Pre-train `opts.model.method` on `opts.data` into run directory `out`, evaluate, and write `metrics.json` (`kwargs`: `RunOptions.of`)."
@@ -206,9 +230,11 @@ def pretrain(out, opts:RunOptions|None=None, resume:bool=False, overwrite:bool=F
     out = Path(out)
     try:
         metrics = _train_and_evaluate(model, random_model, opts, rd, out, resume, progress, log,
-                                      (lambda: resumed(out, opts, dv)) if resume else None, extend, rank, device)
-    except BaseException:
-        if rank == 0: remove_stub(out, created)   # a failed start leaves nothing behind (a run with checkpoints stays)
+                                      (lambda: resumed(out, opts, dv)) if resume else None, extend, rank, device,
+                                      created.done if isinstance(created, Replacement) else None, world)
+    except BaseException as e:
+        note = remove_stub(out, created) if rank == 0 else None   # a failed start leaves nothing behind (a run with checkpoints stays)
+        if note and isinstance(e, UserError): raise type(e)(f"{e} {note}") from None
         raise
     finally:
         if lock: lock.release()
@@ -248,17 +274,21 @@ def eval_record(images, opts:RunOptions, positions:str|None=None) -> dict:
     "What an evaluation at another size records: the image size and the position mode in effect."
     return dict(img_size=list(images.img_size), positions=positions or opts.model.opts.get('rope_mode', 'interpolate'))
 
-def read_lock(run_dir):
-    "The run's lock, taken by a reader: a run still training (or being replaced) is refused, and cannot start while it is read."
+def read_lock(run_dir, writes=()):
+    "The run's lock, taken by a reader: a run still training (or being replaced) is refused, and cannot start while it is read; checked first: the files `writes` it will write there."
+    recover(run_dir)                                   # an --overwrite killed half-way: finished first
     check(Path(run_dir).is_dir(), f"{run_dir} is not a run directory: pass the --out of a finished `visgen pretrain`.")
-    return RunLock(run_dir)
+    read_config(run_dir)
+    check_writable(run_dir, writes, '--run', run=True)   # before the work: the results can be written there
+    return RunLock(run_dir, reader=True)
 
 # %% ../nbs/10_pipeline.ipynb #396d13e1
 def probe(run_dir, p:ProbeOptions|None=None, **kw) -> dict:
     "Re-evaluate a finished run with kNN and linear probes beside its baselines; writes `probe.json` (`eval_name`). `kw`: `ProbeOptions`."
     p = p or ProbeOptions(**kw)
     if p.layers: return probe_layers(run_dir, p)
-    with read_lock(run_dir):
+    name = eval_name('probe', p.img_size, p.positions)
+    with read_lock(run_dir, [f'{name}.json', f'{name}_correct.json']):
         model, random_model, opts, dv = load_pair(run_dir, p.positions)
         dev, pool = get_device(p.device), p.pool or opts.eval.pool
         check_pool(model, pool)
@@ -271,7 +301,6 @@ def probe(run_dir, p:ProbeOptions|None=None, **kw) -> dict:
                                                                   rd.mean, rd.std, epochs=p.mae_epochs, pool=pool, device=dev,
                                                                   warmup_epochs=min(10, p.mae_epochs // 9))
         if p.img_size or p.positions: res.update(eval_record(rd.probe, opts, p.positions))
-        name = eval_name('probe', p.img_size, p.positions)
         write_json(Path(run_dir) / f'{name}_correct.json', correct, 'per-image correctness')
         write_json(Path(run_dir) / f'{name}.json', res, 'probe results')
     return res
@@ -280,7 +309,7 @@ def probe(run_dir, p:ProbeOptions|None=None, **kw) -> dict:
 def probe_layers(run_dir, p:ProbeOptions|None=None, **kw) -> list:
     "kNN and linear probe of every block's output of a finished run and of the same network at random init; writes `layers.json`."
     p = p or ProbeOptions(layers=True, **kw)
-    with read_lock(run_dir):
+    with read_lock(run_dir, ['layers.json']):
         model, opts, dv = load_run(run_dir)
         dev, pool = get_device(p.device), p.pool or opts.eval.pool
         check_pool(model, pool)
@@ -300,7 +329,8 @@ def finetune_recipe(f:FinetuneOptions, model) -> FinetuneOptions:
 def finetune_run(run_dir, f:FinetuneOptions|None=None, **kw) -> dict:
     "Fine-tune a run's backbone and, as the baseline, the same backbone at random init; writes `finetune.json` and `finetune_correct.json`. `kw`: `FinetuneOptions`."
     f = f or FinetuneOptions(**kw)
-    with read_lock(run_dir):
+    name = eval_name('finetune', f.img_size, f.positions)
+    with read_lock(run_dir, [f'{name}.json', f'{name}_correct.json']):
         model, random_model, opts, dv = load_pair(run_dir, f.positions)
         f = finetune_recipe(f, model)
         amp = resolve_amp(f.amp, f.device)
@@ -315,12 +345,16 @@ def finetune_run(run_dir, f:FinetuneOptions|None=None, **kw) -> dict:
         res = dict(acc=ft['acc'], random_acc=rand['acc'], recipe=dict(name=f.recipe, **rec))
         if f.img_size or f.positions: res['recipe'].update(eval_record(rd.probe, opts, f.positions))
         correct = dict(finetune_correct=pack_correct(ft['correct']), random_finetune_correct=pack_correct(rand['correct']))
-        name = eval_name('finetune', f.img_size, f.positions)
         write_json(Path(run_dir) / f'{name}_correct.json', correct, 'per-image correctness')   # for visgen.compare
         write_json(Path(run_dir) / f'{name}.json', res, 'fine-tuning results')
     return res
 
 # %% ../nbs/10_pipeline.ipynb #ef45a3d1
+def _takes_steps(model) -> bool:
+    "Whether `model`'s generation has a number of steps (`steps` in the signature of a hook or of what it calls per patch)."
+    hooks = (getattr(model, n, None) for n in ('generate', 'complete', 'sample_patch', 'denoise', 'inpaint'))
+    return any('steps' in inspect.signature(h).parameters for h in hooks if callable(h))
+
 def sample_run(run_dir, s:SampleOptions|None=None, **kw) -> dict:
     "`s.n` samples (or completions of `s.n` test images) from run `run_dir`, as `(n, C, H, W)` images in [0, 1]. `kw`: `SampleOptions`."
     s = s or SampleOptions(**kw)
@@ -329,6 +363,8 @@ def sample_run(run_dir, s:SampleOptions|None=None, **kw) -> dict:
         hook = 'complete' if s.complete else 'generate'
         check(callable(getattr(model, hook, None)), f"Method {opts.model.method!r} does not {hook} images: `visgen sample` needs a "
               f"method whose model has a `{hook}` hook (visgen.registry.Method; `visgen main --list` lists the methods).")
+        check(not s.steps or _takes_steps(model), f"--steps {s.steps}: method {opts.model.method!r} has no sampling steps "
+              "(it draws each patch in one pass): leave --steps out.")
         dev = get_device(s.device)
         model, gen = model.to(dev).eval(), torch.Generator(device=dev).manual_seed(s.seed)
         mean, std = (torch.tensor(dv[k]).view(1, -1, 1, 1) for k in ('mean', 'std'))

@@ -8,12 +8,13 @@ import json, math, re, shutil, subprocess, sys
 from pathlib import Path
 from fastcore.xtras import working_directory
 from .core import UserError, check
+from .rundir import check_writable, claim, is_ours, is_visgen_folder
 
 # %% auto #0
 __all__ = ['ACC_COLS', 'TIME_KEYS', 'SUMMARY_MARK', 'DIST', 'HIDE_TAGS', 'SITE_MARK', 'KATEX_VERSION', 'FIG_DPI', 'read_metrics',
-           'results_summary', 'prepare_results', 'NoRenderer', 'site_renderer', 'quarto_options', 'page_cells',
-           'clean_page_nb', 'doc_renderer', 'doc_page', 'check_replaceable', 'stage_project', 'katex_dist',
-           'offline_math', 'offline_search', 'wrap_tables', 'serve_site', 'results_project', 'build_site',
+           'replaceable', 'results_summary', 'prepare_results', 'NoRenderer', 'site_renderer', 'quarto_options',
+           'page_cells', 'clean_page_nb', 'doc_renderer', 'doc_page', 'check_replaceable', 'stage_project',
+           'katex_dist', 'offline_math', 'offline_search', 'wrap_tables', 'serve_site', 'results_project', 'build_site',
            'execute_notebooks']
 
 # %% ../nbs/11_site.ipynb #abee967f
@@ -57,6 +58,17 @@ def _duration(s) -> str:
     return f'{s:.0f} s' if s < 120 else f'{s/60:.1f} min' if s < 7200 else f'{s/3600:.1f} h'
 
 # %% ../nbs/11_site.ipynb #e925f7cc
+_RESULTS_INDEX = ('---\ntitle: Results\n---\n\nProbe accuracies of each pre-trained method, beside the same network at random '
+                  'initialisation (`random_*`) and raw pixels (`pixel_*`).\n\n{{< include summary.md >}}\n')
+
+def replaceable(p:Path) -> bool:
+    "Whether visgen may replace the page `p`: missing, recorded unchanged in its folder's manifest, or bearing visgen's mark (a summary, the results index)."
+    p = Path(p)
+    if not (p.exists() or p.is_symlink()): return True
+    if is_ours(p): return True
+    t = p.read_text(encoding='utf-8', errors='replace') if p.is_file() and not p.is_symlink() and p.stat().st_size < 2**20 else None
+    return t is not None and (t.startswith(SUMMARY_MARK) if p.name == 'summary.md' else t == _RESULTS_INDEX if p.name == 'index.qmd' else False)
+
 def results_summary(run_dir='runs/main', write:bool=False, link_root=None) -> str:
     "Markdown table of `run_dir/*/metrics.json`; with `write`, also saved as `run_dir/summary.md`."
     run_dir = Path(run_dir)
@@ -81,8 +93,11 @@ def results_summary(run_dir='runs/main', write:bool=False, link_root=None) -> st
         lines = [cols, [':--'] + ['--:'] * (len(cols) - 1), *rows]
         text = ''.join('| ' + ' | '.join(r) + ' |\n' for r in lines)
     if write:
+        check(replaceable(run_dir/'summary.md'), f"{run_dir/'summary.md'} exists and visgen did not write it: it is never "
+              "replaced. Move it away, or choose another folder.")
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir/'summary.md').write_text(f'{SUMMARY_MARK}\n\n{text}', encoding='utf-8')
+        if is_visgen_folder(run_dir): claim(run_dir, 'summary.md')
     return text
 
 # %% ../nbs/11_site.ipynb #4c13ef58
@@ -92,9 +107,7 @@ def prepare_results(root='.', run_dir='runs/main') -> Path|None:
     key = Path(run_dir, 'summary.md').as_posix()
     if not any(key in p.read_text(encoding='utf-8') for p in root.glob('*.qmd')): return None
     metrics = list((root/run_dir).glob('*/metrics.json'))
-    if summary.exists():
-        mine = summary.read_text(encoding='utf-8').startswith(SUMMARY_MARK)
-        if not mine and all(m.stat().st_mtime <= summary.stat().st_mtime for m in metrics): return summary
+    if summary.exists() and not replaceable(summary): return summary      # a table of the user's: never replaced
     results_summary(root/run_dir, write=True, link_root=root)
     return summary
 
@@ -308,7 +321,6 @@ def doc_page(src, dst) -> Path:
     write_nb(nb, dst)
     return Path(dst)
 
-
 # %% ../nbs/11_site.ipynb #b757bc0c
 SITE_MARK = '.visgen-site'   # written into every site `build_site` makes
 
@@ -322,7 +334,6 @@ def check_replaceable(folder:Path, root:Path, built_by:tuple, flag:str):
     check(not any(folder.iterdir()) or any((folder/b).exists() for b in built_by),
           f"{folder} is not empty and is not a folder a site build wrote (it has no {' or '.join(built_by)}): it would be emptied, "
           f"so pass {flag} another folder, or empty it yourself.")
-
 
 # %% ../nbs/11_site.ipynb #128d0263
 def _cached(src:Path, dst:Path, make, kind:str):
@@ -373,7 +384,6 @@ def stage_project(root, stage=None, api_docs:bool=True) -> Path:
         tail = '\n'.join((r.stderr or '').strip().splitlines()[-15:])
         check(r.returncode == 0, f"nbdev's doc processing failed (exit {r.returncode}): fix the notebook it names.\n{tail}")
     return stage
-
 
 # %% ../nbs/11_site.ipynb #44ecbff8
 KATEX_VERSION = '0.16.11'  # the version smalldocs' pages ask for
@@ -484,10 +494,14 @@ def results_project(run_dir) -> Path:
     run_dir = Path(run_dir)
     check(any(run_dir.glob('*/metrics.json')), f"{run_dir} holds no */metrics.json: run `visgen main --out {run_dir}` first, "
           "or pass --root the folder with _quarto.yml.")
+    check_writable(run_dir, flag='--root', folder_rule=False)               # everything checked before anything is written
+    bad = [n for n in ('index.qmd', 'summary.md') if not replaceable(run_dir/n)]
+    check(not bad, f"{run_dir} holds {' and '.join(bad)}, which visgen did not write: they are never replaced. Move them away, "
+          "or build the site of a `visgen main --out` folder.")
     if not (run_dir/'_quarto.yml').exists(): (run_dir/'_quarto.yml').write_text(_RESULTS_YML, encoding='utf-8')
     results_summary(run_dir, write=True, link_root=run_dir)
-    (run_dir/'index.qmd').write_text('---\ntitle: Results\n---\n\nProbe accuracies of each pre-trained method, beside the same '
-        'network at random initialisation (`random_*`) and raw pixels (`pixel_*`).\n\n{{< include summary.md >}}\n', encoding='utf-8')
+    (run_dir/'index.qmd').write_text(_RESULTS_INDEX, encoding='utf-8')
+    if is_visgen_folder(run_dir): claim(run_dir, 'index.qmd', 'summary.md', '_quarto.yml')
     return run_dir/'_quarto.yml'
 
 # %% ../nbs/11_site.ipynb #fbc8b794
@@ -495,11 +509,12 @@ def build_site(root='.', out=None, quiet:bool=True, api_docs:bool=True) -> Path:
     "Pre-process the Quarto project at `root` (`stage_project`) and render it into `root/_site` (or `out`) with quarto or smalldocs; the site's index.html."
     root = Path(root).resolve()
     renderer = site_renderer(root)                                                      # NoRenderer before any work
+    out = Path(out).resolve() if out is not None else root/'_site'
+    check_replaceable(out, root, ('site_libs', SITE_MARK), '--out')                    # before any work: a built site, or nothing
+    check_replaceable(root/'_proc', root, ('_quarto.yml',), '--root')                  # the staged copy
     if not (root/'_quarto.yml').is_file() and any(root.glob('*/metrics.json')): results_project(root)
     check((root/'_quarto.yml').is_file(), f"{root} has no _quarto.yml: pass the repository root (--root) "
           "(the folder with _quarto.yml), or a `visgen main --out` folder, or run from there.")
-    out = Path(out).resolve() if out is not None else root/'_site'
-    check_replaceable(out, root, ('site_libs', SITE_MARK), '--out')                    # before any work: a built site, or nothing
     prepare_results(root)
     stage = stage_project(root, api_docs=api_docs)
     if renderer != 'smalldocs':  # Quarto writes inside its project: render the stage, then move its site to `out`

@@ -18,7 +18,7 @@ from timm.scheduler import CosineLRScheduler
 from safetensors.torch import save_file, load_file
 from .core import progress as progress_bar
 from .options import TrainOptions
-from .rundir import atomic_write_text, respect_umask, fsync_dir
+from .rundir import atomic_write_text, respect_umask, fsync_dir, save_torch, save_safetensors
 from .data import ResumableSampler, make_loader, mix_seed
 
 # %% auto #0
@@ -66,14 +66,16 @@ def save_checkpoint(run_dir, model, opt, sched, state:dict, keep_last:int=2, bes
     name = f"step-{state['step']:08d}"; tmp = ck / f'.tmp-{name}'
     if tmp.exists(): shutil.rmtree(tmp)
     tmp.mkdir()
-    save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, tmp / 'model.safetensors')
-    torch.save(opt.state_dict(), tmp / 'optim.pt')
-    rng, extra = _rng_state()
-    save_file(rng, tmp / 'rng.safetensors')
-    (tmp / 'state.json').write_text(json.dumps({**state, 'rng': extra, 'sched': sched.state_dict() if sched else None}))
-    for f in tmp.iterdir():
-        respect_umask(f)
-        with open(f, 'rb') as fh: os.fsync(fh.fileno())
+    try:   # a write that fails (no space, ...) raises the OS error naming the file and leaves no partial checkpoint
+        save_safetensors({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, tmp / 'model.safetensors')
+        save_torch(opt.state_dict(), tmp / 'optim.pt')
+        rng, extra = _rng_state()
+        save_safetensors(rng, tmp / 'rng.safetensors')
+        (tmp / 'state.json').write_text(json.dumps({**state, 'rng': extra, 'sched': sched.state_dict() if sched else None}))
+        for f in tmp.iterdir():
+            respect_umask(f)
+            with open(f, 'rb') as fh: os.fsync(fh.fileno())
+    except BaseException: shutil.rmtree(tmp, ignore_errors=True); raise
     final = ck / name
     if final.exists(): shutil.rmtree(final)
     os.replace(tmp, final); fsync_dir(ck)
@@ -208,7 +210,8 @@ def _trim_log(path:Path, step:int):
     "Drop log lines written after the checkpoint we resume from, and a partial last line."
     if not path.exists(): return
     keep = [r for r in _records(path) if isinstance(r, dict) and r.get('step', 0) <= step]
-    atomic_write_text(path, ''.join(json.dumps(r) + '\n' for r in keep))
+    text = ''.join(json.dumps(r) + '\n' for r in keep)
+    if text != path.read_text(): atomic_write_text(path, text)      # a resume of a finished run changes nothing
 
 def last_good_checkpoint(run_dir) -> Path|None:
     "The newest checkpoint of `run_dir` whose weights load and are all finite."
@@ -224,9 +227,9 @@ def _check_finite(loss, step, run_dir, cfg):
     if bad.item() == 0: return True
     if cfg.skip_nonfinite: return False
     last = last_good_checkpoint(run_dir)
-    last = last.name if last else 'none yet'
-    raise NonFiniteLoss(f"The loss became NaN or infinite at or before step {step}. The last good checkpoint is "
-                        f"{last} in {Path(run_dir) / 'checkpoints'}; it was not overwritten. Lower the learning rate, "
+    where = (f"The last good checkpoint is {last.name} in {Path(run_dir) / 'checkpoints'}; it was not overwritten." if last
+             else "No checkpoint was written yet.")
+    raise NonFiniteLoss(f"The loss became NaN or infinite at or before step {step}. {where} Lower the learning rate, "
                         "raise warm-up or clipping, or pass --skip-nonfinite to skip such steps (they are counted).")
 
 # %% ../nbs/08_train.ipynb #70f46a1a
@@ -300,7 +303,8 @@ def _save(run_dir, model, opt, sched, state, cfg, spe, rank):
 # %% ../nbs/08_train.ipynb #9d6eb7ca
 def train(model:nn.Module, dataset, cfg:TrainOptions, run_dir, resume:bool=False, progress:bool=True, # a bar on a terminal (`visgen.core.progress`), none under papermill or in a log file
           log=print, stop_after:int|None=None, on_start=None,
-          extend:bool=False) -> list: # resuming with more epochs: recompute the schedule for the new total
+          extend:bool=False, # resuming with more epochs: recompute the schedule for the new total
+          on_checkpoint=None) -> list: # called (rank 0) after each checkpoint, e.g. to delete the run an --overwrite replaces
     "Train `model` on `dataset` (a `PretrainDataset`); checkpoints and `metrics.jsonl` in `run_dir`."
     run_dir = Path(run_dir); run_dir.mkdir(parents=True, exist_ok=True)
     if cfg.deterministic: deterministic_mode()          # before CUDA starts: it sets the cuBLAS workspace
@@ -311,7 +315,7 @@ def train(model:nn.Module, dataset, cfg:TrainOptions, run_dir, resume:bool=False
     opt, ac = make_optimizer(model, cfg), autocast(device, cfg.amp)
     enable_tf32(device)
     sched = make_scheduler(opt, cfg, spe)
-    state = dict(step=0, skipped=0, best_loss=None, best_step=None)
+    state = dict(step=0, skipped=0, best_loss=None, best_step=None, train_s=0., win_loss=0., win_n=0)   # win_*: the log window so far
     _resume(run_dir, model, opt, sched, state, resume, log)
     if extend:   # the checkpoint's scheduler ends at the old total: continue on the cosine of the new one from this step
         sched = make_scheduler(opt, cfg, spe); sched.step_update(state['step'])
@@ -325,9 +329,9 @@ def train(model:nn.Module, dataset, cfg:TrainOptions, run_dir, resume:bool=False
     sampler = ResumableSampler(len(dataset), seed=cfg.seed, rank=rank, world_size=world, with_epoch=we)
     loader = make_loader(dataset, cfg.batch_size, sampler=sampler, drop_last=True, num_workers=cfg.workers, persistent=we)
     skip_check = (lambda l: _check_finite(l, state['step'] + 1, run_dir, cfg)) if cfg.skip_nonfinite else None
-    total, t0 = cfg.epochs * spe, time.time()
+    total, t0, t_before = cfg.epochs * spe, time.time(), state['train_s']   # training seconds add up across resumes
     bar = progress_bar(total=total, initial=state['step'], desc='pretrain', enabled=progress and rank == 0, leave=True, delay=0)
-    run_loss, run_n = torch.zeros((), device=device), 0
+    run_loss, run_n = torch.tensor(state['win_loss'], device=device), state['win_n']   # a resume continues the log window
     try:
         while state['step'] < total:
             epoch, start = divmod(state['step'], spe)
@@ -341,14 +345,16 @@ def train(model:nn.Module, dataset, cfg:TrainOptions, run_dir, resume:bool=False
                 if s % cfg.log_every == 0 or s % spe == 0:
                     _check_finite(run_loss, s, run_dir, cfg)
                     rec = dict(step=s, epoch=s / spe, loss=(_mean_all(run_loss) / max(run_n, 1)).item(), lr=opt.param_groups[0]['lr'],
-                               skipped=state['skipped'], time=round(time.time() - t0, 3))
+                               skipped=state['skipped'], time=round(t_before + time.time() - t0, 3))
                     if mlog: mlog.write(rec)
                     bar.set_postfix(loss=f"{rec['loss']:.4f}")
                     if state['best_loss'] is None or rec['loss'] < state['best_loss']: state.update(best_loss=rec['loss'], best_step=s)
                     run_loss, run_n = torch.zeros((), device=device), 0
                 if (cfg.ckpt_every and s % cfg.ckpt_every == 0) or s % spe == 0:
                     _check_finite(run_loss, s, run_dir, cfg)
+                    state.update(train_s=t_before + time.time() - t0, win_loss=_mean_all(run_loss).item(), win_n=run_n)
                     _save(run_dir, model, opt, sched, state, cfg, spe, rank)
+                    if rank == 0 and on_checkpoint: on_checkpoint()
                 if stop_after is not None and s >= stop_after: return read_log(run_dir)
                 if s % spe == 0: break
     finally:
