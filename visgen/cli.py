@@ -374,7 +374,9 @@ def export_cmd(cmd):
     _need_run(cmd)
     from visgen.export import export_timm
     from visgen.pipeline import read_lock
-    with read_lock(cmd.run): return export_timm(cmd.run, cmd.out)
+    from visgen.rundir import check_new_file
+    if cmd.out: check_new_file(cmd.out, '--out', 'backbone.safetensors')          # checked before the run is read
+    with read_lock(cmd.run, () if cmd.out else ('timm/model.safetensors',)): return export_timm(cmd.run, cmd.out)
 
 # %% ../nbs/12_cli.ipynb #591eef44
 @command('gpu-check')
