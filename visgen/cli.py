@@ -16,7 +16,7 @@ from .rundir import check_path, check_writable, check_new_file, check_run_dir, c
 __all__ = ['COMMANDS', 'MAIN_FILES', 'command', 'parse_command', 'run_command', 'pretrain_cmd', 'probe_cmd', 'finetune_cmd',
            'sample_cmd', 'template_dirs', 'find_template', 'check_notebook_parameters', 'check_template_parameters',
            'TemplateFailed', 'execute_template', 'experiment_cmd', 'retitle', 'check_main_out', 'main_cmd', 'site_cmd',
-           'bench_cmd', 'shards_cmd', 'export_cmd', 'gpu_check_cmd', 'usage', 'os_error_message', 'main']
+           'bench_cmd', 'shards_cmd', 'export_cmd', 'plot_cmd', 'gpu_check_cmd', 'usage', 'os_error_message', 'main']
 
 # %% ../nbs/12_cli.ipynb #5ccdaf5c
 COMMANDS = {}   # name -> the function that runs it, in the order they are defined
@@ -377,6 +377,23 @@ def export_cmd(cmd):
     from visgen.rundir import check_new_file
     if cmd.out: check_new_file(cmd.out, '--out', 'backbone.safetensors')          # checked before the run is read
     with read_lock(cmd.run, () if cmd.out else ('timm/model.safetensors',)): return export_timm(cmd.run, cmd.out)
+
+# %% ../nbs/12_cli.ipynb #pl0t0ex1
+@command('plot')
+def plot_cmd(cmd):
+    "Figures of runs: loss and learning rate, probes beside their baselines, probes by depth (PNG files)."
+    check(cmd.runs, "Pass --runs RUN_DIR [RUN_DIR ...]: the --out directories of `visgen pretrain`.")
+    from visgen.plot import plot_runs, DPI
+    from visgen.rundir import check_writable, claim, respect_umask
+    for r in cmd.runs: check(Path(r, 'metrics.jsonl').is_file(), f"--runs {r}: not a visgen run (no metrics.jsonl).")
+    figs = plot_runs(cmd.runs)
+    out = Path(cmd.out or cmd.runs[0])
+    check_writable(out, list(figs), run=out == Path(cmd.runs[0]) and not cmd.out)   # before anything is written
+    out.mkdir(parents=True, exist_ok=True)
+    for name, fig in figs.items():
+        tmp = out / f'.{name}.tmp.png'; fig.savefig(tmp, dpi=DPI, bbox_inches='tight'); respect_umask(tmp); os.replace(tmp, out / name)
+        claim(out, name); print(f"Wrote {out / name}")
+    return sorted(out / n for n in figs)
 
 # %% ../nbs/12_cli.ipynb #591eef44
 @command('gpu-check')

@@ -13,8 +13,8 @@ __all__ = ['MODEL_SIZES', 'RESERVED_OPTS', 'POOLS', 'PARTS', 'DERIVED', 'RECIPES
            'parse_opts', 'opt', 'rule', 'flag', 'check_field', 'Options', 'ModelOptions', 'DataOptions', 'TrainOptions',
            'EvalOptions', 'RunOptions', 'run_record', 'derived', 'resume_changes', 'ProbeOptions', 'FinetuneOptions',
            'replace_options', 'register_recipe', 'recipe', 'SampleOptions', 'PretrainCommand', 'RunCommand',
-           'SampleCommand', 'MainOptions', 'ExperimentOptions', 'SiteOptions', 'ExportOptions', 'BenchOptions',
-           'ShardsOptions', 'GpuCheckOptions', 'options_parser', 'parse_parts', 'dashes']
+           'SampleCommand', 'MainOptions', 'ExperimentOptions', 'SiteOptions', 'PlotOptions', 'ExportOptions',
+           'BenchOptions', 'ShardsOptions', 'GpuCheckOptions', 'options_parser', 'parse_parts', 'dashes']
 
 # %% ../nbs/00b_options.ipynb #232c3e58
 def parse_opts(s:str|None) -> dict:
@@ -342,6 +342,12 @@ class SiteOptions(Options):
     port: int = opt(8000, "Port of --serve (0: any free port)", ge=0, le=65535)
 
 @dataclass
+class PlotOptions(Options):
+    "Command: figures of runs (loss and learning rate, probes beside their baselines, probes by depth)."
+    runs: list = opt([], "Run directories of `visgen pretrain` (one or more)")
+    out: str|None = opt(None, "Folder for the PNG files (default: the first run's folder)")
+
+@dataclass
 class ExportOptions(Options):
     "Command: a run's backbone written for another library."
     run: str|None = opt(None, "Run directory of `visgen pretrain` (its --out)")
@@ -383,7 +389,7 @@ COMMAND_PARTS = dict(
     pretrain=dict(**RUN_PARTS, cmd=PretrainCommand), probe=dict(cmd=RunCommand, probe=ProbeOptions),
     finetune=dict(cmd=RunCommand, finetune=FinetuneOptions), sample=dict(cmd=SampleCommand, sample=SampleOptions),
     main=dict(cmd=MainOptions), experiment=dict(cmd=ExperimentOptions), site=dict(cmd=SiteOptions),
-    bench=dict(cmd=BenchOptions), shards=dict(cmd=ShardsOptions), export=dict(cmd=ExportOptions),
+    bench=dict(cmd=BenchOptions), shards=dict(cmd=ShardsOptions), export=dict(cmd=ExportOptions), plot=dict(cmd=PlotOptions),
     **{'gpu-check': dict(cmd=GpuCheckOptions)})
 
 # %% ../nbs/00b_options.ipynb #20dd1110
@@ -399,6 +405,7 @@ def _arg_kw(f) -> dict:
     "argparse keywords for field `f`."
     if _kind(f) == 'bool':
         return dict(action='store_true', default=None) if f.default is False else dict(action=argparse.BooleanOptionalAction, default=None)
+    if _kind(f) == 'list': return dict(nargs='+', default=None, metavar='X')
     conv = dict(int=int, float=float, str=str, dict=parse_opts, tuple=_floats)[_kind(f)]
     return dict(type=conv, default=None, metavar=_kind(f).upper())
 

@@ -24,10 +24,10 @@ from .evaluate import extract_features, evaluate_features, pixel_features, finet
 from .compare import pack_correct
 
 # %% auto #0
-__all__ = ['default_patch_size', 'check_opts', 'check_run', 'build_model', 'load_run', 'evaluate_run', 'split_correct',
-           'check_part', 'prepare_parts', 'save_weights', 'finished_metrics', 'pretrain', 'eval_data', 'eval_name',
-           'load_pair', 'eval_record', 'read_lock', 'probe', 'probe_layers', 'finetune_recipe', 'finetune_run',
-           'sample_run', 'show_images']
+__all__ = ['default_patch_size', 'check_opts', 'check_run', 'method_opts', 'build_model', 'load_run', 'evaluate_run',
+           'split_correct', 'check_part', 'prepare_parts', 'save_weights', 'finished_metrics', 'pretrain', 'eval_data',
+           'eval_name', 'load_pair', 'eval_record', 'read_lock', 'probe', 'probe_layers', 'finetune_recipe',
+           'finetune_run', 'sample_run', 'show_images']
 
 # %% ../nbs/10_pipeline.ipynb #61de9207
 def default_patch_size(H:int, W:int) -> int:
@@ -62,12 +62,20 @@ def check_run(opts:RunOptions):
     check_opts(opts.model.method, opts.model.opts)
 
 # %% ../nbs/10_pipeline.ipynb #29d48eea
-def build_model(opts:RunOptions, img_size, in_chans:int):
-    "The method's model for images of `img_size` `(H, W)` with `in_chans` channels, seeded by the run's seed."
+def method_opts(method:str, opts:dict) -> dict:
+    "Every option of `method`'s builder as this run builds it (its defaults, then `opts`): what `config.json` records, so a later visgen with other defaults rebuilds the same model."
+    d = {k: v for k, v in method_options(method).items() if k not in ('size', 'img_size', 'in_chans', 'patch_size')}
+    try: return json.loads(json.dumps({**d, **opts}))
+    except TypeError: return dict(opts)      # a default JSON cannot hold: only what was given
+
+def build_model(opts:RunOptions, img_size, in_chans:int, recorded:dict|None=None):
+    "The method's model for images of `img_size` `(H, W)` with `in_chans` channels, seeded by the run's seed; `recorded`: a run's method options (`method_opts`), under its own `opts`."
     (H, W), m = img_size, opts.model
+    known = set(method_options(m.method))
+    kw = {**{k: v for k, v in (recorded or {}).items() if k in known}, **m.opts}   # options the builder still has
     seed_everything(opts.train.seed)
     return create_method(m.method, size=m.size, img_size=(H, W), in_chans=in_chans,
-                         patch_size=m.patch_size or default_patch_size(H, W), **m.opts)
+                         patch_size=m.patch_size or default_patch_size(H, W), **kw)
 
 # %% ../nbs/10_pipeline.ipynb #cd845eb2
 def load_run(run_dir, weights:str='model.safetensors') -> tuple:
@@ -76,10 +84,15 @@ def load_run(run_dir, weights:str='model.safetensors') -> tuple:
     rec = read_config(run_dir)
     opts, dv = run_options(rec, run_dir / 'config.json'), derived_of(rec)
     check_derived(dv, run_dir / 'config.json', need=('img_size', 'in_chans'))
-    model = build_model(opts, dv['img_size'], dv['in_chans'])
+    model = build_model(opts, dv['img_size'], dv['in_chans'], dv.get('method_opts'))
     check((run_dir / weights).exists(), f"{run_dir / weights} is missing: the run did not finish. Continue it with `visgen "
           f"pretrain --out {run_dir} --resume` and the settings in its config.json, or pass a finished run.")
-    load_weights(model, run_dir / weights)
+    try: load_weights(model, run_dir / weights)
+    except UserError as e:
+        if 'method_opts' in dv: raise
+        raise UserError(f"{e} This run's config.json is from a visgen that did not record every method option, and "
+                        f"{opts.model.method}'s defaults may have changed since: add the earlier values to the model.opts of "
+                        "its config.json (the method's paper card names each switch).") from None
     bad = nonfinite_keys(model.state_dict())
     check(not bad, f"{run_dir / weights} holds NaN or infinite weights ({', '.join(bad[:3])}{', ...' if len(bad) > 3 else ''}): "
           "any probe of it would be meaningless. Retrain, or resume from a good checkpoint with a lower --lr.")
@@ -154,10 +167,10 @@ def _finish(owner:bool):
     dist.barrier()
     if owner: dist.destroy_process_group()
 
-def _derive(opts:RunOptions, rd, model, world:int) -> dict:
+def _derive(opts:RunOptions, rd, model, world:int, recorded:dict|None=None) -> dict:
     "What the run derives from its data and model (`config.json`'s derived block)."
     return dict(img_size=list(rd.probe.img_size), in_chans=rd.train.channels, world_size=world,
-                patch_size=opts.model.patch_size or default_patch_size(*rd.probe.img_size),
+                patch_size=opts.model.patch_size or default_patch_size(*rd.probe.img_size), method_opts={**recorded, **opts.model.opts} if recorded else method_opts(opts.model.method, opts.model.opts),
                 mean=rd.mean.tolist(), std=rd.std.tolist(), n_params=sum(p.numel() for p in model.parameters()),
                 n_train=len(rd.train), n_test=len(rd.test))
 
@@ -222,9 +235,10 @@ def pretrain(out, opts:RunOptions|None=None, resume:bool=False, overwrite:bool=F
     rd = load_run_data(opts.data)
     if rank == 0 and hasattr(rd.train, 'paths'): log(f"data: streamed from {len(rd.train)} files ({opts.train.workers} workers); "
                                                      f"probes on {len(rd.probe)} decoded training images")
-    model = build_model(opts, rd.probe.img_size, rd.train.channels); check_pool(model, opts.eval.pool)
+    recorded = derived_of(read_config(out)).get('method_opts') if resume and (Path(out) / 'config.json').is_file() else None
+    model = build_model(opts, rd.probe.img_size, rd.train.channels, recorded); check_pool(model, opts.eval.pool)   # a resume: as built
     random_model = copy.deepcopy(model)                     # the same network at random initialisation
-    dv = _derive(opts, rd, model, world)
+    dv = _derive(opts, rd, model, world, recorded)
     steps_per_epoch(len(rd.train), opts.train, world)        # one global batch fits: checked before any file is touched
     lock, created = on_rank0(start_run, out, opts, dv, resume, overwrite, extend) or (None, None)
     out = Path(out)
@@ -266,7 +280,7 @@ def eval_name(stem:str, img_size:int|None=None, positions:str|None=None) -> str:
 def load_pair(run_dir, positions:str|None=None) -> tuple:
     "A finished run's model and the same network at random init, both reading other grids by `positions`: `(model, random_model, opts, derived)`."
     model, opts, dv = load_run(run_dir)
-    random_model = build_model(opts, dv['img_size'], dv['in_chans'])
+    random_model = build_model(opts, dv['img_size'], dv['in_chans'], dv.get('method_opts'))
     if positions: model, random_model = set_position_mode(model, positions), set_position_mode(random_model, positions)
     return model, random_model, opts, dv
 
@@ -315,7 +329,7 @@ def probe_layers(run_dir, p:ProbeOptions|None=None, **kw) -> list:
         check_pool(model, pool)
         rd = eval_data(opts, dv)
         rows = [dict(layer=i + 1) for i in range(len(model.backbone.blocks))]
-        for prefix, m in (('', model), ('random_', build_model(opts, dv['img_size'], dv['in_chans']))):
+        for prefix, m in (('', model), ('random_', build_model(opts, dv['img_size'], dv['in_chans'], dv.get('method_opts')))):
             ftr, fte = (layer_features(m.to(dev), normalise(s.images, rd.mean, rd.std), pool, device=dev) for s in (rd.probe, rd.test))
             for r, a, b in zip(rows, ftr, fte): r.update(evaluate_features(a, rd.probe.labels, b, rd.test.labels, prefix, center=True, device=dev))
         write_json(Path(run_dir) / 'layers.json', rows, 'per-layer probes')
