@@ -112,7 +112,7 @@ def test_wrong_channel_count(reference, tmp_path):
     p = run_visgen('probe', '--run', reference, '--data', 'imagefolder', '--data-root', tmp_path / 'rgb', '--device', 'cpu')
     assert p.returncode == 2 and 'in_chans=1' in p.stderr and 'Traceback' not in p.stderr, p.stderr
 
-@pytest.mark.parametrize('params,msg', [('epoch=3', "Unknown parameter(s) ['epoch']"), ('epochs=three', 'expects int')])
+@pytest.mark.parametrize('params,msg', [('epoch=3', "Unknown parameter(s) ['epoch']"), ('epochs=three', 'PretrainTemplate.epochs must be int')])
 def test_experiment_parameters(tmp_path, params, msg):
     p = run_visgen('experiment', '--template', ROOT / 'experiments/pretrain.ipynb', '--output', tmp_path / 'o.ipynb',
                    '--params', params)

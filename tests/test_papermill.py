@@ -2,7 +2,7 @@
 import json
 import pytest
 from conftest import ROOT, TINY
-from visgen.cli import execute_template, check_parameters
+from visgen.cli import execute_template, check_template_parameters
 from visgen.core import UserError
 
 TEMPLATE = ROOT / 'experiments' / 'pretrain.ipynb'
@@ -18,8 +18,8 @@ def test_pretrain_template_runs(tmp_path):
     assert 'image/png' in text and 'kNN acc' in text   # the figures and the table were produced
 
 @pytest.mark.parametrize('params,msg', [(dict(epoch=3), "Unknown parameter(s) ['epoch']"),
-                                        (dict(epochs='three'), "expects int"),
-                                        (dict(lr='fast'), "expects float")])
+                                        (dict(epochs='three'), "PretrainTemplate.epochs must be int"),
+                                        (dict(lr='fast'), "PretrainTemplate.lr must be float")])
 def test_bad_parameters(params, msg):
     with pytest.raises(UserError, match=msg.replace('(', r'\(').replace(')', r'\)').replace('[', r'\[').replace(']', r'\]')):
-        check_parameters(TEMPLATE, params)
+        check_template_parameters(TEMPLATE, params)

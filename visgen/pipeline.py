@@ -369,8 +369,8 @@ def _takes_steps(model) -> bool:
     hooks = (getattr(model, n, None) for n in ('generate', 'complete', 'sample_patch', 'denoise', 'inpaint'))
     return any('steps' in inspect.signature(h).parameters for h in hooks if callable(h))
 
-def sample_run(run_dir, s:SampleOptions|None=None, **kw) -> dict:
-    "`s.n` samples (or completions of `s.n` test images) from run `run_dir`, as `(n, C, H, W)` images in [0, 1]. `kw`: `SampleOptions`."
+def sample_run(run_dir, s:SampleOptions|None=None, hook_kw:dict|None=None, **kw) -> dict:
+    "`s.n` samples (or completions of `s.n` test images) from run `run_dir`, as `(n, C, H, W)` images in [0, 1]. `kw`: `SampleOptions`; `hook_kw`: the method's own sampling options (DARL-diffusion's `sampler`, say)."
     s = s or SampleOptions(**kw)
     with read_lock(run_dir):
         model, opts, dv = load_run(run_dir)
@@ -382,7 +382,7 @@ def sample_run(run_dir, s:SampleOptions|None=None, **kw) -> dict:
         dev = get_device(s.device)
         model, gen = model.to(dev).eval(), torch.Generator(device=dev).manual_seed(s.seed)
         mean, std = (torch.tensor(dv[k]).view(1, -1, 1, 1) for k in ('mean', 'std'))
-        kw, out = ({'steps': s.steps} if s.steps else {}), {}
+        kw, out = {**({'steps': s.steps} if s.steps else {}), **(hook_kw or {})}, {}
         if s.complete:
             out['originals'] = normalise(load_run_data(opts.data).test.images[:s.n], mean.flatten(), std.flatten())
             out['samples'] = model.complete(out['originals'].to(dev), generator=gen, **kw).cpu()

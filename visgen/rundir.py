@@ -211,7 +211,7 @@ def read_config(run_dir) -> dict:
 
 def run_options(rec:dict, source='config.json') -> RunOptions:
     "The options tree of a `config.json` record, with a clear error when a part is missing or a value is of the wrong type."
-    tree = [p for p in PARTS if p in rec]
+    tree = [p for p in PARTS if isinstance(rec.get(p), dict)]        # a flat record of earlier runs has none (its 'data' is a name)
     check(not tree or all(isinstance(rec.get(p), dict) for p in PARTS), f"{source} lacks part(s) "
           f"{[p for p in PARTS if not isinstance(rec.get(p), dict)]} of the options tree (model, data, train, eval): "
           "restore it from a copy, or start a new run.")
