@@ -33,7 +33,9 @@ class BetaSchedule:
                                         validate_args=False)
     def sample(self, shape, device=None) -> torch.Tensor:
         "`gamma` of `shape`, drawn on `device` by its global generator (no host draw and copy per step)."
-        return self.on(device).sample(tuple(shape))
+        if not torch.compiler.is_compiling(): return self.on(device).sample(tuple(shape))
+        x, y = (torch.distributions.Gamma(torch.tensor(c, device=device), 1.).sample(tuple(shape)) for c in (self.alpha, self.beta))
+        return x / (x + y)      # compiled: Beta as a ratio of Gammas (Beta's own sampler has no symbolic-shape kernel)
     def density(self, n:int=400):
         "`(gamma, p(gamma))` on a grid of `n` points inside (0, 1)."
         g = torch.linspace(0, 1, n + 2)[1:-1]
