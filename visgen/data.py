@@ -25,7 +25,7 @@ __all__ = ['DATASETS', 'EVAL_CROP', 'ImageSet', 'balanced_indices', 'register_da
            'load_fashion_mnist', 'load_cifar10', 'channel_stats', 'check_channels', 'match_splits', 'normalise',
            'pretrain_transform', 'stored_size', 'resize_short', 'standard_transform', 'at_image_size', 'resized',
            'mix_seed', 'PretrainDataset', 'ResumableSampler', 'make_loader', 'FileImages', 'stream_imagefolder',
-           'write_shards', 'ShardImages', 'stream_shards', 'load_shards']
+           'write_shards', 'ShardImages', 'stream_shards', 'load_shards', 'jpeg_tree']
 
 # %% ../nbs/06_data.ipynb #f5f45b74
 @dataclass(repr=False)
@@ -172,18 +172,50 @@ def _corrupt_msg(path, e) -> str:
             "that file, or pass --on-corrupt skip (on_corrupt='skip' in Python) to leave unreadable files "
             "out (they are counted and reported).")
 
+# %% ../nbs/06_data.ipynb #167ea49f
+_DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError)
+
+def _decode_chunk(paths:list, size=None) -> list:
+    "Per file of `paths`: its uint8 array, or `(message, unreadable)` where it does not decode (`unreadable`: an I/O error)."
+    out = []
+    for p in paths:
+        try: out.append(_decode(p, size))
+        except _DECODE_ERRORS as e: out.append((_corrupt_msg(p, e), getattr(e, 'errno', None) is not None))
+    return out
+
+class _Chunks(torch.utils.data.Dataset):
+    "Chunks of files to decode, one chunk per item: what DataLoader workers hand back in order."
+    def __init__(self, chunks:list, size=None): self.chunks, self.size = chunks, size
+    def __len__(self): return len(self.chunks)
+    def __getitem__(self, i): return _decode_chunk(self.chunks[i], self.size)
+
+def _as_is(x): return x
+
+def _cores() -> int:
+    "The cores this process may run on (a cluster job's allotment, not the whole node's)."
+    return len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else (os.cpu_count() or 1)
+
+def _decode_all(paths:list, size=None, workers:int|None=None, chunk:int=500) -> list:
+    "`_decode_chunk` over `paths` by `workers` DataLoader worker processes (None: every core from 2,000 files on, else none)."
+    workers = (_cores() if len(paths) >= 2000 else 0) if workers is None else workers
+    chunks = [paths[i:i + chunk] for i in range(0, len(paths), chunk)]
+    if workers <= 1 or len(chunks) < 2: return _decode_chunk(paths, size)
+    dl = torch.utils.data.DataLoader(_Chunks(chunks, size), batch_size=None, num_workers=min(workers, len(chunks)), collate_fn=_as_is)
+    return [r for c in dl for r in c]
+
 # %% ../nbs/06_data.ipynb #0b182429
-def decode_images(paths:list, on_corrupt:str='fail', size=None, io_errors:list|None=None) -> tuple[torch.Tensor, list[int]]:
+def decode_images(paths:list, on_corrupt:str='fail', size=None, io_errors:list|None=None,
+                  workers:int|None=None # processes decoding (None: every core from 2,000 files on, else this process)
+                  ) -> tuple[torch.Tensor, list[int]]:
     "Decode `paths` -> uint8 `(n, C, H, W)` and the indices of the decoded paths (others skipped; files that could not be *read*, as opposed to decoded, are appended to `io_errors`)."
     check(on_corrupt in ('fail', 'skip'), f"on_corrupt must be 'fail' or 'skip' (--on-corrupt), not {on_corrupt!r}.")
     if size is not None and isinstance(size, int): size = (size, size)
     arrs, kept, bad = [], [], []
-    for i, p in enumerate(paths):
-        try: arrs.append(_decode(p, size)); kept.append(i)
-        except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError) as e:
-            if on_corrupt == 'fail': raise UserError(_corrupt_msg(p, e)) from e
-            bad.append(str(p))
-            if io_errors is not None and getattr(e, 'errno', None) is not None: io_errors.append(str(p))   # unreadable, not corrupt
+    for i, (p, r) in enumerate(zip(paths, _decode_all(list(paths), size, workers))):
+        if isinstance(r, np.ndarray): arrs.append(r); kept.append(i); continue
+        if on_corrupt == 'fail': raise UserError(r[0])
+        bad.append(str(p))
+        if io_errors is not None and r[1]: io_errors.append(str(p))   # unreadable, not corrupt
     if bad: warnings.warn(f"Skipped {len(bad)} unreadable image file(s) of {len(paths)}, e.g. "
                           f"{', '.join(bad[:3])} (--on-corrupt skip).", stacklevel=2)
     check(arrs, f"None of the {len(paths)} image files could be decoded (e.g. {', '.join(bad[:3])}).")
@@ -657,3 +689,13 @@ def load_shards(root=None, split:str='train', download:bool=False, on_corrupt:st
     root = Path(root).expanduser()
     if split == 'test' and not list(root.glob('test-*.tar')) and list(root.glob('val-*.tar')): split = 'val'   # ImageNet: val
     return stream_shards(root, split, on_corrupt).decode(size)
+
+# %% ../nbs/06_data.ipynb #62cbe72f
+def jpeg_tree(root, n:int, px:int, classes:int=10, seed:int=0) -> Path:
+    "A tree `root/train/<class>/*.jpg` and `root/val/<class>/*.jpg` (n/10) of random-noise JPEGs of `px` pixels."
+    rng, root = np.random.default_rng(seed), Path(root)
+    for split, m in (('train', n), ('val', max(classes, n // 10))):
+        for i in range(m):
+            p = root / split / f'c{i % classes}' / f'{i}.jpg'; p.parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(rng.integers(0, 256, (px, px, 3), dtype=np.uint8)).save(p, quality=90)
+    return root
