@@ -124,8 +124,8 @@ def _stamp(p:Path) -> tuple:
     st = p.stat()
     return (str(p.resolve()), st.st_mtime_ns, st.st_size)
 
-_HINT = ("Point --data-root (or the VISGEN_DATA environment variable) at the folder that holds the "
-         "data sets, or pass its folder as `root`.")
+_HINT = ("Point --data-root (-p data_root in an experiment template, or the VISGEN_DATA environment variable) at "
+         "the folder that holds the data sets, or pass its folder as `root`.")
 
 # %% ../nbs/06_data.ipynb #59d61027
 def stratified_split(labels:torch.Tensor, n_test:int, seed:int=0) -> tuple[torch.Tensor, torch.Tensor]:
