@@ -2,8 +2,11 @@
 a kernel per shape, within visgen's own recompile allowance rather than dynamo's limit (past which it would run uncompiled)."""
 import pytest, torch
 import torch.nn.functional as F
+import visgen.vit
 
 
+@pytest.mark.skipif(not visgen.vit.flex_compiles('cpu', 16), reason=f"torch {torch.__version__}: FlexAttention runs eager on "
+                    "the CPU before visgen.vit.CPU_FLEX_TORCH (its CPU lowering failed or corrupted memory under 2.11)")
 def test_compiled_flex_matches_dense_at_each_shape(monkeypatch):
     import torch._dynamo as dynamo
     import visgen.vit as vit

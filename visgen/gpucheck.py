@@ -177,8 +177,11 @@ def flex_item(ck:Check, method:str) -> tuple:
     d = flex_agreement(method, ck.device, grads)
     check(d['loss'] <= tol and d['grad'] <= 10 * tol, f"FlexAttention differs from dense masks: |dloss| {d['loss']:.1e}, "
           f"relative |dgrad| {d['grad']:.1e} (tolerance {tol:g}, {10 * tol:g})")
+    from visgen.vit import flex_compiles
+    d['compiled'] = flex_compiles(ck.device, 16)
     what = f"|dloss| {d['loss']:.1e}" + (f", rel |dgrad| {d['grad']:.1e}" if grads else ' (forward only on the CPU)')
-    return f"blob orders: FlexAttention = dense masks, {what}, tolerance {tol:g}{' (TF32)' if tf else ''}", d
+    how = 'compiled FlexAttention' if d['compiled'] else f'FlexAttention (eager: torch {torch.__version__} on the CPU)'
+    return f"blob orders: {how} = dense masks, {what}, tolerance {tol:g}{' (TF32)' if tf else ''}", d
 
 # %% ../nbs/22_gpucheck.ipynb #df088498
 def step_stream(ck:Check, workers:int|None=None) -> tuple:

@@ -17,9 +17,9 @@ from .rope import RoPE, apply_rope
 from .serial import gather_tokens
 
 # %% auto #0
-__all__ = ['SIZES', 'POS_KINDS', 'FLEX_SHAPES', 'CPU_MATH_BELOW', 'ViTConfig', 'vit_config', 'KVCache', 'flex', 'sdpa',
-           'Attention', 'CrossAttention', 'Block', 'DecoderBlock', 'sincos_1d', 'sincos_2d', 'ViT', 'init_weights',
-           'linear_init', 'set_position_mode']
+__all__ = ['SIZES', 'POS_KINDS', 'FLEX_SHAPES', 'CPU_FLEX_TORCH', 'CPU_MATH_BELOW', 'ViTConfig', 'vit_config', 'KVCache',
+           'flex_compiles', 'flex', 'sdpa', 'Attention', 'CrossAttention', 'Block', 'DecoderBlock', 'sincos_1d',
+           'sincos_2d', 'ViT', 'init_weights', 'linear_init', 'set_position_mode']
 
 # %% ../nbs/04_vit.ipynb #148db17b
 SIZES = dict(micro=dict(embed_dim=64, depth=4, num_heads=4), mini=dict(embed_dim=128, depth=6, num_heads=4),
@@ -90,13 +90,21 @@ def _recompile_limit(n:int):
     name = 'recompile_limit' if hasattr(cfg, 'recompile_limit') else 'cache_size_limit'
     return cfg.patch(**{name: max(n, getattr(cfg, name))})
 
+CPU_FLEX_TORCH = (2, 13)   # the oldest torch whose CPU FlexAttention lowering we saw work (under 2.11 it failed to lower
+                           # some shapes and corrupted the heap at others): older ones run it eager on the CPU
+
+def flex_compiles(device, head_dim:int) -> bool:
+    "Whether `flex` compiles on `device` for heads of `head_dim`: GPU heads of 16 or more, the CPU from `CPU_FLEX_TORCH` on."
+    if torch.device(device).type == 'cuda': return head_dim >= 16   # the GPU kernel needs head_dim >= 16
+    return tuple(int(x) for x in torch.__version__.split('+')[0].split('.')[:2]) >= CPU_FLEX_TORCH
+
 def flex(q, k, v, block_mask):
-    "FlexAttention with a `BlockMask`, compiled once per process (a kernel per shape, up to `FLEX_SHAPES`) on GPU and CPU."
+    "FlexAttention with a `BlockMask`, compiled once per process (a kernel per shape, up to `FLEX_SHAPES`) where `flex_compiles`."
     global _flex_compiled
     from torch.nn.attention.flex_attention import flex_attention
     q, k = q.to(v.dtype), k.to(v.dtype)                         # RoPE may have promoted q, k under autocast
     if torch.compiler.is_compiling(): return flex_attention(q, k, v, block_mask=block_mask)   # traced into the caller's graph
-    if q.device.type == 'cuda' and q.shape[-1] < 16:            # heads too narrow for the GPU kernel: the unfused reference
+    if not flex_compiles(q.device, q.shape[-1]):                # the unfused reference
         import warnings
         with warnings.catch_warnings():
             warnings.simplefilter('ignore'); return flex_attention(q, k, v, block_mask=block_mask)
