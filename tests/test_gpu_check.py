@@ -19,7 +19,7 @@ def test_gpu_check_dry(tmp_path):
     assert res['tf32'] is True and res['dry'] is True and res['plan']['est'] <= res['budget']
     assert rows['torchrun']['figures'] == dict(world_size=2, backend='gloo')
     assert rows['bench darl_mse micro_8']['figures']['compiled_img_s'] > 0
-    for s in ('[gpu-check] budget 300 s', '| stream | ok |', 'img/s streamed', 'MFU', 'compiled', 'FlexAttention = dense masks',
+    for s in ('[gpu-check] budget 300 s', '| stream | ok |', 'img/s streamed', 'MFU', 'compiled', '= dense masks',
               'gloo on the CPU', '0 failed'):
         assert s in p.stdout, s
 
