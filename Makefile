@@ -33,7 +33,7 @@ $(STAMP): setup.py settings.ini
 	$(VPY) -m pip install -q --upgrade pip setuptools wheel
 	@if $(VPY) -c "$(TORCH_OK)" 2>/dev/null; then echo "keeping torch $$($(VPY) -c 'import torch; print(torch.__version__)')"; \
 	    else $(VPY) -m pip install -q $(TORCH_SPEC); fi
-	$(VPY) -m pip install -q -e ".[dev]" "torch==$$($(VPY) -c 'import torch; print(torch.__version__)')"
+	$(VPY) -m pip install -q -e ".[dev]" "torch==$$($(VPY) -c 'import torch; print(torch.__version__.split("+")[0])')"
 	@touch $(STAMP)
 
 # The main job: every registered method through experiments/pretrain.ipynb on the embedded
