@@ -97,6 +97,19 @@ def test_corrupt_jpeg_fail_and_skip(tmp_cache):
         load_images('imagefolder', root, on_corrupt='ignore')
 
 
+def test_decode_on_every_core_gives_the_same(tmp_cache):
+    "Many files decode on a pool of processes (chunks of 500): the tensor, the kept indices and the errors of one process."
+    from visgen.data import decode_images
+    root = tmp_cache / 'many'; root.mkdir()
+    paths = [root / f'{i:04d}.png' for i in range(1001)]
+    for i, p in enumerate(paths): Image.fromarray(np.full((4, 4, 3), i % 256, np.uint8)).save(p)
+    paths[500].write_bytes(b'not an image')
+    with pytest.warns(UserWarning, match='Skipped 1 unreadable'): one = decode_images(paths, 'skip', workers=0)
+    with pytest.warns(UserWarning, match='Skipped 1 unreadable'): pool = decode_images(paths, 'skip', workers=2)
+    assert torch.equal(one[0], pool[0]) and one[1] == pool[1] and 500 not in pool[1] and len(pool[1]) == 1000
+    with pytest.raises(UserError, match='0500.png'): decode_images(paths, workers=2)
+
+
 def test_missing_and_empty(tmp_cache):
     nowhere, empty = tmp_cache / 'nowhere', tmp_cache / 'empty'
     empty.mkdir()

@@ -1,11 +1,48 @@
-"`visgen gpu-check --dry`: every step of the GPU check at toy sizes on the CPU, one table, a JSON copy."
-import json
-from conftest import run_visgen
+"""`visgen gpu-check --dry`: every step of the GPU check at toy sizes on the CPU, one table, a JSON copy; and a check
+with one failed row fails (non-zero exit, the row named)."""
+import json, subprocess, sys
+from conftest import ROOT, run_visgen
+
+FIXED = ['cuda cells', 'bench darl_mse micro_8', 'flex randsac', 'stream', 'torchrun']
+MORE = ['flex saim', 'bench saim micro_8']   # run while the budget lasts (it does on any machine we know; else skipped)
+
 
 def test_gpu_check_dry(tmp_path):
     p = run_visgen('gpu-check', '--dry', '--out', tmp_path / 'gc.json', env={'OMP_NUM_THREADS': '1'}, timeout=900)
+    print(p.stdout[-3000:])
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
-    rows = json.loads((tmp_path / 'gc.json').read_text())['rows']
-    assert [r['step'] for r in rows] == ['cuda cells', 'bench', 'flex', 'stream', 'torchrun']
-    assert all(r['status'] == 'ok' for r in rows), rows
-    assert '| stream | ok |' in p.stdout and 'img/s' in p.stdout
+    res = json.loads((tmp_path / 'gc.json').read_text())
+    rows = {r['step']: r for r in res['rows']}
+    assert list(rows) == FIXED + MORE, list(rows)
+    assert all(rows[s]['status'] == 'ok' for s in FIXED), res['rows']
+    assert all(rows[s]['status'] == 'ok' or rows[s]['result'].startswith('skipped: budget') for s in MORE), res['rows']
+    assert res['tf32'] is True and res['dry'] is True and res['plan']['est'] <= res['budget']
+    assert rows['torchrun']['figures'] == dict(world_size=2, backend='gloo')
+    assert rows['bench darl_mse micro_8']['figures']['compiled_img_s'] > 0
+    for s in ('[gpu-check] budget 300 s', '| stream | ok |', 'img/s streamed', 'MFU', 'compiled', '= dense masks',
+              'gloo on the CPU', '0 failed'):
+        assert s in p.stdout, s
+
+
+FAIL_ONE = """
+import sys
+import visgen.bench as vb, visgen.gpucheck as gc
+real = vb.bench_method
+def bench_method(method, *a, **kw):
+    if method == 'darl_mse': raise RuntimeError('made to fail')
+    return real(method, *a, **kw)
+vb.bench_method = bench_method
+gc.STEPS = ('bench',)                      # only the bench rows: seconds, not minutes
+from visgen.cli import main
+main(['gpu-check', '--dry', '--out', sys.argv[1]])
+"""
+
+def test_gpu_check_fails_on_one_failed_row(tmp_path):
+    p = subprocess.run([sys.executable, '-c', FAIL_ONE, str(tmp_path / 'gc.json')], cwd=ROOT, capture_output=True, text=True,
+                       timeout=900, env={**__import__('os').environ, 'OMP_NUM_THREADS': '1', 'PYTHONPATH': str(ROOT)})
+    assert p.returncode == 2, p.stdout[-2000:] + p.stderr[-2000:]
+    assert 'failed row(s): bench darl_mse micro_8' in p.stderr, p.stderr[-2000:]
+    rows = {r['step']: r for r in json.loads((tmp_path / 'gc.json').read_text())['rows']}
+    assert rows['bench darl_mse micro_8']['status'] == 'failed' and 'made to fail' in rows['bench darl_mse micro_8']['result']
+    assert rows['bench saim micro_8']['status'] in ('ok', 'skipped'), rows     # the other row still ran (or had no time)
+    assert '| bench darl_mse micro_8 | failed |' in p.stdout

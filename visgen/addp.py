@@ -42,7 +42,9 @@ def sample_ratios(B:int, probs:torch.Tensor, max_delta:int=5, device=None, gener
     "Per-sample ratios `(B,)` of the reliable state and of the state 1..`max_delta` grid steps more masked (below 1)."
     T, dev = len(probs) - 1, probs.device
     k = torch.multinomial(probs, B, replacement=True, generator=generator)
-    d = torch.randint(1, max_delta + 1, (B,), device=dev, generator=generator)
+    if torch.compiler.is_compiling():                                     # randint of a traced batch size does not trace
+        d = 1 + (torch.rand(k.shape, device=dev) * max_delta).long()      # (compiled random ops draw their own stream anyway)
+    else: d = torch.randint(1, max_delta + 1, (B,), device=dev, generator=generator)
     r = ratio_grid(T, dev)                                                # built where `probs` lives: no copy per step
     return r[k].to(device), r[(k - d).clamp_min(1)].to(device)          # k=0 is all masked: never the condition
 

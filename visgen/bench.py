@@ -9,7 +9,7 @@ from pathlib import Path
 from dataclasses import replace
 import torch
 import torch.nn.functional as F
-from .core import check, get_device, seed_everything, native_bf16, cpu_description, bf16_slowdown, enable_tf32
+from .core import check, get_device, seed_everything, native_bf16, cpu_description, bf16_slowdown, enable_tf32, tf32
 import visgen.vit as vit
 from torch.utils.flop_counter import FlopCounterMode
 from .registry import METHODS, create_method, load_methods
@@ -103,7 +103,7 @@ def peak_mb(fn, device) -> float:
 def make_step(model, x, device, amp:str='fp32', compile:bool=False, reference:bool=False, fused:bool=True):
     "A closure running one training step on `x`: forward (fast or `reference` attention), backward, AdamW (`fused` or not)."
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=fused or None)
-    ac, fwd = autocast(device, amp), (torch.compile(model) if compile else model)
+    ac, fwd = autocast(device, amp), (torch.compile(model, dynamic=False) if compile else model)   # a static graph per shape
     def step():
         with reference_attention() if reference else contextlib.nullcontext():
             with ac: loss = fwd(x)['loss']
@@ -179,8 +179,8 @@ def usable_amps(amps, device, log=print) -> tuple:
 # %% ../nbs/21_bench.ipynb #19af5011
 def bench(methods=None, shapes=('vit_t_32',), batch:int|None=None, device='cpu', amps=('fp32', 'bf16'),
           reference:bool=True, compile:bool=False, repeats:int=5, log=print) -> dict:
-    "Benchmark `methods` (default: all registered) at `shapes`; returns the peaks and the rows."
-    device = get_device(device); enable_tf32(device)          # fp32 rows run what training runs (TF32 on CUDA)
+    "Benchmark `methods` (default: all registered) at `shapes`; returns the peaks, the rows and the methods that `failed`."
+    device = get_device(device); enable_tf32(device)          # the process's TF32 (a CUDA run's default: on), recorded below
     names = list(methods or load_methods())
     load_methods()                                             # registers every method, so names can be checked
     bad = [f"shape {s!r}" for s in shapes if s not in SHAPES] + [f"dtype {a!r}" for a in amps if a not in ('fp32', 'bf16')] + \
@@ -190,14 +190,17 @@ def bench(methods=None, shapes=('vit_t_32',), batch:int|None=None, device='cpu',
     peaks = {a: matmul_peak({'fp32': torch.float32, 'bf16': torch.bfloat16}[a], device, n=4096 if device.type == 'cuda' else 2048)
              for a in set(amps) | {'fp32'}}
     log('measured matmul peak: ' + ', '.join(f"{a} {p / 1e12:.2f} TFLOP/s" for a, p in peaks.items()))
-    rows = []
+    rows, failed = [], []
     for shape in shapes:
         b = batch or (64 if SHAPES[shape]['size'] in ('micro', 'tiny') else 8)
         for m in names:
             try: new = bench_method(m, shape, b, device, amps, reference, compile, repeats, peaks)
-            except Exception as e: log(f"skipped {m} at {shape}: {type(e).__name__}: {e}"); continue
+            except Exception as e:                             # a failed method is a result too, never left out silently
+                failed.append(dict(method=m, shape=shape, error=f"{type(e).__name__}: {e}".split('\n')[0][:300]))
+                log(f"FAILED {m} at {shape}: {failed[-1]['error']}"); continue
             rows += new; log(format_rows(new, header=False))
-    return dict(device=str(device), cpu=cpu_description(), amps=amps, skipped=skipped, peaks=peaks, rows=rows)
+    return dict(device=str(device), cpu=cpu_description(), amps=amps, skipped=skipped, peaks=peaks, tf32=tf32(), rows=rows,
+                failed=failed)
 
 # %% ../nbs/21_bench.ipynb #a933e4c4
 def format_rows(rows, header:bool=True) -> str:
@@ -275,7 +278,7 @@ def bench_loader(pxs=(64, 224), workers=(0, 1, 2), n:int=256, batch:int=32, log=
     "Decode + augment throughput `dict(px, workers, img_s)` of the streamed path over a synthetic JPEG tree of `n` images per size."
     import tempfile
     from visgen.data import stream_imagefolder, PretrainDataset, standard_transform, make_loader
-    from visgen.gpucheck import jpeg_tree
+    from visgen.data import jpeg_tree
     rows = []
     with tempfile.TemporaryDirectory() as d:
         for px in pxs:
@@ -302,7 +305,7 @@ print(json.dumps(dict(peak_rss_mb=kb / 1024)))
 def bench_stream_memory(sizes=(2000, 20000), px:int=64, stream:bool=True, workers:int=2, log=print) -> list:
     "Peak RSS `dict(images, stream, peak_rss_mb)` of a one-epoch micro pre-training on synthetic trees of `sizes` JPEGs."
     import json, subprocess, sys, tempfile
-    from visgen.gpucheck import jpeg_tree
+    from visgen.data import jpeg_tree
     rows = []
     with tempfile.TemporaryDirectory() as d:
         for n in sizes:

@@ -9,8 +9,8 @@ import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['seed_everything', 'get_device', 'enable_tf32', 'deterministic_mode', 'native_bf16', 'cpu_description',
-           'bf16_slowdown', 'resolve_amp', 'autocast', 'import_torchvision', 'progress']
+__all__ = ['TF32', 'seed_everything', 'get_device', 'set_tf32', 'tf32', 'enable_tf32', 'deterministic_mode', 'native_bf16',
+           'cpu_description', 'bf16_slowdown', 'resolve_amp', 'autocast', 'import_torchvision', 'progress']
 
 # %% ../nbs/00_core.ipynb #d9badffb
 from .errors import UserError, check, check_types   # defined without torch (`visgen.errors`), used everywhere from here
@@ -33,11 +33,22 @@ def get_device(device:str|None=None) -> torch.device:
     return torch.device(device)
 
 # %% ../nbs/00_core.ipynb #6266add5
-def enable_tf32(device):
-    "On CUDA, let fp32 matmuls and convolutions use TF32 tensor cores (what remains fp32 under bf16 autocast)."
-    if get_device(device).type == 'cuda':
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
+TF32 = None   # this process's TF32 setting (CUDA fp32 matmuls and convolutions): None until `set_tf32` or a CUDA run sets it
+
+def set_tf32(on:bool) -> bool:
+    "Let CUDA fp32 matmuls and convolutions use TF32 tensor cores (`on`) or not, for the whole process: call once, at its start."
+    global TF32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = TF32 = bool(on)
+    return TF32
+
+def tf32() -> bool:
+    "Whether CUDA fp32 matmuls run as TF32 in this process now (what every result records)."
+    return bool(torch.backends.cuda.matmul.allow_tf32)
+
+def enable_tf32(device) -> bool:
+    "A CUDA run's default where the process set nothing: TF32 on (what remains fp32 under bf16 autocast). An explicit `set_tf32` stays."
+    if TF32 is None and get_device(device).type == 'cuda': set_tf32(True)
+    return tf32()
 
 # %% ../nbs/00_core.ipynb #5277c430
 def deterministic_mode():

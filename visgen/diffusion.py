@@ -9,9 +9,9 @@ import torch
 from .core import check
 
 # %% auto #0
-__all__ = ['SCHEDULES', 'GAMMA_MIN', 'STEPS', 'q_sample', 'BetaSchedule', 'TimeSchedule', 'cosine_gamma', 'sigmoid_gamma',
-           'linear_gamma', 'gamma_schedule', 'plot_gamma_densities', 'to_x0', 'eps_from_x0', 'diffusion_loss',
-           'gamma_grid', 'ddpm_step', 'ddim_step', 'reverse_process']
+__all__ = ['beta_sample', 'SCHEDULES', 'GAMMA_MIN', 'STEPS', 'q_sample', 'BetaSchedule', 'TimeSchedule', 'cosine_gamma',
+           'sigmoid_gamma', 'linear_gamma', 'gamma_schedule', 'plot_gamma_densities', 'to_x0', 'eps_from_x0',
+           'diffusion_loss', 'gamma_grid', 'ddpm_step', 'ddim_step', 'reverse_process']
 
 # %% ../nbs/15_diffusion.ipynb #ab1d50b2
 def q_sample(x0:torch.Tensor, gamma:torch.Tensor, eps:torch.Tensor|None=None, generator=None) -> torch.Tensor:
@@ -21,6 +21,20 @@ def q_sample(x0:torch.Tensor, gamma:torch.Tensor, eps:torch.Tensor|None=None, ge
     return g.sqrt() * x0 + (1 - g).sqrt() * eps
 
 # %% ../nbs/15_diffusion.ipynb #45bbd5ef
+def _beta_sample(alpha:float, beta:float, like:torch.Tensor) -> torch.Tensor:
+    "Beta(`alpha`, `beta`) draws of `like`'s shape on its device, from the global generator."
+    return torch.distributions.Beta(torch.tensor(alpha, device=like.device), torch.tensor(beta, device=like.device),
+                                    validate_args=False).sample(like.shape)
+
+def _beta_op():
+    "`_beta_sample` as the op `visgen::beta_sample`, registered once per process: `torch.compile` keeps it whole (torch's Beta\n    sampler has no kernel for traced, symbolic sizes), so compiled and eager steps draw the same."
+    if not hasattr(torch.ops.visgen, 'beta_sample'):
+        op = torch.library.custom_op('visgen::beta_sample', _beta_sample, mutates_args=())
+        op.register_fake(lambda alpha, beta, like: torch.empty_like(like, dtype=torch.float32))
+    return torch.ops.visgen.beta_sample
+
+beta_sample = _beta_op()
+
 class BetaSchedule:
     "Signal levels $\\gamma \\sim \\mathrm{Beta}(\\alpha, \\beta)$ (DARL)."
     def __init__(self, alpha:float=1., beta:float=1.):
@@ -33,7 +47,7 @@ class BetaSchedule:
                                         validate_args=False)
     def sample(self, shape, device=None) -> torch.Tensor:
         "`gamma` of `shape`, drawn on `device` by its global generator (no host draw and copy per step)."
-        return self.on(device).sample(tuple(shape))
+        return beta_sample(self.alpha, self.beta, torch.empty(tuple(shape), device=device))
     def density(self, n:int=400):
         "`(gamma, p(gamma))` on a grid of `n` points inside (0, 1)."
         g = torch.linspace(0, 1, n + 2)[1:-1]

@@ -132,6 +132,7 @@ class TrainOptions(Options):
     workers: int = opt(0, "DataLoader worker processes for decoding and augmentation", ge=0, resume=True)
     log: str = opt('jsonl', "Where metrics go besides metrics.jsonl: jsonl (only there) or tensorboard",
                    choices=('jsonl', 'tensorboard'), resume=True)
+    tf32: bool = opt(True, "On a GPU: fp32 matmuls as TF32 (set once, at the start; recorded in metrics.json)", resume=True)
     def relations(self):
         check(self.min_lr <= self.lr, f"--min-lr ({self.min_lr}) must not exceed --lr ({self.lr}): the cosine decays from lr to min_lr.")
         check(len(self.betas) == 2, f"--betas takes two numbers, e.g. 0.9,0.95; got {self.betas}.")
@@ -382,6 +383,9 @@ class GpuCheckOptions(Options):
     "Command: the GPU path checked in one table."
     dry: bool = opt(False, "The same steps at toy sizes on the CPU (what the tests run)")
     out: str|None = opt(None, "Also write the table as JSON to this file")
+    budget: float = opt(300., "Seconds the check may take by its own sizing (its plan is printed first): how many methods and shapes it compiles", gt=0)
+    tf32: bool = opt(True, "TF32 for CUDA fp32 matmuls, set once before anything runs (what training uses)")
+    steps: str|None = opt(None, "Comma-separated subset of the steps: cells, bench, flex, stream, torchrun (default: all)")
 
 # %% ../nbs/00b_options.ipynb #b4e50635
 RUN_PARTS = dict(model=ModelOptions, data=DataOptions, train=TrainOptions, eval=EvalOptions)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 import torch
 from einops import rearrange
-from .core import check
+from .core import check, UserError
 
 # %% auto #0
 __all__ = ['NORM_PIX_VARS', 'check_patchable', 'patchify', 'unpatchify', 'grid_coords', 'check_norm_pix_var', 'norm_pix',
@@ -16,10 +16,10 @@ __all__ = ['NORM_PIX_VARS', 'check_patchable', 'patchify', 'unpatchify', 'grid_c
 # %% ../nbs/01_patches.ipynb #130940ec
 def check_patchable(H:int, W:int, p:int):
     "Fail with a clear message unless an `H`x`W` image splits into `p`x`p` patches."
+    if p > 0 and H % p == 0 and W % p == 0: return   # the divisors only on failure: `math.gcd` of traced sizes would break a compiled graph
     g = math.gcd(H, W)
-    check(p > 0 and H % p == 0 and W % p == 0,
-          f"Image size {H}x{W} is not divisible by the patch size {p}: choose a patch size that "
-          f"divides both sides ({[q for q in range(1, g + 1) if g % q == 0]}) or resize the images.")
+    raise UserError(f"Image size {H}x{W} is not divisible by the patch size {p}: choose a patch size that "
+                    f"divides both sides ({[q for q in range(1, g + 1) if g % q == 0]}) or resize the images.")
 
 # %% ../nbs/01_patches.ipynb #de9c8863
 def patchify(x:torch.Tensor, p:int) -> torch.Tensor:

@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 from safetensors.torch import save_file
-from .core import check, UserError, get_device, seed_everything, resolve_amp
+from .core import check, UserError, get_device, seed_everything, resolve_amp, set_tf32, tf32
 from .options import RunOptions, ProbeOptions, FinetuneOptions, SampleOptions, recipe, replace_options
 from .rundir import (read_config, run_options, check_run_dir, start_run, remove_stub, resumed, write_json, on_rank0,
                            respect_umask, RunLock, Replacement, recover, check_derived, check_writable, save_safetensors, is_run_dir)
@@ -201,7 +201,7 @@ def _train_and_evaluate(model, random_model, opts, rd, out, resume, progress, lo
         return done
     save_weights(model, out / 'model.safetensors')
     metrics = dict(method=opts.model.method, data=opts.data.data, epochs=opts.train.epochs, steps=hist[-1]['step'] if hist else 0,
-                   final_loss=hist[-1]['loss'] if hist else None,   # the training seconds, added up across resumes (the log's clock)
+                   tf32=tf32(), final_loss=hist[-1]['loss'] if hist else None,   # the training seconds, added up across resumes (the log's clock)
                    pretrain_s=round(hist[-1]['time'], 2) if hist else None)
     probes, correct = split_correct(evaluate_run(model, random_model.to(device), rd.probe, rd.test, rd.mean, rd.std, device,
                                                  opts.eval.pool))
@@ -229,6 +229,7 @@ def pretrain(out, opts:RunOptions|None=None, resume:bool=False, overwrite:bool=F
     opts = opts or RunOptions.of(**kwargs)
     check(not extend or resume, "--extend continues a run: pass it together with --resume.")
     check_run(opts)
+    set_tf32(opts.train.tf32)                             # once, at the start of the run: recorded in metrics.json
     owner = not dist.is_initialized()   # a nested run (a method training its tokenizer first) leaves the group to its caller
     device, rank, world = setup_distributed(opts.train.device)   # under torchrun: one process per GPU (or CPU rank)
     on_rank0(check_run_dir, out, resume, overwrite)             # fail fast, before the data is read

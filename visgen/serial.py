@@ -314,8 +314,8 @@ def flex_block_mask(rank_q:torch.Tensor, rank_k:torch.Tensor|None=None, strict:b
     "FlexAttention `BlockMask` of `content_mask` (or, `strict`, `query_mask`) for per-sample ranks `(B, Nq)`, `(B, Nk)`."
     from torch.nn.attention.flex_attention import create_block_mask
     rank_k = rank_q if rank_k is None else rank_k
-    fn = query_mask if strict else content_mask                     # the one rule, evaluated per (b, q, k)
-    def mask_mod(b, h, q, k): return fn(rank_q[b, q].view(1, 1), rank_k[b, k].view(1, 1))[0, 0, 0]
+    def mask_mod(b, h, q, k):                                        # the rule of `content_mask` / `query_mask`, per (b, q, k),
+        return rank_k[b, k] < rank_q[b, q] if strict else rank_k[b, k] <= rank_q[b, q]   # on scalars: it lowers on GPU and CPU
     return create_block_mask(mask_mod, rank_q.shape[0], None, rank_q.shape[1], rank_k.shape[1], device=rank_q.device,
                              _compile=rank_q.device.type == 'cuda')   # built by a compiled kernel on GPU, not op by op
 

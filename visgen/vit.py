@@ -17,10 +17,10 @@ from .rope import RoPE, apply_rope
 from .serial import gather_tokens
 
 # %% auto #0
-__all__ = ['SIZES', 'POS_KINDS', 'CPU_MATH_BELOW', 'ViTConfig', 'vit_config', 'KVCache', 'flex', 'sdpa', 'Attention',
-           'CrossAttention', 'Block', 'DecoderBlock', 'set_dropout', 'sincos_1d', 'sincos_2d', 'ViT', 'init_weights',
-           'linear_init', 'set_position_mode', 'allowed_keys', 'attention_weights', 'record_attention',
-           'attention_blocks', 'attention_maps']
+__all__ = ['SIZES', 'POS_KINDS', 'FLEX_SHAPES', 'CPU_FLEX_TORCH', 'CPU_MATH_BELOW', 'ViTConfig', 'vit_config', 'KVCache',
+           'flex_compiles', 'flex', 'sdpa', 'Attention', 'CrossAttention', 'Block', 'DecoderBlock', 'set_dropout',
+           'sincos_1d', 'sincos_2d', 'ViT', 'init_weights', 'linear_init', 'set_position_mode', 'allowed_keys',
+           'attention_weights', 'record_attention', 'attention_blocks', 'attention_maps']
 
 # %% ../nbs/04_vit.ipynb #148db17b
 SIZES = dict(micro=dict(embed_dim=64, depth=4, num_heads=4), mini=dict(embed_dim=128, depth=6, num_heads=4),
@@ -86,19 +86,34 @@ class KVCache:
 
 # %% ../nbs/04_vit.ipynb #9fd85e6d
 _flex_compiled = None
+FLEX_SHAPES = 64   # shapes the one compiled `flex_attention` may be specialised to in a process (dynamo's default: 8)
+
+def _recompile_limit(n:int):
+    "Dynamo's per-function recompile limit raised to at least `n` within the block (`recompile_limit`; `cache_size_limit` before torch 2.6)."
+    cfg = torch._dynamo.config
+    name = 'recompile_limit' if hasattr(cfg, 'recompile_limit') else 'cache_size_limit'
+    return cfg.patch(**{name: max(n, getattr(cfg, name))})
+
+CPU_FLEX_TORCH = (2, 13)   # the oldest torch whose CPU FlexAttention lowering we saw work (under 2.11 it failed to lower
+                           # some shapes and corrupted the heap at others): older ones run it eager on the CPU
+
+def flex_compiles(device, head_dim:int) -> bool:
+    "Whether `flex` compiles on `device` for heads of `head_dim`: GPU heads of 16 or more, the CPU from `CPU_FLEX_TORCH` on."
+    if torch.device(device).type == 'cuda': return head_dim >= 16   # the GPU kernel needs head_dim >= 16
+    return tuple(int(x) for x in torch.__version__.split('+')[0].split('.')[:2]) >= CPU_FLEX_TORCH
 
 def flex(q, k, v, block_mask):
-    "FlexAttention with a `BlockMask`: compiled once per process on GPU (kernels cached per shape), eager elsewhere."
+    "FlexAttention with a `BlockMask`, compiled once per process (a kernel per shape, up to `FLEX_SHAPES`) where `flex_compiles`."
     global _flex_compiled
     from torch.nn.attention.flex_attention import flex_attention
     q, k = q.to(v.dtype), k.to(v.dtype)                         # RoPE may have promoted q, k under autocast
-    if q.device.type != 'cuda' or q.shape[-1] < 16:             # the unfused reference: CPU, or heads too narrow for
-                                                                # the compiled kernel (it needs head_dim >= 16)
+    if torch.compiler.is_compiling(): return flex_attention(q, k, v, block_mask=block_mask)   # traced into the caller's graph
+    if not flex_compiles(q.device, q.shape[-1]):                # the unfused reference
         import warnings
         with warnings.catch_warnings():
             warnings.simplefilter('ignore'); return flex_attention(q, k, v, block_mask=block_mask)
     if _flex_compiled is None: _flex_compiled = torch.compile(flex_attention, dynamic=False)
-    return _flex_compiled(q, k, v, block_mask=block_mask)
+    with _recompile_limit(FLEX_SHAPES): return _flex_compiled(q, k, v, block_mask=block_mask)
 
 # %% ../nbs/04_vit.ipynb #7ad8ed50
 CPU_MATH_BELOW = 128   # CPU, bf16/fp16, with gradients: keys shorter than this use SDPA's math backend
