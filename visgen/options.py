@@ -106,6 +106,9 @@ class DataOptions(Options):
     on_corrupt: str = opt('fail', "Unreadable images in a folder of files", choices=('fail', 'skip'))
     stream: bool|None = opt(None, "Read the training files per sample (default: automatic above 4 GiB decoded)")
     probe_limit: int = opt(10000, "Streamed data: training images decoded for the probes (0: all)", ge=0)
+    def relations(self):
+        check(not (self.stream and not self.img_size), "--stream needs --img-size: streamed files are decoded one by one "
+              "and must come out at one size (e.g. --img-size 224).")
 
 # %% ../nbs/00b_options.ipynb #9ce98113
 @dataclass
