@@ -66,3 +66,13 @@ def test_the_papers_details_by_default():
     assert (norm_pix(t) - official).abs().max() < 1e-6
     a = create_method('addp', img_size=8, patch_size=2, in_chans=1)
     assert a.backbone.blocks[0].attn.drop == 0.1 and a.dec[0].mlp.drop1.p == 0.1
+
+def test_a_run_from_before_the_paper_defaults_resumes(saim_run, tmp_path):
+    "A config.json without lr_scale and crop_scale (an earlier visgen's) resumes as it ran, not with SAIM's paper values."
+    import shutil
+    old = tmp_path / 'old'; shutil.copytree(saim_run, old)
+    rec = json.loads((old / 'config.json').read_text())
+    del rec['train']['lr_scale'], rec['data']['crop_scale'], rec['derived']['defaults']
+    (old / 'config.json').write_text(json.dumps(rec))
+    p = run_visgen('pretrain', '--method', 'saim', '--out', old, '--clip-grad', 0.5, '--resume', *SMALL)
+    assert p.returncode == 0 and 'nothing to do' in p.stdout, p.stdout + p.stderr

@@ -230,13 +230,13 @@ def paper_defaults(method:str) -> dict:
 
 # %% ../nbs/00b_options.ipynb #20457e9c
 def resolve_run(opts:RunOptions, recorded:RunOptions|None=None) -> tuple:
-    "`opts` with the `PAPER_FIELDS` left at None filled (from the resumed run `recorded`, else the method's paper, else `GENERIC`): `(opts, {source: [names]})`."
+    "`opts` with the `PAPER_FIELDS` left at None filled (from the resumed run `recorded`, as it ran; else the method's paper, else `GENERIC`): `(opts, {source: [names]})`."
     flat, own = opts.flat(), PAPER_TRAIN.get(opts.model.method, ({}, {}))[0]
     old, dflt = recorded.flat() if recorded is not None else {}, paper_defaults(opts.model.method)
     fill, src = {}, dict(user=[], run=[], paper=[], generic=[])
     for k in PAPER_FIELDS:
         if flat[k] is not None: src['user'].append(k)
-        elif old.get(k) is not None: fill[k] = old[k]; src['run'].append(k)
+        elif recorded is not None: fill[k] = old.get(k); src['run'].append(k)     # as it ran (None: visgen's generic value)
         else: fill[k] = dflt[k]; src['paper' if k in own else 'generic'].append(k)
     return opts.replace(**fill), {k: v for k, v in src.items() if v}
 
