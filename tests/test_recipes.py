@@ -76,3 +76,11 @@ def test_a_run_from_before_the_paper_defaults_resumes(saim_run, tmp_path):
     (old / 'config.json').write_text(json.dumps(rec))
     p = run_visgen('pretrain', '--method', 'saim', '--out', old, '--clip-grad', 0.5, '--resume', *SMALL)
     assert p.returncode == 0 and 'nothing to do' in p.stdout, p.stdout + p.stderr
+
+def test_saim_paper_probe_reads_its_class_token(saim_run):
+    "`visgen probe --protocol paper` on a SAIM run: the official linear probe (SGD, no warm-up, the class token)."
+    from visgen.pipeline import probe
+    r = probe(saim_run, protocol='paper', epochs=1, pixels=False, device='cpu')
+    assert r['protocol'] == 'paper' and 0 <= r['paper_linear_acc'] <= 1, r
+    assert {k: r['paper_recipe'][k] for k in ('recipe', 'optimizer', 'warmup_epochs', 'pool')} == \
+        dict(recipe='saim', optimizer='sgd', warmup_epochs=0, pool='cls'), r['paper_recipe']
