@@ -76,6 +76,10 @@ def _tiny_fmnist(t, cut:bool=True):
 def _i32_weights(t):
     f = t / 'run' / 'model.safetensors'; b = f.read_bytes(); n = int.from_bytes(b[:8], 'little')
     f.write_bytes(b[:8] + b[8:8 + n].replace(b'"dtype":"F32"', b'"dtype":"I32"', 1) + b[8 + n:])   # the header's first F32 -> I32
+def _one_class_tree(t):
+    for split in ('train', 'test'):
+        for i in range(3): _img(t / 'tree' / split / 'a' / f'{i}.png')
+    (t / 'tree' / 'train' / '.ipynb_checkpoints').mkdir()   # a hidden folder is no class
 def _shards_zero_byte(t):
     _tree(t); (t / 'tree' / 'train' / 'a' / 'empty.png').write_bytes(b'')
 
@@ -178,6 +182,8 @@ FAULTS = [  # id, setup(tmp), needs a finished run copied to tmp/run, command, e
      2, 'float.tif: a float image with values 200..200; visgen reads float images on the 0-1 scale only', 'tree'),
     ('fmnist-truncated-gz', _tiny_fmnist, False, ('pretrain', *BASE, '--data', 'fashion_mnist', '--data-root', 'fm', '--out', 'r'), 2,
      'train-images-idx3-ubyte.gz is truncated or corrupt', 'fm'),
+    ('imagefolder-one-class', _one_class_tree, False, ('pretrain', *BASE, '--data', 'imagefolder', '--data-root', 'tree', '--out', 'r'),
+     2, 'are all of one class (a): every probe would score 1.0', 'tree'),
     ('weights-f32-as-i32', _i32_weights, True, ('probe', '--run', 'run', '--device', 'cpu'), 2, "is int32, the model's is float32", 'run'),
 ]
 

@@ -310,7 +310,7 @@ def _classes(tree:Path, loops:list|None=None) -> list[str]:
     except FileNotFoundError: entries = []
     bad = [e for e in entries if _is_dir(e) and _loops(e)]
     if loops is not None: loops += [e.path for e in bad]
-    return sorted(e.name for e in entries if _is_dir(e) and e not in bad)
+    return sorted(e.name for e in entries if _is_dir(e) and e not in bad and not e.name.startswith('.'))   # not .ipynb_checkpoints
 
 def _warn_loops(loops:list):
     if loops: warnings.warn(f"Left out {len(loops)} symbolic link(s) that lead back to a folder above them (a loop): "
@@ -502,6 +502,7 @@ def load_fashion_mnist(root=None, split:str='train', download:bool=False) -> Ima
     x, y = read_idx(_idx(d, f'{pre}-images-idx3-ubyte')), read_idx(_idx(d, f'{pre}-labels-idx1-ubyte'))   # (N, 28, 28), (N,)
     check(x.ndim == 3 and y.ndim == 1 and len(x) == len(y), f"The Fashion-MNIST {split} files in {d} do not match: images "
           f"{'x'.join(map(str, x.shape))}, labels {'x'.join(map(str, y.shape))}; fetch them again.")
+    check(not len(y) or int(y.max()) < 10, f"The Fashion-MNIST {split} labels in {d} hold {int(y.max())}, beyond its 10 classes: fetch them again.")
     return ImageSet(torch.from_numpy(x.copy())[:, None], torch.from_numpy(y.astype(np.int64)), list(datasets.FashionMNIST.classes),
                     'fashion_mnist')
 
@@ -864,15 +865,22 @@ class RunData:
     mean: torch.Tensor   # (C,)
     std: torch.Tensor    # (C,)
 
+def _two_classes(s, d):
+    "Fail unless training split `s` holds images of at least two classes: with one, every probe scores 1.0 whatever the features."
+    have = sorted({s.classes[i] for i in s.labels.unique().tolist()})
+    check(len(have) >= 2, f"The training images of {d.data!r}{f' in {d.data_root}' if d.data_root else ''} are all of one class "
+          f"({have[0] if have else 'none'}): every probe would score 1.0 whatever the features. Give the data set at least two classes.")
+
 def load_run_data(d) -> RunData:
     "The training, probe and test views of `d` (`visgen.options.DataOptions`), and the channel statistics of the training images."
     check_dataset(d.data)
     files = streamed_train(d)
     if files is not None:                        # streamed: pre-train from the files; probes on a decoded subset
+        _two_classes(files, d)
         probe = files.take(d.probe_limit, seed=0).decode(stored_size(d.img_size))
         test = at_image_size(match_splits(probe, _load_split(d, 'test')), d.img_size, stored=False)
         return RunData(files, at_image_size(probe, d.img_size, stored=False), test, *channel_stats(probe))
-    train = _load_split(d, 'train')
+    train = _load_split(d, 'train'); _two_classes(train, d)
     test = match_splits(train, _load_split(d, 'test'))   # same channels and size; labels matched by class name
     if d.img_size: train, test = at_image_size(train, d.img_size), at_image_size(test, d.img_size, stored=False)
     probe = at_image_size(train, d.img_size, stored=False) if d.img_size else train
