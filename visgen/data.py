@@ -21,14 +21,14 @@ from torchvision import datasets
 from torchvision.transforms import v2
 
 # %% auto #0
-__all__ = ['DATASETS', 'CIFAR10_SIZES', 'EVAL_CROP', 'STREAM_ABOVE', 'STREAMABLE', 'ImageSet', 'balanced_indices',
-           'register_dataset', 'load_images', 'data_root', 'cache_dir', 'stratified_split', 'load_digits', 'DepthError',
-           'decode_images', 'load_imagefolder', 'extract_once', 'load_cifar10_jpeg', 'read_idx', 'load_fashion_mnist',
-           'load_cifar10', 'channel_stats', 'check_channels', 'match_splits', 'normalise', 'pretrain_transform',
-           'stored_size', 'resize_short', 'standard_transform', 'at_image_size', 'resized', 'mix_seed',
-           'PretrainDataset', 'ResumableSampler', 'make_loader', 'FileImages', 'stream_imagefolder', 'shard_classes',
-           'write_shards', 'ShardImages', 'stream_shards', 'load_shards', 'jpeg_tree', 'check_dataset',
-           'streamed_train', 'RunData', 'load_run_data', 'eval_views']
+__all__ = ['DATASETS', 'CIFAR10_SIZES', 'FASHION_MNIST_SIZES', 'EVAL_CROP', 'STREAM_ABOVE', 'STREAMABLE', 'ImageSet',
+           'balanced_indices', 'register_dataset', 'load_images', 'data_root', 'cache_dir', 'stratified_split',
+           'load_digits', 'DepthError', 'decode_images', 'load_imagefolder', 'extract_once', 'load_cifar10_jpeg',
+           'read_idx', 'load_fashion_mnist', 'load_cifar10', 'channel_stats', 'check_channels', 'match_splits',
+           'normalise', 'pretrain_transform', 'stored_size', 'resize_short', 'standard_transform', 'at_image_size',
+           'resized', 'mix_seed', 'PretrainDataset', 'ResumableSampler', 'make_loader', 'FileImages',
+           'stream_imagefolder', 'shard_classes', 'write_shards', 'ShardImages', 'stream_shards', 'load_shards',
+           'jpeg_tree', 'check_dataset', 'streamed_train', 'RunData', 'load_run_data', 'eval_views']
 
 # %% ../nbs/06_data.ipynb #0bf93a82
 @dataclass(repr=False)
@@ -484,6 +484,8 @@ def read_idx(f:Path) -> np.ndarray:
 
 def _idx(d:Path, f:str) -> Path: return d / f if (d / f).is_file() else d / f'{f}.gz'
 
+FASHION_MNIST_SIZES = dict(train=60000, test=10000)   # images per split: the files are checked against it
+
 # %% ../nbs/06_data.ipynb #512666ff
 @register_dataset('fashion_mnist')
 def load_fashion_mnist(root=None, split:str='train', download:bool=False) -> ImageSet:
@@ -502,6 +504,9 @@ def load_fashion_mnist(root=None, split:str='train', download:bool=False) -> Ima
     x, y = read_idx(_idx(d, f'{pre}-images-idx3-ubyte')), read_idx(_idx(d, f'{pre}-labels-idx1-ubyte'))   # (N, 28, 28), (N,)
     check(x.ndim == 3 and y.ndim == 1 and len(x) == len(y), f"The Fashion-MNIST {split} files in {d} do not match: images "
           f"{'x'.join(map(str, x.shape))}, labels {'x'.join(map(str, y.shape))}; fetch them again.")
+    n = FASHION_MNIST_SIZES[split]
+    check(len(x) == n, f"{_idx(d, f'{pre}-images-idx3-ubyte')} holds {len(x):,} images; Fashion-MNIST's {split} split has {n:,}: "
+          "the files are of another data set, or swapped; fetch them again.")
     check(not len(y) or int(y.max()) < 10, f"The Fashion-MNIST {split} labels in {d} hold {int(y.max())}, beyond its 10 classes: fetch them again.")
     return ImageSet(torch.from_numpy(x.copy())[:, None], torch.from_numpy(y.astype(np.int64)), list(datasets.FashionMNIST.classes),
                     'fashion_mnist')
