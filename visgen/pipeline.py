@@ -11,7 +11,8 @@ import torch
 import torch.distributed as dist
 from safetensors.torch import save_file
 from .core import check, UserError, get_device, seed_everything, resolve_amp, set_tf32, tf32
-from .options import RunOptions, ProbeOptions, FinetuneOptions, SampleOptions, recipe, replace_options
+from .options import (RunOptions, ProbeOptions, FinetuneOptions, SampleOptions, recipe, probe_recipe, replace_options,
+                            resolve_run, peak_lr)
 from .rundir import (read_config, run_options, check_run_dir, start_run, remove_stub, resumed, write_json, on_rank0,
                            respect_umask, RunLock, Replacement, recover, check_derived, check_writable, save_safetensors, is_run_dir)
 from .options import derived as derived_of
@@ -27,8 +28,8 @@ from .compare import pack_correct
 __all__ = ['TRAIN_AS_TEST', 'default_patch_size', 'check_opts', 'check_run', 'method_opts', 'build_model', 'load_run',
            'evaluate_run', 'loud', 'on_training_images', 'result_warnings', 'split_correct', 'check_part',
            'prepare_parts', 'save_weights', 'finished_metrics', 'pretrain', 'eval_data', 'eval_name', 'other_data',
-           'load_pair', 'eval_record', 'read_lock', 'probe', 'probe_layers', 'finetune_recipe', 'finetune_run',
-           'sample_run', 'show_images']
+           'load_pair', 'eval_record', 'read_lock', 'probe', 'paper_probe_recipe', 'probe_layers', 'finetune_recipe',
+           'class_token', 'finetune_run', 'sample_run', 'show_images']
 
 # %% ../nbs/10_pipeline.ipynb #61de9207
 def default_patch_size(H:int, W:int) -> int:
@@ -205,7 +206,8 @@ def _derive(opts:RunOptions, rd, model, world:int, recorded:dict|None=None) -> d
 def _transform(opts:RunOptions, rd):
     "The training augmentation: the field's standard one with `--img-size`, a milder one with `--aug`, else none."
     d = opts.data
-    return standard_transform(d.img_size) if d.img_size else pretrain_transform(rd.train.img_size) if d.aug else None
+    scale = {} if d.crop_scale is None else dict(scale=d.crop_scale)        # None: the transform's own range
+    return standard_transform(d.img_size, **scale) if d.img_size else pretrain_transform(rd.train.img_size, **scale) if d.aug else None
 
 def _stamp(p:Path):
     "What tells a rewritten file from the same one: its inode and modification time (None when missing)."
@@ -263,6 +265,9 @@ def pretrain(out, opts:RunOptions|None=None, resume:bool=False, overwrite:bool=F
     owner = not dist.is_initialized()   # a nested run (a method training its tokenizer first) leaves the group to its caller
     device, rank, world = setup_distributed(opts.train.device)   # under torchrun: one process per GPU (or CPU rank)
     on_rank0(check_run_dir, out, resume, overwrite)             # fail fast, before the data is read
+    prev = read_config(out) if resume and (Path(out) / 'config.json').is_file() else None
+    opts, sources = resolve_run(opts, run_options(prev, Path(out) / 'config.json') if prev else None)   # the paper's values
+    if prev and 'user' not in sources: sources = derived_of(prev).get('defaults', sources)   # a resume keeps the run's record
     rd = load_run_data(opts.data)
     if rank == 0 and on_training_images(opts.data): loud(TRAIN_AS_TEST)
     if rank == 0 and hasattr(rd.train, 'paths'): log(f"data: streamed from {len(rd.train)} files ({opts.train.workers} workers); "
@@ -270,7 +275,8 @@ def pretrain(out, opts:RunOptions|None=None, resume:bool=False, overwrite:bool=F
     recorded = derived_of(read_config(out)).get('method_opts') if resume and (Path(out) / 'config.json').is_file() else None
     model = build_model(opts, rd.probe.img_size, rd.train.channels, recorded); check_pool(model, opts.eval.pool)   # a resume: as built
     random_model = copy.deepcopy(model)                     # the same network at random initialisation
-    dv = _derive(opts, rd, model, world, recorded)
+    dv = {**_derive(opts, rd, model, world, recorded), 'defaults': sources,   # which values came from the paper, the user, the run
+          'peak_lr': peak_lr(opts.train, opts.train.global_batch or opts.train.batch_size * world)}
     steps_per_epoch(len(rd.train), opts.train, world)        # one global batch fits: checked before any file is touched
     lock, created = on_rank0(start_run, out, opts, dv, resume, overwrite, extend) or (None, None)
     out = Path(out)
@@ -351,11 +357,16 @@ def probe(run_dir, p:ProbeOptions|None=None, **kw) -> dict:
         other = other_data(run_dir, opts, dv, p.data, rd, 'probe')       # said before the work, recorded in the results
         res, correct = split_correct(evaluate_run(model.to(dev), random_model.to(dev), rd.probe, rd.test, rd.mean, rd.std, dev,
                                                   pool, p.pixels))
-        if p.mae_epochs:
+        res['protocol'] = p.protocol
+        if p.protocol == 'paper':
+            r = paper_probe_recipe(p, model, opts.eval.pool)
+            check_pool(model, r['pool'])
             for prefix, m in (('', model), ('random_', random_model)):
-                res[f'{prefix}mae_linear_acc'] = mae_linear_probe(m, rd.probe.images, rd.probe.labels, rd.test.images, rd.test.labels,
-                                                                  rd.mean, rd.std, epochs=p.mae_epochs, pool=pool, device=dev,
-                                                                  warmup_epochs=min(10, p.mae_epochs // 9))
+                res[f'{prefix}paper_linear_acc'] = mae_linear_probe(
+                    m, rd.probe.images, rd.probe.labels, rd.test.images, rd.test.labels, rd.mean, rd.std, epochs=r['epochs'],
+                    batch_size=r['batch_size'], blr=r['blr'], warmup_epochs=r['warmup_epochs'], pool=r['pool'], device=dev,
+                    weight_decay=r['weight_decay'], label_smoothing=r['label_smoothing'], optimizer=r['optimizer'])
+            res['paper_recipe'] = r
         if p.img_size or p.positions: res.update(eval_record(rd.probe, opts, p.positions))
         res.update(other)
         warn = result_warnings(res, len(rd.test.classes), largest_weight(model.state_dict()))
@@ -364,6 +375,13 @@ def probe(run_dir, p:ProbeOptions|None=None, **kw) -> dict:
         write_json(Path(run_dir) / f'{name}_correct.json', correct, 'per-image correctness')
         write_json(Path(run_dir) / f'{name}.json', res, 'probe results')
     return res
+
+# %% ../nbs/10_pipeline.ipynb #e1f1b2b5
+def paper_probe_recipe(p:ProbeOptions, model, run_pool:str='mean') -> dict:
+    "The paper probe's values: recipe `p.recipe`, else the method's (`model.recipe`, else `mae`); `p.epochs` and `p.pool` over the recipe's, the run's pool where the recipe names none; warm-up at most a ninth of the epochs (MAE's 10 of 90)."
+    r = probe_recipe(p.recipe or getattr(model, 'recipe', 'mae'))
+    epochs = p.epochs or r['epochs']
+    return {**r, 'epochs': epochs, 'warmup_epochs': min(r['warmup_epochs'], epochs // 9), 'pool': p.pool or r['pool'] or run_pool}
 
 # %% ../nbs/10_pipeline.ipynb #b782e848
 def probe_layers(run_dir, p:ProbeOptions|None=None, **kw) -> list:
@@ -386,6 +404,11 @@ def finetune_recipe(f:FinetuneOptions, model) -> FinetuneOptions:
     "`f` with its unset values from its recipe: `f.recipe`, else the method's (`model.recipe`), else `mae`."
     return f.resolve(recipe(f.recipe or getattr(model, 'recipe', 'mae')))
 
+def class_token(model):
+    "The pre-trained class token `(1, 1, D)` of `model` (the parameter its `class_token` names, e.g. SAIM's start token), or None."
+    name = getattr(model, 'class_token', None)
+    return getattr(model, name) if name else None
+
 def finetune_run(run_dir, f:FinetuneOptions|None=None, **kw) -> dict:
     "Fine-tune a run's backbone and, as the baseline, the same backbone at random init; writes `finetune.json` and `finetune_correct.json`. `kw`: `FinetuneOptions`."
     f = f or FinetuneOptions(**kw)
@@ -400,8 +423,10 @@ def finetune_run(run_dir, f:FinetuneOptions|None=None, **kw) -> dict:
                   warmup_epochs=f.warmup_epochs, device=str(get_device(f.device)), randaug=None if f.randaug == 'none' else f.randaug,
                   mixup=f.mixup, cutmix=f.cutmix, label_smoothing=f.label_smoothing, seed=f.seed, mean=rd.mean, std=rd.std,
                   drop_path=f.drop_path, reprob=f.reprob, causal=f.causal, pool=f.pool, amp=amp)
+        check(f.pool != 'cls' or class_token(model) is not None,
+              f"--pool cls: method {opts.model.method!r} has no class token to read; use --pool mean or last.")
         args = (rd.probe.images, rd.probe.labels, rd.test.images, rd.test.labels)
-        ft, rand = finetune(model.backbone, *args, **kw), finetune(random_model.backbone, *args, **kw)
+        ft, rand = (finetune(m.backbone, *args, **kw, cls_token=class_token(m)) for m in (model, random_model))
         rec = {k: v for k, v in kw.items() if k not in ('mean', 'std')}
         res = dict(acc=ft['acc'], random_acc=rand['acc'], recipe=dict(name=f.recipe, **rec), **other)
         if on_training_images(opts.data): res['evaluated_on_training_images'] = True; res['warnings'] = [loud(TRAIN_AS_TEST)]

@@ -17,15 +17,15 @@ from timm.optim import param_groups_weight_decay
 from timm.scheduler import CosineLRScheduler
 from safetensors.torch import save_file, load_file
 from .core import progress as progress_bar
-from .options import TrainOptions
+from .options import TrainOptions, GENERIC, peak_lr, replace_options
 from .rundir import atomic_write_text, respect_umask, fsync_dir, save_torch, save_safetensors
 from .data import ResumableSampler, make_loader, mix_seed
 
 # %% auto #0
 __all__ = ['HUGE_WEIGHT', 'LOGGERS', 'make_optimizer', 'make_scheduler', 'save_checkpoint', 'largest_weight', 'load_weights',
            'nonfinite_keys', 'read_checkpoint', 'load_latest', 'dist_env', 'setup_distributed', 'accum_steps',
-           'steps_per_epoch', 'NonFiniteLoss', 'last_good_checkpoint', 'tensorboard_writer', 'MetricLog', 'train',
-           'read_log']
+           'steps_per_epoch', 'effective_train', 'NonFiniteLoss', 'last_good_checkpoint', 'tensorboard_writer',
+           'MetricLog', 'train', 'read_log']
 
 # %% ../nbs/08_train.ipynb #e372c82f
 def make_optimizer(model:nn.Module, cfg:TrainOptions):
@@ -208,6 +208,13 @@ def _mean_all(t:torch.Tensor) -> torch.Tensor:
     if dist.is_initialized(): t = t.clone(); dist.all_reduce(t); t /= dist.get_world_size()
     return t
 
+# %% ../nbs/08_train.ipynb #5c747c55
+def effective_train(cfg:TrainOptions, global_batch:int) -> TrainOptions:
+    "The options a step runs with: the peak rate at `global_batch` (`visgen.options.peak_lr`; `min_lr` at most that), and `clip_grad`/`lr_scale` left at None at visgen's generic values (a `train` called without a method's paper defaults)."
+    cfg = replace_options(cfg, **{k: GENERIC[k] for k in ('clip_grad', 'lr_scale') if getattr(cfg, k) is None})
+    lr = peak_lr(cfg, global_batch)
+    return replace_options(cfg, lr=lr, min_lr=min(cfg.min_lr, lr), lr_scale='none')
+
 # %% ../nbs/08_train.ipynb #43b4b543
 class NonFiniteLoss(UserError):
     "Raised when the loss is NaN or infinite and `skip_nonfinite` is off."
@@ -330,6 +337,7 @@ def train(model:nn.Module, dataset, cfg:TrainOptions, run_dir, resume:bool=False
     seed_everything(cfg.seed if rank == 0 else mix_seed(cfg.seed, rank))
     model.to(device).train()
     accum, spe = steps_per_epoch(len(dataset), cfg, world)
+    cfg = effective_train(cfg, cfg.batch_size * accum * world)        # the peak rate at this global batch
     opt, ac = make_optimizer(model, cfg), autocast(device, cfg.amp)
     enable_tf32(device)
     sched = make_scheduler(opt, cfg, spe)
