@@ -483,7 +483,7 @@ def test_huge_weights_are_said(tmp_path, finished):
     shutil.copytree(finished, tmp_path / 'run'); f = tmp_path / 'run' / 'model.safetensors'
     save_file({k: v * 1e18 if v.is_floating_point() else v for k, v in load_file(str(f)).items()}, f)
     p = run_visgen('probe', '--run', tmp_path / 'run', '--device', 'cpu', '--no-pixels', env=ENV)
-    assert p.returncode == 0 and "WARNING: the run's weights reach a magnitude of 1.01e+18" in p.stderr, p.stderr[-2000:]
+    assert p.returncode == 0 and "WARNING: the run's weights reach a magnitude of " in p.stderr and 'e+18 (' in p.stderr, p.stderr[-2000:]
     assert "WARNING: the run's probes are at chance" in p.stderr, p.stderr[-2000:]
     res = json.loads((tmp_path / 'run' / 'probe.json').read_text())
     assert len(res['warnings']) == 2 and 'magnitude' in res['warnings'][0], res
