@@ -378,20 +378,22 @@ def bench_cmd(cmd):
 @command('shards')
 def shards_cmd(cmd):
     "Pack an ImageFolder tree into WebDataset tar shards, for `visgen pretrain --data shards --data-root OUT`."
-    from visgen.data import write_shards
+    from visgen.data import write_shards, shard_classes
     check(cmd.data_root and cmd.out, "Pass --data-root TREE (an ImageFolder tree) and --out DIR (where the shards go).")
     root, done, out = Path(cmd.data_root).expanduser(), {}, Path(cmd.out)
-    splits = [s.strip() for s in cmd.splits.split(',') if s.strip()]
+    splits = list(dict.fromkeys(s.strip() for s in cmd.splits.split(',') if s.strip()))   # each split once
     check(splits, "--splits names no split: pass the names of the tree's split folders, e.g. train,val.")
     todo = [s for s in splits if (root / s).is_dir()]
     check(todo, f"{root} has none of the splits {cmd.splits}: pass --splits with the names of its split folders.")
     check_writable(out, ['classes.json', *(f'{s}-*.tar' for s in todo)])        # everything checked before the first shard
     for s in todo: check(not list(out.glob(f'{s}-*.tar')), f"{out} already holds {s} shards: choose another --out "
                          "(visgen does not overwrite them).")
+    known = json.loads((out / 'classes.json').read_text()) if (out / 'classes.json').is_file() else None
+    classes = shard_classes(root, todo, known)   # one class index for every split (a split lacking a class keeps the others' numbers)
     existed, had_classes = out.exists(), (out / 'classes.json').exists()
     out.mkdir(parents=True, exist_ok=True); claim(out)
     for s in todo:
-        try: done[s] = len(write_shards(root, out, s, cmd.shard_size, cmd.on_corrupt))
+        try: done[s] = len(write_shards(root, out, s, cmd.shard_size, cmd.on_corrupt, classes))
         except BaseException:                  # a failed split leaves none of its shards (and no folder this call made)
             for p in out.glob(f'{s}-*.tar'): p.unlink()
             if not done and not had_classes: (out / 'classes.json').unlink(missing_ok=True)
