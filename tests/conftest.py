@@ -1,4 +1,4 @@
-import os, subprocess, sys
+import json, os, select, signal, subprocess, sys, tempfile
 from pathlib import Path
 # Tests run two pytest workers on two cores (see the Makefile): one thread each, set before torch loads.
 os.environ.setdefault('OMP_NUM_THREADS', '1')
@@ -7,20 +7,70 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
-def same_weights(a: Path, b: Path):
-    "Assert the `model.safetensors` of run directories `a` and `b` are equal, tensor by tensor."
-    import torch
-    from safetensors.torch import load_file
-    wa, wb = load_file(str(a / 'model.safetensors')), load_file(str(b / 'model.safetensors'))
-    assert wa.keys() == wb.keys()
-    for k in wa: assert torch.equal(wa[k], wb[k]), f"{k} differs"
+# Most CLI tests start `visgen` for an error found in a second or a run of a few steps: importing torch, the methods and
+# the pipeline (~4 s on 2 cores) was most of their time. A "zygote" process imports them once per pytest worker and forks a
+# child per command; the child sets the test's cwd, environment and output files, runs `visgen.cli.main` and exits with its
+# status, as the console script does (same interpreter, the same `main`). Environments that change how a process starts
+# (PYTHONPATH, thread counts, torch/CUDA settings) and tests that signal the process start the console script itself.
+_ZYGOTE = r'''
+import json, os, sys, traceback
+import torch, visgen.cli, visgen.pipeline, visgen.registry
+visgen.registry.load_methods()
+out = os.fdopen(os.dup(1), 'w', buffering=1)
+for line in sys.stdin:
+    r = json.loads(line)
+    pid = os.fork()
+    if pid == 0:
+        os.chdir(r['cwd']); os.environ.clear(); os.environ.update(r['env'])
+        for fd, path, flags in ((0, os.devnull, os.O_RDONLY), (1, r['out'], os.O_WRONLY), (2, r['err'], os.O_WRONLY)):
+            f = os.open(path, flags); os.dup2(f, fd); os.close(f)
+        sys.argv = ['visgen', *r['args']]
+        raise SystemExit(visgen.cli.main(r['args']))
+    out.write(f"{pid}\n")
+    out.write(f"{os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])}\n")
+'''
+_STARTUP = ('PYTHON', 'OMP_', 'MKL_', 'KMP_', 'TORCH', 'CUDA', 'LD_', 'ATEN_', 'ONEDNN_', 'VIRTUAL_ENV', 'PATH')
+_zygote, _zygote_env, _buf = None, None, b''
 
-def run_visgen(*args, cwd=None, env=None, timeout=600, check=False):
-    "Run the `visgen` console script of this environment; returns the CompletedProcess."
-    e = {**os.environ, **(env or {})}
-    p = subprocess.run([str(BIN / 'visgen'), *map(str, args)], cwd=cwd or ROOT, env=e, timeout=timeout,
-                       capture_output=True, text=True)
-    if check and p.returncode: raise AssertionError(f"visgen {' '.join(map(str, args))} failed:\n{p.stdout}\n{p.stderr}")
+def _startup_env(env): return {k: v for k, v in env.items() if k.startswith(_STARTUP)}
+
+def _line(fd, timeout=None) -> str|None:
+    "The zygote's next line, or None after `timeout` seconds without one."
+    global _buf
+    while b'\n' not in _buf:
+        if not select.select([fd], [], [], timeout)[0]: return None
+        chunk = os.read(fd, 4096)
+        if not chunk: raise RuntimeError('the zygote process died')
+        _buf += chunk
+    line, _, _buf = _buf.partition(b'\n')
+    return line.decode()
+
+def _zygote_run(args, cwd, env, timeout):
+    "`visgen *args` in a child forked from the zygote; a CompletedProcess, or None where the zygote cannot serve."
+    global _zygote, _zygote_env, _buf
+    if _zygote is None or _zygote.poll() is not None:
+        _zygote_env, _buf = _startup_env(os.environ), b''
+        _zygote = subprocess.Popen([sys.executable, '-c', _ZYGOTE], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                                   cwd=ROOT, bufsize=1)
+    if _startup_env(env) != _zygote_env: return None
+    with tempfile.TemporaryDirectory() as d:
+        o, e = Path(d) / 'out', Path(d) / 'err'; o.touch(); e.touch()
+        _zygote.stdin.write(json.dumps(dict(args=args, cwd=str(cwd), env=env, out=str(o), err=str(e))) + '\n'); _zygote.stdin.flush()
+        fd = _zygote.stdout.fileno()
+        pid = int(_line(fd)); code = _line(fd, timeout)
+        if code is None:
+            os.kill(pid, signal.SIGKILL); _line(fd)
+            raise subprocess.TimeoutExpired(['visgen', *args], timeout, o.read_text(), e.read_text())
+        code = int(code)
+        return subprocess.CompletedProcess(['visgen', *args], code, o.read_text(), e.read_text())
+
+def run_visgen(*args, cwd=None, env=None, timeout=600, check=False, fresh=False):
+    "Run `visgen *args` (in a child of the zygote, or with `fresh` the console script itself); returns the CompletedProcess."
+    e, args = {**os.environ, **(env or {})}, list(map(str, args))
+    p = None if fresh else _zygote_run(args, cwd or ROOT, e, timeout)
+    if p is None:
+        p = subprocess.run([str(BIN / 'visgen'), *args], cwd=cwd or ROOT, env=e, timeout=timeout, capture_output=True, text=True)
+    if check and p.returncode: raise AssertionError(f"visgen {' '.join(args)} failed:\n{p.stdout}\n{p.stderr}")
     return p
 
 @pytest.fixture
