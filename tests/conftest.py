@@ -7,6 +7,15 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
+def same_weights(a: Path, b: Path):
+    "Assert the `model.safetensors` of run directories `a` and `b` are equal, tensor by tensor."
+    import torch
+    from safetensors.torch import load_file
+    wa, wb = load_file(str(a / 'model.safetensors')), load_file(str(b / 'model.safetensors'))
+    assert wa.keys() == wb.keys()
+    for k in wa: assert torch.equal(wa[k], wb[k]), f"{k} differs"
+
+
 # Most CLI tests start `visgen` for an error found in a second or a run of a few steps: importing torch, the methods and
 # the pipeline (~4 s on 2 cores) was most of their time. A "zygote" process imports them once per pytest worker and forks a
 # child per command; the child sets the test's cwd, environment and output files, runs `visgen.cli.main` and exits with its
