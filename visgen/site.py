@@ -549,8 +549,8 @@ def execute_notebooks(paths, skip_flags=('slow', 'cuda'), dpi:int=FIG_DPI) -> li
         nb = read_nb(p)
         def skip(cell):
             if cell.cell_type != 'code': return True
-            if set(skip_flags) & _flags(cell.source): cell.outputs = []; return True
-            return False
+            cell.outputs = []                                             # execnb keeps old outputs of a cell that prints nothing
+            return bool(set(skip_flags) & _flags(cell.source))
         sh = CaptureShell(p, mpl_format='png')
         sh.run_cell(f"import matplotlib; matplotlib.rcParams['figure.dpi'] = {dpi}")
         try:
