@@ -39,7 +39,9 @@ def test_finetune(run):
     assert p.returncode == 0, p.stderr
     r = json.loads((run / 'finetune.json').read_text())
     assert 0 <= r['acc'] <= 1 and 0 <= r['random_acc'] <= 1
-    assert r['recipe']['drop_path'] == 0.1 and r['recipe']['reprob'] == 0.25 and r['recipe']['causal'] is False   # MAE's recipe
+    rc = r['recipe']                                                    # a DARL run: DARL's recipe (table 8, sec. 4)
+    assert (rc['name'], rc['pool'], rc['causal'], rc['betas'], rc['layer_decay'], rc['drop_path'], rc['reprob']) == \
+        ('darl', 'last', False, [0.9, 0.95], 0.75, 0.0, 0.0), rc
     c = json.loads((run / 'finetune_correct.json').read_text())        # per test image, for visgen.compare
     assert abs(unpack_correct(c['finetune_correct']).mean() - r['acc']) < 1e-6
 
@@ -112,12 +114,16 @@ def test_probe_at_another_resolution(run):
         assert p.returncode == 2 and msg in p.stderr and 'Traceback' not in p.stderr, p.stderr
     assert sorted(f.name for f in run.iterdir()) == before                  # nothing written by a refused call
 
-def test_mae_probe(run):
-    "MAE's linear probe (LARS, augmented images each epoch) beside the fast one, for the run and its random-init twin."
-    p = run_visgen('probe', '--run', run, '--device', 'cpu', '--mae-epochs', 2)
+def test_paper_probe(run):
+    "The paper's linear probe (DARL's table 11: LARS, label smoothing 0.1, mean of the causal features) beside the fast one."
+    p = run_visgen('probe', '--run', run, '--device', 'cpu', '--protocol', 'paper', '--epochs', 2)
     assert p.returncode == 0, p.stderr
     r = json.loads((run / 'probe.json').read_text())
-    assert 0 <= r['mae_linear_acc'] <= 1 and 0 <= r['random_mae_linear_acc'] <= 1 and 'linear_acc' in r
+    assert 0 <= r['paper_linear_acc'] <= 1 and 0 <= r['random_paper_linear_acc'] <= 1 and 'linear_acc' in r
+    assert r['protocol'] == 'paper' and r['paper_recipe'] == dict(recipe='darl', optimizer='lars', epochs=2, blr=0.1, batch_size=256,
+        warmup_epochs=0, weight_decay=0., label_smoothing=0.1, pool='mean'), r['paper_recipe']
+    p = run_visgen('probe', '--run', run, '--device', 'cpu', '--epochs', 2)
+    assert p.returncode == 2 and 'pass --protocol paper' in p.stderr
 
 def test_run_written_before_the_options_tree(run, tmp_path):
     "A run whose config.json is the flat file of earlier versions is still probed, and resumed (a no-op here) or refused clearly."

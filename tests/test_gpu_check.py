@@ -3,23 +3,23 @@ with one failed row fails (non-zero exit, the row named)."""
 import json, subprocess, sys
 from conftest import ROOT, run_visgen
 
-FIXED = ['cuda cells', 'bench darl_mse micro_8', 'flex randsac', 'stream', 'torchrun']
-MORE = ['flex saim', 'bench saim micro_8']   # run while the budget lasts (it does on any machine we know; else skipped)
+FIXED = ['cuda cells', 'bench darl_mse micro_8', 'flex randsac', 'stream', 'torchrun']   # what --budget 70 buys (the minimum: 66 s)
 
 
 def test_gpu_check_dry(tmp_path):
-    p = run_visgen('gpu-check', '--dry', '--out', tmp_path / 'gc.json', env={'OMP_NUM_THREADS': '1'}, timeout=900)
+    """The minimum (every step once) within a budget that buys nothing more: the optional items (flex saim, bench saim)
+    are planned out, not run (`plan` is tested in nbs/22_gpucheck.ipynb; a failed optional row in the next test)."""
+    p = run_visgen('gpu-check', '--dry', '--budget', '70', '--out', tmp_path / 'gc.json', env={'OMP_NUM_THREADS': '1'}, timeout=900)
     print(p.stdout[-3000:])
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
     res = json.loads((tmp_path / 'gc.json').read_text())
     rows = {r['step']: r for r in res['rows']}
-    assert list(rows) == FIXED + MORE, list(rows)
+    assert list(rows) == FIXED, list(rows)
     assert all(rows[s]['status'] == 'ok' for s in FIXED), res['rows']
-    assert all(rows[s]['status'] == 'ok' or rows[s]['result'].startswith('skipped: budget') for s in MORE), res['rows']
     assert res['tf32'] is True and res['dry'] is True and res['plan']['est'] <= res['budget']
     assert rows['torchrun']['figures'] == dict(world_size=2, backend='gloo')
     assert rows['bench darl_mse micro_8']['figures']['compiled_img_s'] > 0
-    for s in ('[gpu-check] budget 300 s', '| stream | ok |', 'img/s streamed', 'MFU', 'compiled', '= dense masks',
+    for s in ('[gpu-check] budget 70 s', '| stream | ok |', 'img/s streamed', 'MFU', 'compiled', '= dense masks',
               'gloo on the CPU', '0 failed'):
         assert s in p.stdout, s
 

@@ -10,12 +10,12 @@ def test_sweep_dry_prints_the_protocol():
     assert r.returncode == 0, r.stderr
     cmd = r.stdout.strip().splitlines()[-1]
     for s in ('--method randsac', '--seed 7', '--epochs 6', '--train-limit 20000', '--opts order=square,M=2,norm_pix=False',
-              'runs/cifar/randsac_square_raw_s7', '--amp '):
+              'runs/cifar/randsac_square_raw_s7', '--amp ', '--clip-grad 1.0', '--lr-scale none'):   # the committed rows' values
         assert s in cmd, (s, cmd)
     r = _py('experiments/cifar_sweep.py', '--dry', '--only', 'saim', '--seeds', '7', '--finetune')
     assert r.returncode == 0, r.stderr
     ft = r.stdout.strip().splitlines()[-1]
-    assert ' finetune --run ' in ft and 'runs/cifar/saim_s7' in ft and '--epochs 5' in ft, ft
+    assert ' finetune --run ' in ft and 'runs/cifar/saim_s7' in ft and '--epochs 5' in ft and '--recipe mae' in ft, ft
     r = _py('experiments/cifar_sweep.py', '--dry', '--only', 'darl_diffusion', '--seeds', '7', '--curve')
     assert r.returncode == 0, r.stderr
     pre, cur = r.stdout.strip().splitlines()[-2:]

@@ -53,6 +53,36 @@ def _user_png(t): _user_dir(t); (t / 'd' / 'p.png').write_bytes(b'\x89PNG mine')
 def _user_json(t): _user_dir(t); (t / 'd' / 'b.json').write_text('{"mine": 1}')
 LONG = 'x' * 300
 
+# issue 32, h-rel32c: numbers only from data that is what it claims: setups
+def _tree_extra_test_class(t): _tree(t); _img(t / 'tree' / 'test' / 'z' / '0.png')
+def _img(p, a=None, **kw):
+    import numpy as np
+    from PIL import Image
+    p.parent.mkdir(parents=True, exist_ok=True); Image.fromarray(np.full((8, 8), 9, np.uint8) if a is None else a).save(p, **kw)
+def _tree_int32(t):
+    import numpy as np
+    _tree(t); _img(t / 'tree' / 'train' / 'a' / 'deep.tif', np.full((8, 8), 70000, np.int32))
+def _tree_float255(t):
+    import numpy as np
+    _tree(t); _img(t / 'tree' / 'train' / 'a' / 'float.tif', np.full((8, 8), 200., np.float32))
+def _tiny_fmnist(t, cut:bool=True):
+    import gzip, numpy as np
+    (t / 'fm').mkdir()
+    for pre, n in (('train', 6), ('t10k', 4)):
+        for kind, shape in (('images-idx3', (n, 28, 28)), ('labels-idx1', (n,))):
+            a = np.arange(np.prod(shape), dtype=np.uint8).reshape(shape)
+            raw = bytes([0, 0, 8, a.ndim]) + b''.join(int(d).to_bytes(4, 'big') for d in shape) + a.tobytes()
+            (t / 'fm' / f'{pre}-{kind}-ubyte.gz').write_bytes(gzip.compress(raw[:-50] if cut and kind.startswith('images') else raw))
+def _i32_weights(t):
+    f = t / 'run' / 'model.safetensors'; b = f.read_bytes(); n = int.from_bytes(b[:8], 'little')
+    f.write_bytes(b[:8] + b[8:8 + n].replace(b'"dtype":"F32"', b'"dtype":"I32"', 1) + b[8 + n:])   # the header's first F32 -> I32
+def _one_class_tree(t):
+    for split in ('train', 'test'):
+        for i in range(3): _img(t / 'tree' / split / 'a' / f'{i}.png')
+    (t / 'tree' / 'train' / '.ipynb_checkpoints').mkdir()   # a hidden folder is no class
+def _shards_zero_byte(t):
+    _tree(t); (t / 'tree' / 'train' / 'a' / 'empty.png').write_bytes(b'')
+
 FAULTS = [  # id, setup(tmp), needs a finished run copied to tmp/run, command, exit code, phrase, folder that must not change
     ('overwrite-user-folder', _user_dir, False, ('pretrain', *BASE, '--out', 'd', '--overwrite'), 2, 'not a visgen run directory', 'd'),
     ('overwrite-then-bad-batch', None, True, ('pretrain', *BASE, '--out', 'run', '--overwrite', '--batch-size', 5000), 2,
@@ -140,10 +170,25 @@ FAULTS = [  # id, setup(tmp), needs a finished run copied to tmp/run, command, e
     ('main-epochs-0', None, False, ('main', '--epochs', 0, '--out', 'm'), 2, 'epochs (--epochs) must be at least 1', None),
     ('main-error-inside', None, False, ('main', '--methods', 'darl_mse', '--out', 'm', '--no-site', '--epochs', 1, '--device', 'cpu',
      '--data', 'imagefolder', '--data-root', 'nowhere'), 2, 'nowhere', None),
+    # issue 32, h-rel32c: numbers only from data that is what it claims (before any training)
+    ('shards-class-outside-train', _tree_extra_test_class, False, ('shards', '--data-root', 'tree', '--out', 's', '--splits', 'train,test'),
+     2, "has class(es) ['z'] that the data set's class index lacks", 'tree'),
+    ('shards-splits-empty', _tree, False, ('shards', '--data-root', 'tree', '--out', 's', '--splits', ''), 2, '--splits names no split', 'tree'),
+    ('shards-zero-byte-image', _shards_zero_byte, False, ('shards', '--data-root', 'tree', '--out', 's'), 2,
+     'empty image file(s) (0 bytes)', 'tree'),
+    ('image-int32-tiff', _tree_int32, False, ('pretrain', *BASE, '--data', 'imagefolder', '--data-root', 'tree', '--out', 'r'), 2,
+     'deep.tif: a 32-bit integer image (values 70000..70000)', 'tree'),
+    ('image-float-tiff-0-255', _tree_float255, False, ('pretrain', *BASE, '--data', 'imagefolder', '--data-root', 'tree', '--out', 'r'),
+     2, 'float.tif: a float image with values 200..200; visgen reads float images on the 0-1 scale only', 'tree'),
+    ('fmnist-truncated-gz', _tiny_fmnist, False, ('pretrain', *BASE, '--data', 'fashion_mnist', '--data-root', 'fm', '--out', 'r'), 2,
+     'train-images-idx3-ubyte.gz is truncated or corrupt', 'fm'),
+    ('imagefolder-one-class', _one_class_tree, False, ('pretrain', *BASE, '--data', 'imagefolder', '--data-root', 'tree', '--out', 'r'),
+     2, 'are all of one class (a): every probe would score 1.0', 'tree'),
+    ('weights-f32-as-i32', _i32_weights, True, ('probe', '--run', 'run', '--device', 'cpu'), 2, "is int32, the model's is float32", 'run'),
 ]
 
 _ids = [f[0] for f in FAULTS]
-ONE_LINE = set(_ids[_ids.index('main-out-user-pages'):_ids.index('main-error-inside') + 1])   # issue 32's group: stderr is one line
+ONE_LINE = set(_ids[_ids.index('main-out-user-pages'):_ids.index('weights-f32-as-i32') + 1])   # issue 32's groups: stderr is one line
 
 @pytest.mark.parametrize('name,setup,run,cmd,code,phrase,keep', FAULTS, ids=[f[0] for f in FAULTS])
 def test_user_error(tmp_path, finished, name, setup, run, cmd, code, phrase, keep):
@@ -362,3 +407,101 @@ def test_ctrl_c_in_main_is_one_line(tmp_path):
                                                                                 'written was left whole or removed.'], err[-3000:]
     finally:
         if a.poll() is None: os.killpg(a.pid, signal.SIGKILL)
+
+
+# issue 32, h-rel32c: numbers only from data that is what it claims
+def _three_class_tree(root:Path, test_classes='abc'):
+    "train/{a,b,c} and test/<test_classes>, 8x8 grey PNGs whose brightness tells the class."
+    import numpy as np
+    for split, cls in (('train', 'abc'), ('test', test_classes)):
+        for ci, c in enumerate('abc'):
+            for i in range(4 if c in cls else 0): _img(root / split / c / f'{i}.png', np.full((8, 8), 30 + 90 * ci + i, np.uint8))
+    return root
+
+def test_shards_share_one_class_index(tmp_path):
+    "A test/ split lacking a class keeps the train split's indices; classes.json is the train split's (it used to hold the last split's)."
+    from visgen.data import stream_shards, load_images
+    tree = _three_class_tree(tmp_path / 'tree', test_classes='ac')
+    p = run_visgen('shards', '--data-root', tree, '--out', tmp_path / 's', '--splits', 'train,test', env=ENV)
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert json.loads((tmp_path / 's' / 'classes.json').read_text()) == ['a', 'b', 'c']
+    for split in ('train', 'test'):
+        got, want = stream_shards(tmp_path / 's', split), load_images('imagefolder', tree, split)
+        assert [got.classes[i] for i in got.labels] == [want.classes[i] for i in want.labels], split   # every label names its class
+
+def test_deep_images_by_their_range(tmp_path):
+    "16-bit PNGs are read by their range (it used to clip them to 255: raw pixels at chance on a set told apart by brightness)."
+    import numpy as np
+    from visgen.data import load_images
+    for c, v in (('dark', 10000), ('bright', 50000)):
+        for i in range(2): _img(tmp_path / 't' / c / f'{i}.png', np.full((8, 8), v + i, np.uint16))
+    s = load_images('imagefolder', tmp_path / 't')
+    assert s.classes == ['bright', 'dark'] and s.images[:, 0, 0, 0].tolist() == [195, 195, 39, 39]
+
+def test_symlink_loop_is_left_out(tmp_path):
+    "`ln -s .. train/a/loop` in a tree: left out with a warning (it used to list the split again, every class as `a`); a link elsewhere counts."
+    from visgen.data import stream_shards
+    tree = _three_class_tree(tmp_path / 'tree')
+    (tree / 'train' / 'a' / 'loop').symlink_to('..')
+    _img(tmp_path / 'more' / 'x.png'); (tree / 'train' / 'b' / 'more').symlink_to(tmp_path / 'more')
+    p = run_visgen('shards', '--data-root', tree, '--out', tmp_path / 's', '--splits', 'train', env=ENV)
+    assert p.returncode == 0 and 'a loop' in p.stderr and 'loop' in p.stderr, p.stderr[-2000:]
+    assert stream_shards(tmp_path / 's').labels.bincount().tolist() == [4, 5, 4]
+
+def test_archives_are_checked_before_they_are_kept(tmp_path):
+    "A CIFAR-10 archive short of images is refused and nothing of it is cached; a truncated Fashion-MNIST .gz leaves nothing in the cache."
+    import tarfile
+    tree = _three_class_tree(tmp_path / 'cj')
+    with tarfile.open(tmp_path / 'cifar10-jpeg.tar.gz', 'w:gz') as tf: tf.add(tree / 'train', 'train'); tf.add(tree / 'test', 'test')
+    env = {**ENV, 'VISGEN_CACHE': str(tmp_path / 'cache')}
+    p = run_visgen('pretrain', *BASE, '--data', 'cifar10_jpeg', '--data-root', tmp_path / 'cifar10-jpeg.tar.gz', '--out', tmp_path / 'r', env=env)
+    assert p.returncode == 2 and 'is not the whole CIFAR-10: its train/ holds 12 images in 3 classes' in p.stderr, p.stderr[-2000:]
+    assert not [q for q in (tmp_path / 'cache').rglob('*') if q.is_file()], "a refused archive left files in the cache"
+    _tiny_fmnist(tmp_path)
+    p = run_visgen('pretrain', *BASE, '--data', 'fashion_mnist', '--data-root', tmp_path / 'fm', '--out', tmp_path / 'r', env=env)
+    assert p.returncode == 2 and len(p.stderr.strip().splitlines()) == 1 and 'is truncated or corrupt' in p.stderr, p.stderr[-2000:]
+    assert not [q for q in (tmp_path / 'cache').rglob('*') if q.is_file()] and not (tmp_path / 'r').exists()
+
+def test_cache_not_a_writable_folder(tmp_path):
+    "VISGEN_CACHE naming a file, or a read-only folder: one line naming it (it used to be a traceback)."
+    import tarfile
+    tree = _three_class_tree(tmp_path / 'cj')
+    with tarfile.open(tmp_path / 'c.tar.gz', 'w:gz') as tf: tf.add(tree / 'train', 'train')
+    (tmp_path / 'f').write_text('a file'); (tmp_path / 'ro').mkdir()
+    args = [str(BIN / 'visgen'), 'pretrain', *map(str, BASE), '--data', 'cifar10_jpeg', '--data-root', str(tmp_path / 'c.tar.gz'),
+            '--out', str(tmp_path / 'r')]
+    for cache, phrase, cmd in ((tmp_path / 'f', 'is not a folder', args), (tmp_path / 'ro', 'is not writable', _read_only(tmp_path / 'ro', args))):
+        p = subprocess.run(cmd, env={**os.environ, **ENV, 'VISGEN_CACHE': str(cache)}, cwd=ROOT, capture_output=True, text=True, timeout=600)
+        lines = p.stderr.strip().splitlines()
+        assert p.returncode == 2 and len(lines) == 1 and f'VISGEN_CACHE ({cache}) {phrase}' in lines[0], p.stderr[-2000:]
+    os.chmod(tmp_path / 'ro', 0o755)
+    assert (tmp_path / 'f').read_text() == 'a file' and not list((tmp_path / 'ro').iterdir()) and not (tmp_path / 'r').exists()
+
+def test_huge_weights_are_said(tmp_path, finished):
+    "Weights x1e18 (finite): the probe says WARNING (weights, chance) in its output and probe.json (it used to write chance silently)."
+    from safetensors.torch import load_file, save_file
+    shutil.copytree(finished, tmp_path / 'run'); f = tmp_path / 'run' / 'model.safetensors'
+    save_file({k: v * 1e18 if v.is_floating_point() else v for k, v in load_file(str(f)).items()}, f)
+    p = run_visgen('probe', '--run', tmp_path / 'run', '--device', 'cpu', '--no-pixels', env=ENV)
+    assert p.returncode == 0 and "WARNING: the run's weights reach a magnitude of " in p.stderr and 'e+18 (' in p.stderr, p.stderr[-2000:]
+    assert "WARNING: the run's probes are at chance" in p.stderr, p.stderr[-2000:]
+    res = json.loads((tmp_path / 'run' / 'probe.json').read_text())
+    assert len(res['warnings']) == 2 and 'magnitude' in res['warnings'][0], res
+
+def test_test_split_train_is_said(tmp_path):
+    "--test-split train: a field in metrics.json and a WARNING line before and after the work (it used to say nothing)."
+    p = run_visgen('pretrain', *BASE, '--test-split', 'train', '--train-limit', 200, '--out', tmp_path / 'r', env=ENV)
+    assert p.returncode == 0 and p.stderr.count('WARNING: --test-split train') == 2, p.stderr[-2000:]
+    m = json.loads((tmp_path / 'r' / 'metrics.json').read_text())
+    assert m['evaluated_on_training_images'] is True and any('training images' in w for w in m['warnings'])
+
+def test_probe_on_other_data_is_said(tmp_path, finished):
+    "probe --data on a run of other data: a NOTE naming both data sets before the work, and `data` in probe.json (it used to be silent)."
+    import numpy as np
+    for split in ('train', 'test'):
+        for c in range(2):
+            for i in range(6): _img(tmp_path / 'o' / split / f'c{c}' / f'{i}.png', np.full((8, 8), 60 + 120 * c + i, np.uint8))
+    shutil.copytree(finished, tmp_path / 'run')
+    p = run_visgen('probe', '--run', tmp_path / 'run', '--data', 'imagefolder', '--data-root', tmp_path / 'o', '--device', 'cpu', env=ENV)
+    assert p.returncode == 0 and "NOTE:" in p.stderr and "pre-trained on 'digits'" in p.stderr and "on 'imagefolder'" in p.stderr, p.stderr
+    assert json.loads((tmp_path / 'run' / 'probe.json').read_text())['data'] == 'imagefolder'

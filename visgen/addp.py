@@ -13,7 +13,8 @@ from .core import check, get_device
 from timm.layers import trunc_normal_
 from .vit import ViT, ViTConfig, vit_config, Block, init_weights
 from .patches import grid_coords
-from .registry import register_method, paper_card, CardRow, Part
+from .registry import register_method, paper_card, CardRow, Part, recipe_rows, pretrain_rows
+from .options import register_recipe, register_paper_defaults, BUDGET
 from .vq import VQ, _pair
 from .serial import random_rank
 from .token_predictor import (TokenPredictor, rank_mask, mask_ratio, mask_count, MAGE_RATIO,
@@ -68,6 +69,7 @@ class TiedTokenHead(nn.Module):
 
 class ADDP(nn.Module):
     "Pixel encoder + token decoder trained on alternating-denoising states of a frozen VQ + token predictor."
+    recipe = 'addp'   # its evaluation recipe (`visgen.options.RECIPES`)
     def __init__(self, cfg:ViTConfig, predictor:TokenPredictor,
                  dec_dim:int|None=None,        # decoder width; None: the encoder's (the paper's)
                  dec_depth:int=8, dec_heads:int|None=None, mapping:str='wsum',
@@ -342,6 +344,30 @@ def addp(size:str='micro', img_size=8, patch_size:int=2, in_chans:int=1, pos:str
                        predictor_epochs=predictor_epochs, predictor_lr=predictor_lr, eval_samples=eval_samples)
     return m
 
+# %% ../nbs/19_addp.ipynb #ef92e27d
+register_recipe('addp', **BUDGET, layer_decay=0.65, weight_decay=0.05, betas=(0.9, 0.999), drop_path=0.1, reprob=0.25,
+                mixup=0.8, cutmix=1.0, label_smoothing=0.1, randaug='rand-m9-mstd0.5', causal=False, pool='mean',
+                probe=dict(optimizer='lars', epochs=90, blr=0.1, batch_size=256, warmup_epochs=10, weight_decay=0.,
+                           label_smoothing=0., pool='mean'))
+register_paper_defaults('addp', crop_scale=(0.2, 1.0), cite=dict(crop_scale='table 14: RandomResizedCrop(0.2, 1.0)'))
+_CPU = "CPU budget, the same in every recipe (visgen.options.BUDGET)"
+_ROWS = recipe_rows([      # table 15 (fine-tuning, ViT-B)
+    ('layer_decay', 0.65, '', ''), ('weight_decay', 0.05, '', ''), ('betas', (0.9, 0.999), '', ''),
+    ('drop_path', 0.1, '', ''), ('reprob', 0.25, '', ''), ('mixup', 0.8, '', ''), ('cutmix', 1.0, '', ''),
+    ('label_smoothing', 0.1, '', ''), ('randaug', 'rand-m9-mstd0.5', '', ''),          # Rand augment 9/0.5
+    ('pool', 'not stated ("we mainly follow the transfer setting in MAE")', '', "MAE's fine-tuning readout: the mean of the patch tokens"),
+    ('causal', False, '', ''),
+    ('epochs', 100, '', _CPU), ('batch_size', 1024, '', _CPU), ('lr', 'lost', '', _CPU), ('warmup_epochs', 20, '', _CPU)],
+    source='table 15, appendix D.3') + recipe_rows([
+    ('optimizer', 'lars', '', ''), ('epochs', 90, '', ''), ('warmup_epochs', 10, '', ''),
+    ('blr', '0.1 (peak 6.4 at batch 16384)', '', "the same rate: 6.4 = 0.1 x 16384 / 256"),
+    ('weight_decay', 'not listed (table 16)', '', "MAE's probe: 0"), ('label_smoothing', 'not listed (table 16)', '', 'none: off'),
+    ('pool', 'not stated', '', "MAE's linear probe settings, mean (ADDP's encoder has no class token)"),
+    ('batch_size', 16384, '', 'CPU budget')], probe=True, source='table 16') + pretrain_rows([
+    ('clip_grad', 'not stated (table 14)', '', "visgen's generic 1.0"),
+    ('lr_scale', 'not stated (the peak rate was lost)', '', "visgen's generic: none"),
+    ('crop_scale', (0.2, 1.0), '', '')], source='table 14')
+
 # %% ../nbs/19_addp.ipynb #c3a1e006
 def _dec_tokens(m) -> str:
     "How the reliable tokens reach the decoder, measured: the decoder's input length on a half-masked dummy."
@@ -441,4 +467,4 @@ paper_card('addp', 'Tian et al., ADDP, ICLR 2024 (official code: ChangyaoTian/AD
             why="lost in extraction; the official ADDP value (MAGE's own generation uses 4.5)"),
     CardRow('Gumbel scale at step s of S', 'lost', lambda m: 'tau (1 - (s+1)/S)' if (m.gumbel_scale(0, 4), m.gumbel_scale(3, 4)) == (m.temperature * .75, 0.) else 'other',
             code='tau (1 - (s+1)/S)', why="lost in extraction; the official code's (temperature_strategy='dynamic'), as MAGE's"),
-])
+] + _ROWS)

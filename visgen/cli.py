@@ -157,6 +157,35 @@ def _quiet_kernel(log_output:bool=False):
         pm_log.setLevel(level); sys.stderr.flush(); sys.stderr.close(); sys.stderr = old
         os.dup2(saved, 2); os.close(saved)
 
+def _children() -> list:
+    "Process ids of this process's children, e.g. a template's kernel (Linux's /proc; elsewhere none)."
+    ids = []
+    for f in Path(f'/proc/{os.getpid()}/task').glob('*/children'):
+        try: ids += [int(x) for x in f.read_text().split()]
+        except OSError: pass
+    return ids
+
+class _Stopped(Exception): "A signal came while a template ran: its next cell does not start."
+
+@contextmanager
+def _stop_between_cells():
+    "While a template runs, Ctrl-C and SIGTERM are only noted in visgen's process: papermill's event loop is never broken midway (that could hang, or leave the kernel behind). The kernel runs in a session of its own (jupyter_client starts it so), so the terminal's Ctrl-C never reaches it: the first signal is passed on to it as Ctrl-C, which stops its cell. Yields `stop`, papermill's cell-start hook, which raises once a signal came."
+    signals = []
+    def on_signal(signum, frame):
+        signals.append(signal.Signals(signum).name)
+        if len(signals) == 1:                             # once: a second Ctrl-C must not break the kernel's clean-up
+            for pid in _children():
+                try: os.kill(pid, signal.SIGINT)
+                except OSError: pass
+    def stop(**_):
+        if signals: raise _Stopped(signals[0])
+    stop.signals = signals
+    try: old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    except ValueError: old = {}                           # not the main thread: signals stay as they are
+    try: yield stop
+    finally:
+        for s, h in old.items(): signal.signal(s, h)
+
 def execute_template(template, out_nb, params:dict, cwd=None, log_output:bool=False):
     "Run an experiment template with papermill after checking `params`; returns the output path."
     import papermill as pm, nbformat, warnings
@@ -171,17 +200,21 @@ def execute_template(template, out_nb, params:dict, cwd=None, log_output:bool=Fa
         check_template_parameters(template, params)
     out_nb.parent.mkdir(parents=True, exist_ok=True)
     try:
-        with _quiet_kernel(log_output):
-            pm.execute_notebook(str(template), str(out_nb), parameters=params, kernel_name='python3',
+        with _quiet_kernel(log_output), _stop_between_cells() as stop:
+            pm.execute_notebook(str(template), str(out_nb), parameters=params, kernel_name='python3', on_cell_start=stop,
                                 cwd=str(cwd or Path.cwd()), progress_bar=False, log_output=log_output)
+        stop()                                            # a signal that came during the last cell, outside its code
     except pm.PapermillExecutionError as e:
-        if e.ename in ('UserError', 'NonFiniteLoss', 'KeyboardInterrupt'):
+        if e.ename in ('UserError', 'NonFiniteLoss', 'KeyboardInterrupt') or stop.signals:
             out_nb.unlink(missing_ok=True)
-            if e.ename == 'KeyboardInterrupt': raise KeyboardInterrupt from None
+            if e.ename == 'KeyboardInterrupt' or stop.signals: raise KeyboardInterrupt(*stop.signals[:1]) from None
             raise UserError(e.evalue) from None
         kept = _failed_name(out_nb); os.replace(out_nb, kept)
         raise TemplateFailed(f"{template.name} failed in cell {e.exec_count}: {e.ename}: {e.evalue} "
                            f"(the partial notebook, with its traceback: {kept})") from None
+    except Exception:                                     # stopped between cells, or the kernel died of the signal
+        if not stop.signals: raise
+        out_nb.unlink(missing_ok=True); raise KeyboardInterrupt(stop.signals[0]) from None
     return out_nb
 
 # %% ../nbs/12_cli.ipynb #1c9d1941
@@ -345,20 +378,22 @@ def bench_cmd(cmd):
 @command('shards')
 def shards_cmd(cmd):
     "Pack an ImageFolder tree into WebDataset tar shards, for `visgen pretrain --data shards --data-root OUT`."
-    from visgen.data import write_shards
+    from visgen.data import write_shards, shard_classes
     check(cmd.data_root and cmd.out, "Pass --data-root TREE (an ImageFolder tree) and --out DIR (where the shards go).")
     root, done, out = Path(cmd.data_root).expanduser(), {}, Path(cmd.out)
-    splits = [s.strip() for s in cmd.splits.split(',') if s.strip()]
+    splits = list(dict.fromkeys(s.strip() for s in cmd.splits.split(',') if s.strip()))   # each split once
     check(splits, "--splits names no split: pass the names of the tree's split folders, e.g. train,val.")
     todo = [s for s in splits if (root / s).is_dir()]
     check(todo, f"{root} has none of the splits {cmd.splits}: pass --splits with the names of its split folders.")
     check_writable(out, ['classes.json', *(f'{s}-*.tar' for s in todo)])        # everything checked before the first shard
     for s in todo: check(not list(out.glob(f'{s}-*.tar')), f"{out} already holds {s} shards: choose another --out "
                          "(visgen does not overwrite them).")
+    known = json.loads((out / 'classes.json').read_text()) if (out / 'classes.json').is_file() else None
+    classes = shard_classes(root, todo, known)   # one class index for every split (a split lacking a class keeps the others' numbers)
     existed, had_classes = out.exists(), (out / 'classes.json').exists()
     out.mkdir(parents=True, exist_ok=True); claim(out)
     for s in todo:
-        try: done[s] = len(write_shards(root, out, s, cmd.shard_size, cmd.on_corrupt))
+        try: done[s] = len(write_shards(root, out, s, cmd.shard_size, cmd.on_corrupt, classes))
         except BaseException:                  # a failed split leaves none of its shards (and no folder this call made)
             for p in out.glob(f'{s}-*.tar'): p.unlink()
             if not done and not had_classes: (out / 'classes.json').unlink(missing_ok=True)

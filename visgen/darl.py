@@ -15,10 +15,12 @@ from .patches import patchify, unpatchify, grid_coords, norm_pix as _norm_pix, d
 from .serial import raster_rank, order_from_rank, gather_tokens, scatter_tokens
 from .vit import ViT, ViTConfig, vit_config, KVCache, init_weights, linear_init, _pair
 from .twostream import TwoStreamAR
-from .registry import register_method, paper_card, CardRow
+from .registry import register_method, paper_card, CardRow, recipe_rows, pretrain_rows
+from .options import register_recipe, register_paper_defaults, BUDGET
 
 # %% auto #0
-__all__ = ['DARL_ORDERS', 'POS_NAMES', 'MLPPatchHead', 'DARL', 'darl_mse', 'embed_patches', 'generate', 'complete_bottom']
+__all__ = ['DARL_ORDERS', 'DARL_ROWS', 'POS_NAMES', 'MLPPatchHead', 'DARL', 'darl_mse', 'embed_patches', 'generate',
+           'complete_bottom']
 
 # %% ../nbs/07_darl.ipynb #c5201e42
 DARL_ORDERS = ('raster', 'nested_raster', 'round_robin')  # DARL table 6
@@ -36,6 +38,7 @@ class MLPPatchHead(nn.Module):
 
 class DARL(nn.Module):
     "Causal ViT with a start-of-sequence token; the output at step `s` predicts the patch visited at `s`."
+    recipe = 'darl'   # its evaluation recipe (`visgen.options.RECIPES`): fine-tuned bidirectionally, read at the last token
     def __init__(self, cfg:ViTConfig, norm_pix:bool=False, order:str='raster', order_block:int=2,
                  norm_pix_var:str='unbiased',   # the per-patch variance of norm-pix (`visgen.patches.NORM_PIX_VARS`)
                  decoder_depth:int=0):           # patch decoder: 0 a linear layer (the paper's), n residual MLP blocks (table 2)
@@ -130,6 +133,34 @@ def darl_mse(size:str='micro', img_size=8, patch_size:int=2, in_chans:int=1, pos
     if order == 'random': return TwoStreamAR(cfg, 'random', norm_pix=norm_pix, norm_pix_var=norm_pix_var)   # figure 6: two streams (XLNet)
     return DARL(cfg, norm_pix=norm_pix, order=order, order_block=order_block, norm_pix_var=norm_pix_var, decoder_depth=decoder_depth)
 
+# %% ../nbs/07_darl.ipynb #170638b1
+register_recipe('darl', **BUDGET, layer_decay=0.75, weight_decay=0.05, betas=(0.9, 0.95), drop_path=0., reprob=0.,
+                mixup=0.8, cutmix=1.0, label_smoothing=0.1, randaug='rand-m9-mstd0.5', causal=False, pool='last',
+                probe=dict(optimizer='lars', epochs=90, blr=0.1, batch_size=256, warmup_epochs=10, weight_decay=0.,
+                           label_smoothing=0.1, pool='mean'))
+_PRETRAIN = dict(clip_grad=0., lr_scale='batch')
+_PRETRAIN_CITE = dict(clip_grad='table 7 lists no clipping (the MAE recipe it follows, sec. 4: none)',
+                      lr_scale='table 7: learning rate scaling True')
+register_paper_defaults('darl_mse', **_PRETRAIN, cite=_PRETRAIN_CITE)
+_CPU = "CPU budget, the same in every recipe (visgen.options.BUDGET)"
+DARL_ROWS = recipe_rows([      # table 8 (fine-tuning), its first column: ViT-B
+    ('layer_decay', 0.75, '', ''), ('betas', (0.9, 0.95), '', ''), ('weight_decay', 0.05, '', ''),
+    ('drop_path', 0.0, '', ''), ('reprob', 0.0, '', ''),               # table 8 lists no random erasing
+    ('mixup', 0.8, '', ''), ('cutmix', 1.0, '', ''), ('label_smoothing', 0.1, '', ''),
+    ('randaug', 'rand-m9-mstd0.5', '', ''),                            # RandAug (9, 0.5)
+    ('pool', 'last', '', ''),                                          # sec. 4: "the last patch's output as the global descriptor"
+    ('causal', False, '', ''),                                         # sec. 4: "without causal attention masking" unless stated; table 3
+    ('epochs', 90, '', _CPU), ('batch_size', 4096, '', _CPU), ('lr', 1e-3, '', ''), ('warmup_epochs', 5, '', _CPU)],
+    source='table 8, ViT-B; sec. 4') + recipe_rows([
+    ('optimizer', 'lars', '', ''), ('epochs', 90, '', ''), ('blr', 0.1, '', ''), ('warmup_epochs', 10, '', ''),   # table 11
+    ('weight_decay', 0.0, '', ''), ('label_smoothing', 0.1, '', ''),
+    ('pool', 'mean', '', ''),                                          # appendix B: global mean pooling, causal attention
+    ('batch_size', 16384, '', 'CPU budget')], probe=True, source='table 11, appendix B') + pretrain_rows([
+    ('clip_grad', 0.0, '', ''),                                        # table 7 lists none
+    ('lr_scale', 'batch', '', ''),                                     # table 7: learning rate scaling
+    ('crop_scale', 'not stated ("spatial augmentation")', '', "visgen's generic (None: the transform's own, 0.2-1 with --img-size)")],
+    source='table 7, sec. 4')
+
 # %% ../nbs/07_darl.ipynb #4d753c5d
 def embed_patches(model, patches, coords, grid):
     "Patches `(B, n, p*p*C)` at `coords` `(B, n, 2)` on `grid` -> input tokens `(B, n, D)`."
@@ -203,4 +234,4 @@ paper_card('darl_mse', 'Li et al., DARL: Denoising Autoregressive Representation
     CardRow('target', 'pixels', lambda m: 'per-patch normalised pixels' if m.norm_pix else 'pixels'),
     CardRow('loss', 'MSE', lambda m: 'MSE' if _loss_is_mse(m) else 'other'),
     CardRow('Linear initialisation (table 7)', 'Xavier-uniform', lambda m: linear_init(m)),
-])
+] + DARL_ROWS)

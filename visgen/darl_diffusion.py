@@ -16,6 +16,8 @@ from .vit import Block, vit_config, init_weights, linear_init
 from .darl import DARL, generate, complete_bottom, POS_NAMES
 from .diffusion import gamma_schedule, q_sample, to_x0, diffusion_loss, gamma_grid, reverse_process, GAMMA_MIN, STEPS, SCHEDULES
 from .registry import register_method, METHODS, paper_card, CardRow
+from .options import register_paper_defaults
+from .darl import DARL_ROWS, _PRETRAIN, _PRETRAIN_CITE
 
 # %% auto #0
 __all__ = ['DECODERS', 'block_last_token', 'DenoisingPatchDecoder', 'MLPPatchDecoder', 'DARLDiffusion', 'darl_diffusion',
@@ -170,4 +172,5 @@ paper_card('darl_diffusion', 'Li et al., DARL: Denoising Autoregressive Represen
     CardRow('RoPE base', 'lost', lambda m: m.backbone.cfg.rope_base if m.backbone.rope_fn is not None else '-',
             why="lost in extraction; as darl_mse's card (--opts rope_base=10000)"),
     CardRow('Linear initialisation (table 7)', 'Xavier-uniform', lambda m: linear_init(m)),
-])
+] + DARL_ROWS)      # the same recipe and pre-training defaults as darl_mse (tables 7, 8, 11)
+register_paper_defaults('darl_diffusion', **_PRETRAIN, cite=_PRETRAIN_CITE)

@@ -4,7 +4,7 @@
 
 # %% ../nbs/06_data.ipynb #eae3b8ae
 from __future__ import annotations
-import os, gzip, shutil, hashlib, inspect, tarfile, warnings, json, copy
+import os, gzip, zlib, math, shutil, hashlib, inspect, tarfile, warnings, json, copy
 from io import BytesIO
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,14 +21,14 @@ from torchvision import datasets
 from torchvision.transforms import v2
 
 # %% auto #0
-__all__ = ['DATASETS', 'EVAL_CROP', 'STREAM_ABOVE', 'STREAMABLE', 'ImageSet', 'balanced_indices', 'register_dataset',
-           'load_images', 'data_root', 'cache_dir', 'stratified_split', 'load_digits', 'decode_images',
-           'load_imagefolder', 'extract_once', 'load_cifar10_jpeg', 'load_fashion_mnist', 'load_cifar10',
-           'channel_stats', 'check_channels', 'match_splits', 'normalise', 'pretrain_transform', 'stored_size',
-           'resize_short', 'standard_transform', 'at_image_size', 'resized', 'mix_seed', 'PretrainDataset',
-           'ResumableSampler', 'make_loader', 'FileImages', 'stream_imagefolder', 'write_shards', 'ShardImages',
-           'stream_shards', 'load_shards', 'jpeg_tree', 'check_dataset', 'streamed_train', 'RunData', 'load_run_data',
-           'eval_views']
+__all__ = ['DATASETS', 'CIFAR10_SIZES', 'FASHION_MNIST_SIZES', 'EVAL_CROP', 'STREAM_ABOVE', 'STREAMABLE', 'ImageSet',
+           'balanced_indices', 'register_dataset', 'load_images', 'data_root', 'cache_dir', 'stratified_split',
+           'load_digits', 'DepthError', 'decode_images', 'load_imagefolder', 'extract_once', 'load_cifar10_jpeg',
+           'read_idx', 'load_fashion_mnist', 'load_cifar10', 'channel_stats', 'check_channels', 'match_splits',
+           'normalise', 'pretrain_transform', 'stored_size', 'resize_short', 'standard_transform', 'at_image_size',
+           'resized', 'mix_seed', 'PretrainDataset', 'ResumableSampler', 'make_loader', 'FileImages',
+           'stream_imagefolder', 'shard_classes', 'write_shards', 'ShardImages', 'stream_shards', 'load_shards',
+           'jpeg_tree', 'check_dataset', 'streamed_train', 'RunData', 'load_run_data', 'eval_views']
 
 # %% ../nbs/06_data.ipynb #0bf93a82
 @dataclass(repr=False)
@@ -113,9 +113,16 @@ def data_root(root=None) -> Path:
 
 # %% ../nbs/06_data.ipynb #6e9d3be1
 def cache_dir(sub:str='') -> Path:
-    "Cache folder `$VISGEN_CACHE` (else `~/.cache/visgen`), or its subfolder `sub`; created."
-    d = Path(os.environ.get('VISGEN_CACHE') or Path.home() / '.cache' / 'visgen').expanduser() / sub
-    d.mkdir(parents=True, exist_ok=True)
+    "Cache folder `$VISGEN_CACHE` (else `~/.cache/visgen`), or its subfolder `sub`; created, and checked to be a folder visgen may write."
+    env = os.environ.get('VISGEN_CACHE')
+    base = Path(env or Path.home() / '.cache' / 'visgen').expanduser(); d = base / sub
+    what = f"VISGEN_CACHE ({base})" if env else f"The cache folder {base}"
+    fix = "point VISGEN_CACHE at a folder visgen may write" + (", or unset it" if env else '')
+    try: d.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise UserError(f"{what} is not a folder: a file is in the way ({next(p for p in (d, *d.parents) if p.is_file())}); {fix}.") from None
+    except OSError as e: raise UserError(f"{what} is not writable: cannot create {d} ({e.strerror}); {fix}.") from None
+    check(os.access(d, os.W_OK | os.X_OK), f"{what} is not writable ({d}); {fix}.")
     return d
 
 def _key(*parts) -> str:
@@ -159,11 +166,32 @@ def load_digits(root=None, split:str='train', download:bool=False) -> ImageSet:
     return ImageSet(imgs[idx].contiguous(), labels[idx], [str(i) for i in range(10)], 'digits')
 
 # %% ../nbs/06_data.ipynb #e21cd3b5
-_GREY = {'1', 'L', 'LA', 'I', 'I;16', 'F'}
+_GREY = {'1', 'L', 'LA', 'I', 'I;16', 'I;16B', 'I;16L', 'I;16N', 'F'}
+
+class DepthError(ValueError):
+    "An image whose pixel values have no one reading on the 0-255 scale (a 32-bit integer image, a float image outside 0-1)."
+
+def _to_8bit(im:Image.Image) -> Image.Image:
+    "`im` with 8-bit samples: 16-bit grey scaled by its range (0-65535 -> 0-255), float grey read on the 0-1 scale; other depths refused."
+    if im.mode.startswith('I;16') or (im.mode == 'I' and im.format == 'PNG'):   # 16-bit grey (mode I from older Pillows' PNGs)
+        a = np.asarray(im).astype(np.float64)                                   # (H, W)
+        if a.size and (a.min() < 0 or a.max() > 65535): raise DepthError(f"16-bit image with values {a.min():g}..{a.max():g} outside 0-65535")
+        return Image.fromarray(np.round(a / 257).astype(np.uint8))
+    if im.mode == 'F':
+        a = np.asarray(im, dtype=np.float64)
+        if not (np.isfinite(a).all() and a.min() >= 0 and a.max() <= 1):
+            raise DepthError(f"a float image with values {a.min():g}..{a.max():g}; visgen reads float images on the 0-1 scale only")
+        return Image.fromarray(np.round(a * 255).astype(np.uint8))
+    if im.mode.startswith('I'):
+        a = np.asarray(im)
+        kind = '32-bit integer' if im.mode == 'I' else f"{im.mode} integer"
+        raise DepthError(f"a {kind} image (values {a.min()}..{a.max()}) whose scale no file states")
+    return im
 
 def _decode(path, size=None) -> np.ndarray:
     "One image file -> uint8 `(H, W, 1 | 3)`; `size=(H, W)` resizes, `size=R` (an int) resizes the short side and centre-crops `R x R`."
     with Image.open(path) as im:
+        im = _to_8bit(im)
         im = im.convert('L' if im.mode in _GREY else 'RGB')
     if isinstance(size, int): im = resize_short(im, size)
     elif size is not None: im = im.resize((size[1], size[0]), Image.BILINEAR)
@@ -171,6 +199,9 @@ def _decode(path, size=None) -> np.ndarray:
     return a[..., None] if a.ndim == 2 else a
 
 def _corrupt_msg(path, e) -> str:
+    if isinstance(e, DepthError):
+        return (f"Cannot read the image file {path}: {e}. Convert it to an 8- or 16-bit PNG (or a float image on the 0-1 scale), "
+                "or pass --on-corrupt skip (on_corrupt='skip' in Python) to leave such files out (they are counted and reported).")
     return (f"Could not decode the image file {path} ({type(e).__name__}: {e}). Delete or replace "
             "that file, or pass --on-corrupt skip (on_corrupt='skip' in Python) to leave unreadable files "
             "out (they are counted and reported).")
@@ -249,18 +280,58 @@ def _split_dir(root:Path, split:str) -> Path:
           f"{root}/{split}/<class>/ to have both.")
     return root
 
+def _is_dir(e:os.DirEntry) -> bool:
+    try: return e.is_dir()                              # follows a symbolic link
+    except OSError: return False
+
+def _loops(e:os.DirEntry) -> bool:
+    "Whether folder entry `e` is a symbolic link back to the folder holding it or one above it (following it would never end)."
+    if not e.is_symlink(): return False
+    here, there = os.path.realpath(os.path.dirname(e.path)), os.path.realpath(e.path)
+    return here == there or here.startswith(there.rstrip(os.sep) + os.sep)
+
+def _walk(top, loops:list|None=None) -> list[tuple[str, list[str]]]:
+    "`(folder, sorted names of the files in it)` for `top` and every folder below it, sorted (as `sorted(os.walk(top, followlinks=True))`), symbolic links to folders followed unless they loop (those are left out, and added to `loops`)."
+    out = []
+    def visit(d):
+        try: entries = list(os.scandir(d))
+        except OSError: return                            # an unreadable folder: left out, as os.walk does
+        out.append((d, sorted(e.name for e in entries if not _is_dir(e))))
+        for e in entries:
+            if not _is_dir(e): continue
+            if _loops(e): loops is not None and loops.append(e.path)
+            else: visit(e.path)
+    visit(str(top))
+    return sorted(out)
+
+def _classes(tree:Path, loops:list|None=None) -> list[str]:
+    "The class folders of `tree`, sorted (a symbolic link looping back is left out, and added to `loops`)."
+    try: entries = list(os.scandir(tree))
+    except FileNotFoundError: entries = []
+    bad = [e for e in entries if _is_dir(e) and _loops(e)]
+    if loops is not None: loops += [e.path for e in bad]
+    return sorted(e.name for e in entries if _is_dir(e) and e not in bad and not e.name.startswith('.'))   # not .ipynb_checkpoints
+
+def _warn_loops(loops:list):
+    if loops: warnings.warn(f"Left out {len(loops)} symbolic link(s) that lead back to a folder above them (a loop): "
+                            f"{', '.join(f'{p} (to {os.readlink(p)})' for p in loops[:3])}{', ...' if len(loops) > 3 else ''}. "
+                            "Remove them, or link to folders outside the tree.", stacklevel=3)
+
 def _list_tree(tree:Path) -> tuple[list[str], list[tuple[str, int]]]:
-    "Class names and `(path, label)` samples of an ImageFolder tree; clear errors when empty."
-    try: ds = datasets.ImageFolder(str(tree), allow_empty=True)
-    except FileNotFoundError as e:
-        raise UserError(f"No class folders in {tree}: an ImageFolder tree holds one folder per class "
-                        f"with the images inside ({tree}/<class>/<image>). {_HINT}") from e
-    check(ds.samples, f"The class folders of {tree} ({', '.join(ds.classes[:5])}) hold no image files "
-          f"(looked for {', '.join(datasets.folder.IMG_EXTENSIONS)}). Put the images in them.")
-    empty = sorted(set(ds.classes) - {ds.classes[t] for _, t in ds.samples})
+    "Class names and `(path, label)` samples of an ImageFolder tree (torchvision's order), symbolic links followed unless they loop; clear errors when empty."
+    loops = []; classes = _classes(tree, loops)
+    if not classes: raise UserError(f"No class folders in {tree}: an ImageFolder tree holds one folder per class "
+                                    f"with the images inside ({tree}/<class>/<image>). {_HINT}")
+    exts = datasets.folder.IMG_EXTENSIONS
+    samples = [(os.path.join(d, f), i) for i, c in enumerate(classes) for d, files in _walk(tree / c, loops)
+               for f in files if f.lower().endswith(exts)]
+    _warn_loops(loops)
+    check(samples, f"The class folders of {tree} ({', '.join(classes[:5])}) hold no image files "
+          f"(looked for {', '.join(exts)}). Put the images in them.")
+    empty = sorted(set(classes) - {classes[t] for _, t in samples})
     if empty: warnings.warn(f"{len(empty)} class folder(s) without images in {tree}: {', '.join(empty[:5])}"
                             f"{', ...' if len(empty) > 5 else ''}.", stacklevel=2)
-    return ds.classes, ds.samples
+    return classes, samples
 
 # %% ../nbs/06_data.ipynb #e601e2ea
 def _decode_tree(tree:Path, on_corrupt='fail', size=None) -> dict:
@@ -296,9 +367,9 @@ def _cached(key:str, build:Callable) -> dict:
 
 # %% ../nbs/06_data.ipynb #c9d74a7f
 def _tree_stamp(tree:Path) -> tuple:
-    "Identity of a tree: its path and a hash of the relative path, size and mtime of every file under it."
-    files = sorted(p for p in tree.rglob('*') if p.is_file())
-    return (str(tree.resolve()), _key(*[(str(p.relative_to(tree)), *_stamp(p)[1:]) for p in files]))
+    "Identity of a tree: its path and a hash of the relative path, size and mtime of every file under it (through symbolic links that do not loop)."
+    files = [Path(d) / f for d, names in _walk(tree) for f in names]
+    return (str(tree.resolve()), _key(*[(str(p.relative_to(tree)), *_stamp(p)[1:]) for p in files if p.is_file()]))
 
 @register_dataset('imagefolder')
 def load_imagefolder(root=None, split:str='train', download:bool=False, on_corrupt:str='fail',
@@ -312,8 +383,8 @@ def load_imagefolder(root=None, split:str='train', download:bool=False, on_corru
     return ImageSet(d['images'], d['labels'], d['classes'], name)
 
 # %% ../nbs/06_data.ipynb #fd04c13d
-def extract_once(tarball:Path) -> Path:
-    "Extract `tarball` into the cache folder (once per path, mtime and size); the extracted folder."
+def extract_once(tarball:Path, verify:Callable|None=None) -> Path:
+    "Extract `tarball` into the cache folder (once per path, mtime and size), checked by `verify(folder)` before it is kept; the extracted folder."
     tarball = Path(tarball)
     dest = cache_dir('extracted') / f"{tarball.name.split('.')[0]}-{_key(_stamp(tarball))}"
     if (dest / '.complete').exists(): return dest
@@ -323,10 +394,12 @@ def extract_once(tarball:Path) -> Path:
         with tarfile.open(tarball) as tf:
             if hasattr(tarfile, 'data_filter'): tf.extractall(tmpd, filter='data')
             else: tf.extractall(tmpd)
-    except (tarfile.TarError, OSError, EOFError) as e:
+        if verify is not None: verify(tmpd)                # an archive cut at a member's boundary extracts without an error
+    except (tarfile.TarError, OSError, EOFError, zlib.error) as e:
         shutil.rmtree(tmpd, ignore_errors=True)
         raise UserError(f"Could not extract {tarball} ({type(e).__name__}: {e}): the file may be "
                         f"truncated or not a tar archive; fetch it again. {_HINT}") from e
+    except BaseException: shutil.rmtree(tmpd, ignore_errors=True); raise
     (tmpd / '.complete').touch()
     if (dest / '.complete').exists(): shutil.rmtree(tmpd, ignore_errors=True)  # another process was faster
     else:
@@ -342,6 +415,7 @@ def _find_tree(d:Path, split:str) -> Path:
 
 # %% ../nbs/06_data.ipynb #5f0985f5
 _TAR_EXT = ('.tar.gz', '.tgz', '.tar')
+CIFAR10_SIZES = dict(classes=10, train=50000, test=10000)   # what a whole CIFAR-10 holds: every split is checked against it
 
 def _cifar_jpeg_source(root) -> Path:
     "The tarball or extracted tree that `root` (or the default data folder) points to."
@@ -357,13 +431,30 @@ def _cifar_jpeg_source(root) -> Path:
                     f"with train/<class>/*.jpg and test/<class>/*.jpg, at {base} or {base / 'cifar10-jpeg'}. "
                     f"{_HINT}")
 
+def _check_cifar_tree(tree:Path, src:Path, splits=('train', 'test')):
+    "Fail unless each split of the extracted CIFAR-10 `tree` holds its known number of images, evenly over its classes."
+    k = CIFAR10_SIZES['classes']
+    for s in splits:
+        counts = {c: sum(f.lower().endswith(datasets.folder.IMG_EXTENSIONS) for _, fs in _walk(tree / s / c) for f in fs)
+                  for c in (_classes(tree / s) if (tree / s).is_dir() else [])}
+        n = CIFAR10_SIZES[s]
+        check(len(counts) == k and set(counts.values()) == {n // k},
+              f"{src} is not the whole CIFAR-10: its {s}/ holds {sum(counts.values()):,} images in {len(counts)} classes "
+              f"({', '.join(f'{c} {m:,}' for c, m in list(counts.items())[:10])}), CIFAR-10 has {n:,} in {k} ({n // k:,} each). "
+              "The archive is truncated or altered: fetch it again (for a subset of your own, use --data imagefolder).")
+
 @register_dataset('cifar10_jpeg')
 def load_cifar10_jpeg(root=None, split:str='train', download:bool=False, on_corrupt:str='fail') -> ImageSet:
-    "CIFAR-10 from the JPEG tarball/tree: uint8 `(50000 | 10000, 3, 32, 32)`, decoded once and cached."
+    "CIFAR-10 from the JPEG tarball/tree: uint8 `(50000 | 10000, 3, 32, 32)`, checked against its known size, decoded once and cached."
     _check_split(split, 'cifar10_jpeg')
     src = _cifar_jpeg_source(root)
-    if src.is_dir(): return load_imagefolder(_find_tree(src, split), split, on_corrupt=on_corrupt, cache=True, name='cifar10_jpeg')
-    build = lambda: _decode_tree(_find_tree(extract_once(src), split) / split, on_corrupt)
+    if src.is_dir():
+        tree = _find_tree(src, split); _check_cifar_tree(tree, src, (split,))
+        return load_imagefolder(tree, split, on_corrupt=on_corrupt, cache=True, name='cifar10_jpeg')
+    def build():
+        tree = _find_tree(extract_once(src, lambda d: _check_cifar_tree(_find_tree(d, 'train'), src)), split)
+        _check_cifar_tree(tree, src, (split,))             # an extraction an earlier visgen kept without checking it
+        return _decode_tree(tree / split, on_corrupt)
     d = _cached(f"cifar10_jpeg-{split}-{_key(_stamp(src), on_corrupt)}", build)
     return ImageSet(d['images'], d['labels'], d['classes'], 'cifar10_jpeg')
 
@@ -377,39 +468,48 @@ def _fmnist_dirs(base:Path) -> list[Path]:
     subs = ('', 'FashionMNIST/raw', 'fashion-mnist', 'fashion_mnist', 'fashion-mnist/FashionMNIST/raw')
     return [base / s if s else base for s in subs]
 
-def _fmnist_tv_root(d:Path) -> Path:
-    "A torchvision root whose `FashionMNIST/raw/` holds the uncompressed files found in `d`."
-    if d.name == 'raw' and d.parent.name == 'FashionMNIST' and all((d / f).is_file() for f in _FMNIST):
-        return d.parents[1]
-    out = cache_dir('fashion_mnist') / _key(*[_stamp(d / f) if (d / f).is_file() else _stamp(d / f'{f}.gz') for f in _FMNIST])
-    raw = out / 'FashionMNIST' / 'raw'; raw.mkdir(parents=True, exist_ok=True)
-    for f in _FMNIST:
-        if (raw / f).is_file(): continue
-        tmpf = raw / f'{f}.tmp{os.getpid()}'
-        if (d / f).is_file(): shutil.copyfile(d / f, tmpf)
-        else:
-            with gzip.open(d / f'{f}.gz') as fi, open(tmpf, 'wb') as fo: shutil.copyfileobj(fi, fo)
-        os.replace(tmpf, raw / f)
-    return out
+def read_idx(f:Path) -> np.ndarray:
+    "An IDX file of bytes (gzipped or not) as a uint8 array, checked against its own header: magic, dimensions, and exactly that many bytes."
+    f = Path(f)
+    bad = f"{f} is truncated or corrupt"
+    try:
+        with (gzip.open(f) if f.suffix == '.gz' else open(f, 'rb')) as fi: raw = fi.read()
+    except (EOFError, zlib.error, gzip.BadGzipFile) as e: raise UserError(f"{bad} ({type(e).__name__}: {e}): fetch it again.") from None
+    check(len(raw) >= 4 and raw[:3] == b'\0\0\x08', f"{f} is not an IDX file of bytes (it starts with {raw[:4]!r}): fetch it again.")
+    nd = raw[3]; head = 4 + 4 * nd
+    dims = [int.from_bytes(raw[4 + 4 * i:8 + 4 * i], 'big') for i in range(nd)]
+    check(len(raw) == head + math.prod(dims), f"{bad}: it holds {len(raw):,} bytes, its header announces {head + math.prod(dims):,} "
+          f"({' x '.join(map(str, dims))} items); fetch it again.")
+    return np.frombuffer(raw, np.uint8, offset=head).reshape(dims)
+
+def _idx(d:Path, f:str) -> Path: return d / f if (d / f).is_file() else d / f'{f}.gz'
+
+FASHION_MNIST_SIZES = dict(train=60000, test=10000)   # images per split: the files are checked against it
 
 # %% ../nbs/06_data.ipynb #512666ff
 @register_dataset('fashion_mnist')
 def load_fashion_mnist(root=None, split:str='train', download:bool=False) -> ImageSet:
-    "Fashion-MNIST as uint8 `(60000 | 10000, 1, 28, 28)` with its 10 class names."
+    "Fashion-MNIST as uint8 `(60000 | 10000, 1, 28, 28)` with its 10 class names, read from its IDX files (gzipped or not) where they are."
     _check_split(split, 'fashion_mnist')
     base = data_root(root)
     d = next((d for d in _fmnist_dirs(base) if all(_has(d, f) for f in _FMNIST)), None)
-    if d is not None: tv_root = _fmnist_tv_root(d)
-    elif download: tv_root = Path(root).expanduser() if root is not None else cache_dir('downloads')
-    else: raise UserError(
+    if d is None and download:
+        tv_root = Path(root).expanduser() if root is not None else cache_dir('downloads')
+        datasets.FashionMNIST(str(tv_root), train=split == 'train', download=True); d = tv_root / 'FashionMNIST' / 'raw'
+    elif d is None: raise UserError(
         f"Fashion-MNIST not found: expected the four IDX files {', '.join(_FMNIST)} (each may be .gz) "
         f"in one of {', '.join(map(str, _fmnist_dirs(base)))}. {_HINT} Or pass download=True to "
         "fetch them from the internet.")
-    try: ds = datasets.FashionMNIST(str(tv_root), train=split == 'train', download=download)
-    except (RuntimeError, OSError, ValueError, AssertionError) as e:
-        raise UserError(f"Could not read Fashion-MNIST from {d or tv_root} ({type(e).__name__}: {e}): "
-                        "the IDX files may be truncated or corrupt; fetch them again.") from e
-    return ImageSet(ds.data[:, None].contiguous(), ds.targets, list(ds.classes), 'fashion_mnist')
+    pre = 'train' if split == 'train' else 't10k'
+    x, y = read_idx(_idx(d, f'{pre}-images-idx3-ubyte')), read_idx(_idx(d, f'{pre}-labels-idx1-ubyte'))   # (N, 28, 28), (N,)
+    check(x.ndim == 3 and y.ndim == 1 and len(x) == len(y), f"The Fashion-MNIST {split} files in {d} do not match: images "
+          f"{'x'.join(map(str, x.shape))}, labels {'x'.join(map(str, y.shape))}; fetch them again.")
+    n = FASHION_MNIST_SIZES[split]
+    check(len(x) == n, f"{_idx(d, f'{pre}-images-idx3-ubyte')} holds {len(x):,} images; Fashion-MNIST's {split} split has {n:,}: "
+          "the files are of another data set, or swapped; fetch them again.")
+    check(not len(y) or int(y.max()) < 10, f"The Fashion-MNIST {split} labels in {d} hold {int(y.max())}, beyond its 10 classes: fetch them again.")
+    return ImageSet(torch.from_numpy(x.copy())[:, None], torch.from_numpy(y.astype(np.int64)), list(datasets.FashionMNIST.classes),
+                    'fashion_mnist')
 
 # %% ../nbs/06_data.ipynb #a1fc927a
 @register_dataset('cifar10')
@@ -638,16 +738,40 @@ def stream_imagefolder(root, split:str='train', on_corrupt:str='fail', name:str=
     return FileImages([p for p, _ in samples], [l for _, l in samples], classes, name, on_corrupt)
 
 # %% ../nbs/06_data.ipynb #37371283
-def write_shards(root, out, split:str='train', shard_size:int=1000, on_corrupt:str='fail') -> list:
-    "Pack the `split` of ImageFolder tree `root` into WebDataset shards `out/{split}-NNNNNN.tar` (+ `classes.json`); their paths."
+def shard_classes(root, splits:list, known:list|None=None) -> list[str]:
+    "The one class index of the data set in ImageFolder tree `root` that the shards of every split share: `known` (a `classes.json` already written), else the train split's classes when `splits` has it, else every split's, sorted; fails when a split has a class outside it."
+    root = Path(root).expanduser()
+    found = {s: _classes(_split_dir(root, s)) for s in splits}
+    classes = list(known) if known is not None else found['train'] if 'train' in found else sorted({c for cs in found.values() for c in cs})
+    for s, cs in found.items():
+        extra = [c for c in cs if c not in classes]
+        check(not extra, f"The {s} split of {root} has class(es) {extra[:5]}{' ...' if len(extra) > 5 else ''} that the data set's class "
+              f"index lacks ({'its classes.json' if known is not None else 'the train split'}: {classes[:10]}{' ...' if len(classes) > 10 else ''}). "
+              "Every split of a data set numbers its classes alike: make the class folders agree.")
+    return classes
+
+def write_shards(root, out, split:str='train', shard_size:int=1000, on_corrupt:str='fail', classes:list|None=None) -> list:
+    "Pack the `split` of ImageFolder tree `root` into WebDataset shards `out/{split}-NNNNNN.tar`, labels indexing `classes` (default: the split's own; also `classes.json`, written once); their paths."
     import webdataset as wds
     files, out = stream_imagefolder(root, split, on_corrupt), Path(out)
+    classes = list(files.classes) if classes is None else list(classes)
+    to = [classes.index(c) if c in classes else None for c in files.classes]     # the split's label -> the data set's
+    check(None not in to, f"The {split} split of {root} has class(es) {[c for c, t in zip(files.classes, to) if t is None][:5]} "
+          f"outside the data set's classes {classes[:10]}.")
     check(not list(out.glob(f'{split}-*.tar')), f"{out} already holds {split} shards: choose another --out (visgen does not overwrite them).")
+    empty = [p for p in files.paths if os.path.getsize(p) == 0]          # never an image: named now, not as a shard member later
+    check(not empty or on_corrupt == 'skip', f"{len(empty)} empty image file(s) (0 bytes) in {root}, e.g. {', '.join(empty[:3])}: "
+          "delete or replace them, or pass --on-corrupt skip to leave them out.")
+    if empty: warnings.warn(f"Left out {len(empty)} empty image file(s) (0 bytes), e.g. {', '.join(empty[:3])} (--on-corrupt skip).")
+    f = out / 'classes.json'
+    if f.exists(): check(json.loads(f.read_text()) == classes, f"{f} holds other classes than {classes[:10]}: the shards of one "
+                         "folder share one class index; choose another --out.")
     out.mkdir(parents=True, exist_ok=True)
+    skip = set(empty)
     with wds.ShardWriter(str(out / f'{split}-%06d.tar'), maxcount=shard_size, verbose=0) as sink:
-        for i, (p, y) in enumerate(zip(files.paths, files.labels.tolist())):
-            sink.write({'__key__': f'{i:09d}', Path(p).suffix.lstrip('.').lower(): Path(p).read_bytes(), 'cls': str(y).encode()})
-    (out / 'classes.json').write_text(json.dumps(files.classes))
+        for i, (p, y) in enumerate((p, y) for p, y in zip(files.paths, files.labels.tolist()) if p not in skip):
+            sink.write({'__key__': f'{i:09d}', Path(p).suffix.lstrip('.').lower(): Path(p).read_bytes(), 'cls': str(to[y]).encode()})
+    if not f.exists(): f.write_text(json.dumps(classes))
     return sorted(out.glob(f'{split}-*.tar'))
 
 # %% ../nbs/06_data.ipynb #8a1d8efe
@@ -688,7 +812,11 @@ def stream_shards(root, split:str='train', on_corrupt:str='fail') -> ShardImages
           ". Write them with `visgen shards --data-root TREE --out DIR`.")
     entries, labels = [], []
     for s in shards: e, l = _index_shard(s); entries += e; labels += l
-    return ShardImages(entries, labels, json.loads((root / 'classes.json').read_text()), 'shards', on_corrupt)
+    classes = json.loads((root / 'classes.json').read_text())
+    bad = sorted({l for l in labels if not 0 <= l < len(classes)})
+    check(not bad, f"{root}: label(s) {bad[:5]} outside the {len(classes)} classes of its classes.json: write the shards again "
+          "with `visgen shards`.")
+    return ShardImages(entries, labels, classes, 'shards', on_corrupt)
 
 # %% ../nbs/06_data.ipynb #f9845d7a
 @register_dataset('shards')
@@ -742,15 +870,22 @@ class RunData:
     mean: torch.Tensor   # (C,)
     std: torch.Tensor    # (C,)
 
+def _two_classes(s, d):
+    "Fail unless training split `s` holds images of at least two classes: with one, every probe scores 1.0 whatever the features."
+    have = sorted({s.classes[i] for i in s.labels.unique().tolist()})
+    check(len(have) >= 2, f"The training images of {d.data!r}{f' in {d.data_root}' if d.data_root else ''} are all of one class "
+          f"({have[0] if have else 'none'}): every probe would score 1.0 whatever the features. Give the data set at least two classes.")
+
 def load_run_data(d) -> RunData:
     "The training, probe and test views of `d` (`visgen.options.DataOptions`), and the channel statistics of the training images."
     check_dataset(d.data)
     files = streamed_train(d)
     if files is not None:                        # streamed: pre-train from the files; probes on a decoded subset
+        _two_classes(files, d)
         probe = files.take(d.probe_limit, seed=0).decode(stored_size(d.img_size))
         test = at_image_size(match_splits(probe, _load_split(d, 'test')), d.img_size, stored=False)
         return RunData(files, at_image_size(probe, d.img_size, stored=False), test, *channel_stats(probe))
-    train = _load_split(d, 'train')
+    train = _load_split(d, 'train'); _two_classes(train, d)
     test = match_splits(train, _load_split(d, 'test'))   # same channels and size; labels matched by class name
     if d.img_size: train, test = at_image_size(train, d.img_size), at_image_size(test, d.img_size, stored=False)
     probe = at_image_size(train, d.img_size, stored=False) if d.img_size else train

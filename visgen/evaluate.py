@@ -182,8 +182,11 @@ def evaluate_features(train_f:torch.Tensor, train_y:torch.Tensor, test_f:torch.T
 def mae_linear_probe(model:nn.Module, train_x:torch.Tensor, train_y:torch.Tensor, # uint8 `(N, C, H, W)`, `(N,)`
                      test_x:torch.Tensor, test_y:torch.Tensor, mean, std, # uint8 test images; channel statistics `(C,)`
                      epochs:int=90, batch_size:int=256, blr:float=0.1, warmup_epochs:int=10, pool:str='mean',
-                     seed:int=0, device='cpu', num_classes:int|None=None) -> float:
-    "Test accuracy of MAE's probe: BatchNorm + linear head by LARS on features of freshly augmented images each epoch."
+                     seed:int=0, device='cpu', num_classes:int|None=None,
+                     weight_decay:float=0., label_smoothing:float=0., # DARL's probe smooths labels by 0.1 (its table 11)
+                     optimizer:str='lars') -> float: # 'lars' (MAE's), or 'sgd' with momentum 0.9 (SAIM's code)
+    "Test accuracy of MAE's probe: BatchNorm + linear head by LARS (lr = `blr` x batch / 256) on features of freshly augmented images each epoch."
+    check(optimizer in ('lars', 'sgd'), f"Unknown probe optimiser {optimizer!r}: use 'lars' or 'sgd'.")
     from visgen.data import pretrain_transform, mix_seed
     dev, C = as_device(device), num_classes or _num_classes(train_y, test_y); enable_tf32(dev)
     H, W = train_x.shape[-2:]
@@ -192,7 +195,7 @@ def mae_linear_probe(model:nn.Module, train_x:torch.Tensor, train_y:torch.Tensor
     bs = min(batch_size, len(train_x)); steps = len(train_x) // bs
     with seeded(seed):
         head = probe_head(feats(normalise(test_x[:2], mean, std)).shape[1], C).to(dev)
-        opt = Lars(head.parameters(), lr=blr * bs / 256, momentum=0.9, weight_decay=0.)
+        opt = (Lars if optimizer == 'lars' else torch.optim.SGD)(head.parameters(), lr=blr * bs / 256, momentum=0.9, weight_decay=weight_decay)
         sched = CosineLRScheduler(opt, t_initial=max(1, (epochs - warmup_epochs) * steps), warmup_t=warmup_epochs * steps,
                                   warmup_prefix=True, t_in_epochs=False)
         for ep in progress(range(epochs), 'MAE linear probe'):
@@ -200,7 +203,7 @@ def mae_linear_probe(model:nn.Module, train_x:torch.Tensor, train_y:torch.Tensor
             xs = torch.stack([tf(x) for x in train_x])                     # uint8 crops `(N, C, H, W)`
             f, ys = feats(normalise(xs, mean, std)).to(dev), train_y.to(dev)
             for i, idx in enumerate(torch.randperm(len(f))[:steps * bs].view(steps, bs).to(dev)):
-                loss = F.cross_entropy(head(f[idx]), ys[idx])
+                loss = F.cross_entropy(head(f[idx]), ys[idx], label_smoothing=label_smoothing)
                 opt.zero_grad(set_to_none=True); loss.backward(); opt.step(); sched.step_update(ep * steps + i + 1)
     pred = apply_batched(head, feats(normalise(test_x, mean, std)), batch_size=4096, device=dev).argmax(1)
     return (pred == test_y.cpu()).float().mean().item()
@@ -213,29 +216,34 @@ def probe_noise(acc:float, n:int, z:float=2.) -> float:
 
 # %% ../nbs/09_evaluate.ipynb #0be2be24
 class Classifier(nn.Module):
-    "Linear head over the LayerNorm'd mean (or last token) of `backbone.forward_features(imgs)`: logits `(B, num_classes)`."
+    "Linear head over the LayerNorm'd mean, last token or class token of the backbone's tokens: logits `(B, num_classes)`."
     def __init__(self, backbone:nn.Module, num_classes:int,
                  causal:bool=False, # keep the causal mask while fine-tuning (causal fine-tuning)
-                 pool:str='mean'):  # 'mean' over tokens, or the 'last' token (a causal model's readout)
+                 pool:str='mean',   # 'mean' over tokens, the 'last' token (a causal model's readout), or the class token 'cls'
+                 cls_token:torch.Tensor|None=None): # with pool='cls': the pre-trained class token `(1, 1, D)` (copied, trained)
         super().__init__()
-        check(pool in ('mean', 'last'), f"Unknown pooling {pool!r}: use 'mean' or 'last' (--pool).")
+        check(pool in ('mean', 'last', 'cls'), f"Unknown pooling {pool!r}: use 'mean', 'last' or 'cls' (--pool).")
+        check(pool != 'cls' or cls_token is not None, "pool='cls' reads a class token: this method has none (use --pool mean).")
         self.backbone, D, self.causal, self.pool = backbone, backbone.embed_dim, causal, pool
+        self.cls_token = nn.Parameter(cls_token.detach().clone().reshape(1, 1, D)) if pool == 'cls' else None
         self.fc_norm, self.head = nn.LayerNorm(D), nn.Linear(D, num_classes)
         trunc_normal_(self.head.weight, std=2e-5); nn.init.zeros_(self.head.bias)  # as MAE
 
     def forward(self, imgs:torch.Tensor) -> torch.Tensor:
+        if self.pool == 'cls': return self.head(self.fc_norm(self.backbone.forward_prefixed(imgs, self.cls_token, 'cls', self.causal)))
         t = self.backbone.forward_features(imgs, is_causal=self.causal)          # (B, N, D)
         return self.head(self.fc_norm(t.mean(1) if self.pool == 'mean' else t[:, -1]))
 
     def group_matcher(self, coarse:bool=False):
-        "Layer id of a parameter name: the backbone's grouping, `fc_norm`/`head` last."
+        "Layer id of a parameter name: the backbone's grouping, the class token with the stem (as MAE's), `fc_norm`/`head` last."
         layer = group_parameters(self.backbone, self.backbone.group_matcher(coarse), reverse=True)
         last = max(layer.values()) + 1
-        return lambda name: layer.get(name.removeprefix('backbone.'), last) if name.startswith('backbone.') else last
+        return lambda name: (layer.get(name.removeprefix('backbone.'), last) if name.startswith('backbone.') else
+                             0 if name == 'cls_token' else last)
 
     def no_weight_decay(self) -> set:
         nwd = getattr(self.backbone, 'no_weight_decay', lambda: set())()
-        return {f'backbone.{n}' for n in nwd}
+        return {f'backbone.{n}' for n in nwd} | ({'cls_token'} if self.cls_token is not None else set())
 
 # %% ../nbs/09_evaluate.ipynb #afcc3228
 def make_randaugment(config:str,  # timm RandAugment string, e.g. 'rand-m9-mstd0.5'
@@ -307,7 +315,8 @@ def finetune(backbone:nn.Module, train_x:torch.Tensor, train_y:torch.Tensor, # u
              warmup_epochs:float=1, device='cpu', seed:int=0, amp=None, num_classes:int|None=None,
              drop_path:float=0.1,       # stochastic depth (MAE's fine-tuning: 0.1 for ViT-B)
              reprob:float=0.25,         # random erasing probability (MAE's: 0.25, pixel mode)
-             causal:bool=False, pool:str='mean') -> dict: # causal fine-tuning and last-token readout
+             causal:bool=False, pool:str='mean', # causal fine-tuning; readout 'mean', 'last' or 'cls'
+             cls_token:torch.Tensor|None=None) -> dict: # with pool='cls': the method's pre-trained class token
     "Fine-tune a copy of `backbone` with a `Classifier` head: `dict(acc=test accuracy, history=[per epoch], correct=(M,) bool)`."
     check(train_x.dtype == torch.uint8 and test_x.dtype == torch.uint8,
           f"finetune takes uint8 images (got {train_x.dtype}, {test_x.dtype}) and normalises them with mean/std.")
@@ -317,7 +326,7 @@ def finetune(backbone:nn.Module, train_x:torch.Tensor, train_y:torch.Tensor, # u
     steps = len(train_x) // batch_size
     with seeded(seed):
         net = set_dropout(set_drop_path(copy.deepcopy(backbone), drop_path), 0.)   # pre-training dropout (ADDP's) is not fine-tuning's
-        model = Classifier(net, C, causal, pool).to(dev)
+        model = Classifier(net, C, causal, pool, cls_token).to(dev)
         erase = RandomErasing(reprob, mode='pixel', device=dev) if reprob > 0 else None
         opt, sched = finetune_optimizer(model, lr, wd, layer_decay, epochs * steps, round(warmup_epochs * steps), betas)
         mix = Mixup(mixup_alpha=mixup, cutmix_alpha=cutmix, label_smoothing=label_smoothing, num_classes=C)

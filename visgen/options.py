@@ -9,12 +9,14 @@ from dataclasses import dataclass, field, fields, asdict, MISSING
 from .errors import check, check_types, UserError
 
 # %% auto #0
-__all__ = ['MODEL_SIZES', 'RESERVED_OPTS', 'POOLS', 'PARTS', 'DERIVED', 'RECIPES', 'RECIPE_FIELDS', 'RUN_PARTS', 'COMMAND_PARTS',
-           'parse_opts', 'opt', 'rule', 'flag', 'check_field', 'Options', 'ModelOptions', 'DataOptions', 'TrainOptions',
-           'EvalOptions', 'RunOptions', 'run_record', 'derived', 'resume_changes', 'ProbeOptions', 'FinetuneOptions',
-           'replace_options', 'register_recipe', 'recipe', 'SampleOptions', 'PretrainCommand', 'RunCommand',
-           'SampleCommand', 'MainOptions', 'ExperimentOptions', 'SiteOptions', 'PlotOptions', 'ExportOptions',
-           'BenchOptions', 'ShardsOptions', 'GpuCheckOptions', 'options_parser', 'parse_parts', 'dashes']
+__all__ = ['MODEL_SIZES', 'RESERVED_OPTS', 'POOLS', 'PARTS', 'DERIVED', 'PAPER_FIELDS', 'GENERIC', 'PAPER_TRAIN', 'RECIPES',
+           'RECIPE_FIELDS', 'PROBE_FIELDS', 'BUDGET', 'RUN_PARTS', 'COMMAND_PARTS', 'parse_opts', 'opt', 'rule', 'flag',
+           'check_field', 'Options', 'ModelOptions', 'DataOptions', 'TrainOptions', 'EvalOptions', 'RunOptions',
+           'run_record', 'derived', 'resume_changes', 'register_paper_defaults', 'paper_defaults', 'resolve_run',
+           'peak_lr', 'ProbeOptions', 'FinetuneOptions', 'replace_options', 'Recipe', 'register_recipe', 'recipe',
+           'probe_recipe', 'SampleOptions', 'PretrainCommand', 'RunCommand', 'SampleCommand', 'MainOptions',
+           'ExperimentOptions', 'SiteOptions', 'PlotOptions', 'ExportOptions', 'BenchOptions', 'ShardsOptions',
+           'GpuCheckOptions', 'options_parser', 'parse_parts', 'dashes']
 
 # %% ../nbs/00b_options.ipynb #232c3e58
 def parse_opts(s:str|None) -> dict:
@@ -106,6 +108,13 @@ class DataOptions(Options):
     on_corrupt: str = opt('fail', "Unreadable images in a folder of files", choices=('fail', 'skip'))
     stream: bool|None = opt(None, "Read the training files per sample (default: automatic above 4 GiB decoded)")
     probe_limit: int = opt(10000, "Streamed data: training images decoded for the probes (0: all)", ge=0)
+    crop_scale: tuple|None = opt(None, 'Area range of the random resized crop, e.g. "0.2,1" (default: the method\'s paper value, '
+                                 'else 0.2-1 with --img-size, 0.35-1 with --aug)', gt=0, le=1)
+    def relations(self):
+        check(self.crop_scale is None or (len(self.crop_scale) == 2 and self.crop_scale[0] <= self.crop_scale[1]),
+              f"--crop-scale takes two numbers, the smaller first, e.g. 0.2,1; got {self.crop_scale}.")
+        check(not (self.stream and not self.img_size), "--stream needs --img-size: streamed files are decoded one by one "
+              "and must come out at one size (e.g. --img-size 224).")
 
 # %% ../nbs/00b_options.ipynb #9ce98113
 @dataclass
@@ -113,12 +122,14 @@ class TrainOptions(Options):
     "Training: optimisation and bookkeeping (read by `visgen.train.train`)."
     epochs: int = opt(30, "Pre-training epochs", ge=1)
     batch_size: int = opt(128, "Batch size per process and step", ge=1)
-    lr: float = opt(1e-3, "Peak learning rate", gt=0)
+    lr: float = opt(1e-3, "Peak learning rate (with --lr-scale batch: the base rate, times the global batch / 256)", gt=0)
     min_lr: float = opt(1e-5, "Learning rate at the end of the cosine (at most --lr)", ge=0)
     weight_decay: float = opt(0.05, "AdamW weight decay (none on biases, norms and embeddings)", ge=0)
     betas: tuple = opt((0.9, 0.95), 'AdamW betas, e.g. "0.9,0.95"', ge=0, lt=1)
     warmup_epochs: float = opt(2., "Linear warm-up epochs", ge=0)
-    clip_grad: float = opt(1.0, "Max gradient norm (0: no clipping)", ge=0)
+    clip_grad: float|None = opt(None, "Max gradient norm (0: no clipping; default: the method's paper value, else 1.0)", ge=0)
+    lr_scale: str|None = opt(None, "batch: the peak rate is --lr x global batch / 256 (the papers' linear rule); none: --lr as given "
+                             "(default: the method's paper value, else none)", choices=('batch', 'none'))
     amp: str = opt('auto', "Autocast dtype (auto: bf16 on a GPU that has it, fp32 on a CPU)", choices=('auto', 'bf16', 'fp32'))
     seed: int = opt(0, "Random seed", ge=0)
     device: str = opt('auto', "cpu, cuda, cuda:N or auto", resume=True)
@@ -204,13 +215,47 @@ def resume_changes(old:RunOptions, new:RunOptions, old_world:int=1, new_world:in
     if extend and 'epochs' in diff and diff['epochs'][1] > diff['epochs'][0]: del diff['epochs']
     return diff
 
+# %% ../nbs/00b_options.ipynb #cc3e1e86
+PAPER_FIELDS = ('clip_grad', 'lr_scale', 'crop_scale')    # run options left at None: the method's paper value
+GENERIC = dict(clip_grad=1.0, lr_scale='none', crop_scale=None)   # visgen's values where no paper states one (crop: the transform's own)
+PAPER_TRAIN = {}   # method -> ({option: value}, {option: citation})
+
+def register_paper_defaults(method:str, cite:dict|None=None, **values):
+    "Record the pre-training values of `PAPER_FIELDS` that `method`'s paper (or official code) states, each with its source in `cite`."
+    bad = sorted(set(values) - set(PAPER_FIELDS))
+    check(not bad, f"{method}: {bad} are not paper defaults of a run; those are {list(PAPER_FIELDS)}.")
+    PAPER_TRAIN[method] = (dict(values), dict(cite or {}))
+
+def paper_defaults(method:str) -> dict:
+    "The values a run of `method` takes for the fields of `PAPER_FIELDS` left at None: its paper's, else `GENERIC`."
+    return {**GENERIC, **PAPER_TRAIN.get(method, ({}, {}))[0]}
+
+# %% ../nbs/00b_options.ipynb #20457e9c
+def resolve_run(opts:RunOptions, recorded:RunOptions|None=None) -> tuple:
+    "`opts` with the `PAPER_FIELDS` left at None filled (from the resumed run `recorded`, as it ran; else the method's paper, else `GENERIC`): `(opts, {source: [names]})`."
+    flat, own = opts.flat(), PAPER_TRAIN.get(opts.model.method, ({}, {}))[0]
+    old, dflt = recorded.flat() if recorded is not None else {}, paper_defaults(opts.model.method)
+    fill, src = {}, dict(user=[], run=[], paper=[], generic=[])
+    for k in PAPER_FIELDS:
+        if flat[k] is not None: src['user'].append(k)
+        elif recorded is not None: fill[k] = old.get(k); src['run'].append(k)     # as it ran (None: visgen's generic value)
+        else: fill[k] = dflt[k]; src['paper' if k in own else 'generic'].append(k)
+    return opts.replace(**fill), {k: v for k, v in src.items() if v}
+
+def peak_lr(t:TrainOptions, global_batch:int) -> float:
+    "The peak learning rate of training options `t` at `global_batch` images per step: `t.lr`, times `global_batch / 256` with `lr_scale='batch'`."
+    return t.lr * global_batch / 256 if t.lr_scale == 'batch' else t.lr
+
 # %% ../nbs/00b_options.ipynb #faacc552
 @dataclass
 class ProbeOptions(Options):
     "Probes: kNN and linear probes of a finished run's frozen features (read by `visgen.pipeline.probe`)."
     pool: str|None = opt(None, "Feature pooling (default: the run's)", choices=POOLS)
     layers: bool = opt(False, "Probe every block's output instead (writes layers.json)")
-    mae_epochs: int = opt(0, "Also MAE's probe (LARS, augmented images) for this many epochs (90 in MAE)", ge=0)
+    protocol: str = opt('fast', "fast: SGD probe on fixed features; paper: also the paper's probe (MAE's: LARS, BatchNorm, "
+                        "freshly augmented images each epoch; the recipe's readout and label smoothing)", choices=('fast', 'paper'))
+    recipe: str|None = opt(None, "With --protocol paper: the named recipe of the probe (default: the method's)")
+    epochs: int|None = opt(None, "With --protocol paper: probe epochs (default: the recipe's, 90 in the papers)", ge=1)
     img_size: int|None = opt(None, "Probe at S x S pixels, each image resized (writes probe_<S>px.json)", ge=4)
     positions: str|None = opt(None, "Positions at a grid other than the run's (default: the run's)", choices=('interpolate', 'extrapolate'))
     pixels: bool = opt(True, "Also the raw-pixel baseline (the same for every run of one data set and size)")
@@ -220,6 +265,8 @@ class ProbeOptions(Options):
     def relations(self):
         check(not (self.layers and (self.img_size or self.positions)), "--layers probes at the run's own size: leave out --img-size and --positions.")
         check(not (self.layers and self.data), "--layers probes the run's own data: leave out --data.")
+        check(self.protocol == 'paper' or (self.recipe is None and self.epochs is None),
+              "--recipe and --epochs choose the paper probe: pass --protocol paper with them.")
 
 # %% ../nbs/00b_options.ipynb #5d646f3e
 @dataclass
@@ -240,7 +287,7 @@ class FinetuneOptions(Options):
     label_smoothing: float|None = opt(None, "Label smoothing", ge=0, lt=1)
     randaug: str|None = opt(None, "timm RandAugment config ('none': off)")
     causal: bool|None = opt(None, "Keep the causal mask (causal fine-tuning)")
-    pool: str|None = opt(None, "Readout: mean of the tokens, or the last token (a causal model's)", choices=('mean', 'last'))
+    pool: str|None = opt(None, "Readout: mean of the tokens, the last token (a causal model's), or the method's class token", choices=POOLS)
     amp: str|None = opt(None, "Autocast dtype (auto: bf16 on a GPU that has it, else fp32)", choices=('auto', 'bf16', 'fp32'))
     seed: int = opt(0, "Random seed", ge=0)
     img_size: int|None = opt(None, "Fine-tune and test at S x S pixels, each image resized (writes finetune_<S>px.json)", ge=4)
@@ -258,26 +305,47 @@ def replace_options(o, **kw):
     return type(o)(**{**{f.name: getattr(o, f.name) for f in fields(o)}, **kw})
 
 # %% ../nbs/00b_options.ipynb #d4a4a5b4
-RECIPES = {}   # name -> (FinetuneOptions with every recipe value set, {field: citation})
+RECIPES = {}   # name -> Recipe
 RECIPE_FIELDS = ('epochs', 'lr', 'batch_size', 'layer_decay', 'weight_decay', 'betas', 'warmup_epochs', 'drop_path', 'reprob',
                  'mixup', 'cutmix', 'label_smoothing', 'randaug', 'causal', 'pool', 'amp')
+PROBE_FIELDS = ('optimizer', 'epochs', 'blr', 'batch_size', 'warmup_epochs', 'weight_decay', 'label_smoothing', 'pool')
+BUDGET = dict(epochs=10, lr=1e-3, batch_size=128, warmup_epochs=1., amp='auto')   # fine-tuning's CPU budget, the same in every recipe
 
-def register_recipe(name:str, cite:dict|None=None, **values) -> FinetuneOptions:
-    "Record fine-tuning recipe `name`: a value for every field of `RECIPE_FIELDS`, each with its source in `cite`."
-    missing = [k for k in RECIPE_FIELDS if k not in values]
+@dataclass
+class Recipe:
+    "A named evaluation recipe: `finetune` (a `FinetuneOptions` with every value set), `probe` (the paper probe's values) and the source of each (`cite`, by field; `probe_cite`)."
+    name: str
+    finetune: FinetuneOptions
+    probe: dict
+    cite: dict
+    probe_cite: dict
+
+def register_recipe(name:str, cite:dict|None=None, probe:dict|None=None, probe_cite:dict|None=None, **values) -> FinetuneOptions:
+    "Record recipe `name`: a fine-tuning value for every field of `RECIPE_FIELDS` and a probe value for every key of `PROBE_FIELDS`, each with its source."
+    missing = [k for k in RECIPE_FIELDS if k not in values] + [f'probe.{k}' for k in PROBE_FIELDS if k not in (probe or {})]
     check(not missing, f"Recipe {name!r} lacks {missing}: a recipe sets every value.")
-    RECIPES[name] = (FinetuneOptions(recipe=name, **values), dict(cite or {}))
-    return RECIPES[name][0]
+    RECIPES[name] = Recipe(name, FinetuneOptions(recipe=name, **values), dict(probe), dict(cite or {}), dict(probe_cite or {}))
+    return RECIPES[name].finetune
+
+def _recipe(name:str) -> Recipe:
+    check(name in RECIPES, f"Unknown recipe {name!r} (--recipe): known recipes are {sorted(RECIPES)}.")
+    return RECIPES[name]
 
 def recipe(name:str) -> FinetuneOptions:
-    "The fine-tuning recipe `name`."
-    check(name in RECIPES, f"Unknown recipe {name!r} (--recipe): known recipes are {sorted(RECIPES)}.")
-    return RECIPES[name][0]
+    "The fine-tuning values of recipe `name`."
+    return _recipe(name).finetune
 
-register_recipe('mae', epochs=10, lr=1e-3, batch_size=128, layer_decay=0.75, weight_decay=0.05, betas=(0.9, 0.999),
-                warmup_epochs=1., drop_path=0.1, reprob=0.25, mixup=0.8, cutmix=1.0, label_smoothing=0.1,
-                randaug='rand-m9-mstd0.5', causal=False, pool='mean', amp='auto',
-                cite=dict(all="MAE (He et al. 2021), fine-tuning recipe (its table 9) as visgen scales it to a CPU budget: 10 epochs at lr 1e-3, batch 128"));
+def probe_recipe(name:str) -> dict:
+    "The paper probe's values of recipe `name` (`PROBE_FIELDS`; pool None: the run's)."
+    return dict(_recipe(name).probe, recipe=name)
+
+register_recipe('mae', **BUDGET, layer_decay=0.75, weight_decay=0.05, betas=(0.9, 0.999),
+                drop_path=0.1, reprob=0.25, mixup=0.8, cutmix=1.0, label_smoothing=0.1,
+                randaug='rand-m9-mstd0.5', causal=False, pool='mean',
+                cite=dict(all="MAE (He et al. 2021), fine-tuning recipe (its table 9) as visgen scales it to a CPU budget: 10 epochs at lr 1e-3, batch 128"),
+                probe=dict(optimizer='lars', epochs=90, blr=0.1, batch_size=256, warmup_epochs=10, weight_decay=0., label_smoothing=0., pool=None),
+                probe_cite=dict(all="MAE's linear probe (its table 10: LARS, base lr 0.1, 90 epochs, 10 warm-up, no weight decay); "
+                                "batch 256 for a CPU (MAE: 16384); the run's readout (MAE's own model: --pool cls)"));
 
 # %% ../nbs/00b_options.ipynb #e3ded371
 @dataclass

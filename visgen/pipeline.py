@@ -4,14 +4,15 @@
 
 # %% ../nbs/10_pipeline.ipynb #d6a4aa36
 from __future__ import annotations
-import copy, inspect, json, math, os, tempfile, time
+import copy, inspect, json, math, os, sys, tempfile, time
 from dataclasses import dataclass, fields
 from pathlib import Path
 import torch
 import torch.distributed as dist
 from safetensors.torch import save_file
 from .core import check, UserError, get_device, seed_everything, resolve_amp, set_tf32, tf32
-from .options import RunOptions, ProbeOptions, FinetuneOptions, SampleOptions, recipe, replace_options
+from .options import (RunOptions, ProbeOptions, FinetuneOptions, SampleOptions, recipe, probe_recipe, replace_options,
+                            resolve_run, peak_lr)
 from .rundir import (read_config, run_options, check_run_dir, start_run, remove_stub, resumed, write_json, on_rank0,
                            respect_umask, RunLock, Replacement, recover, check_derived, check_writable, save_safetensors, is_run_dir)
 from .options import derived as derived_of
@@ -19,15 +20,16 @@ from .data import (load_run_data, eval_views, check_channels, PretrainDataset, p
                          normalise)
 from .vit import set_position_mode, ViTConfig
 from .registry import create_method, check_method, check_pool, method_options, METHODS
-from .train import train, load_weights, setup_distributed, steps_per_epoch, nonfinite_keys
+from .train import train, load_weights, setup_distributed, steps_per_epoch, nonfinite_keys, largest_weight, HUGE_WEIGHT
 from .evaluate import extract_features, evaluate_features, pixel_features, finetune, layer_features, mae_linear_probe
 from .compare import pack_correct
 
 # %% auto #0
-__all__ = ['default_patch_size', 'check_opts', 'check_run', 'method_opts', 'build_model', 'load_run', 'evaluate_run',
-           'split_correct', 'check_part', 'prepare_parts', 'save_weights', 'finished_metrics', 'pretrain', 'eval_data',
-           'eval_name', 'load_pair', 'eval_record', 'read_lock', 'probe', 'probe_layers', 'finetune_recipe',
-           'finetune_run', 'sample_run', 'show_images', 'order_frames', 'TinyRun', 'tiny_run']
+__all__ = ['TRAIN_AS_TEST', 'default_patch_size', 'check_opts', 'check_run', 'method_opts', 'build_model', 'load_run',
+           'evaluate_run', 'loud', 'on_training_images', 'result_warnings', 'split_correct', 'check_part',
+           'prepare_parts', 'save_weights', 'finished_metrics', 'pretrain', 'eval_data', 'eval_name', 'other_data',
+           'load_pair', 'eval_record', 'read_lock', 'probe', 'paper_probe_recipe', 'probe_layers', 'finetune_recipe',
+           'class_token', 'finetune_run', 'sample_run', 'show_images', 'order_frames', 'TinyRun', 'tiny_run']
 
 # %% ../nbs/10_pipeline.ipynb #61de9207
 def default_patch_size(H:int, W:int) -> int:
@@ -112,6 +114,32 @@ def evaluate_run(model, random_model, train_set, test_set, mean, std, device='cp
                                             device=device, correct=True))
     return res
 
+# %% ../nbs/10_pipeline.ipynb #35b28d9f
+def loud(msg:str, what:str='WARNING') -> str:
+    "Print `msg` to stderr so that it is not missed: `WARNING:` first, bold on a terminal; returns `msg` (for the records)."
+    on, off = ('\033[1m', '\033[0m') if sys.stderr.isatty() else ('', '')
+    print(f"{on}{what}: {msg}{off}", file=sys.stderr, flush=True)
+    return msg
+
+def on_training_images(d) -> bool:
+    "Whether data options `d` evaluate on the training split (`--test-split train`)."
+    return d.test_split == 'train'
+
+TRAIN_AS_TEST = ("--test-split train: the test numbers are measured on the training images, on which the probes were fitted: "
+                 "they show how well the features fit, not how they generalise; do not report them as test accuracy")
+
+def result_warnings(res:dict, n_classes:int, big:float=0.) -> list[str]:
+    "What a reader of probe results `res` must be told: the run's own probes at chance (`n_classes` classes), or its largest weight `big` far beyond a trained model's."
+    chance = 1 / n_classes
+    acc = [res[k] for k in ('knn_acc', 'linear_acc') if isinstance(res.get(k), float)]
+    out = []
+    if big > HUGE_WEIGHT: out.append(f"the run's weights reach a magnitude of {big:.3g} (a trained model's stay far below "
+                                     f"{HUGE_WEIGHT:g}): they are probably broken")
+    if acc and max(acc) < chance + 0.05:
+        out.append(f"the run's probes are at chance ({' and '.join(f'{a:.3f}' for a in acc)}; chance is {chance:.3f} with "
+                   f"{n_classes} classes): its features tell the classes apart no better than a guess; check the run before using these numbers")
+    return out
+
 # %% ../nbs/10_pipeline.ipynb #f3cf4da1
 def split_correct(res:dict) -> tuple:
     "`(accuracies, per-image correctness)`: the `*_correct` entries of `evaluate_run` go to their own file (`correct.json`)."
@@ -178,7 +206,8 @@ def _derive(opts:RunOptions, rd, model, world:int, recorded:dict|None=None) -> d
 def _transform(opts:RunOptions, rd):
     "The training augmentation: the field's standard one with `--img-size`, a milder one with `--aug`, else none."
     d = opts.data
-    return standard_transform(d.img_size) if d.img_size else pretrain_transform(rd.train.img_size) if d.aug else None
+    scale = {} if d.crop_scale is None else dict(scale=d.crop_scale)        # None: the transform's own range
+    return standard_transform(d.img_size, **scale) if d.img_size else pretrain_transform(rd.train.img_size, **scale) if d.aug else None
 
 def _stamp(p:Path):
     "What tells a rewritten file from the same one: its inode and modification time (None when missing)."
@@ -206,6 +235,9 @@ def _train_and_evaluate(model, random_model, opts, rd, out, resume, progress, lo
     probes, correct = split_correct(evaluate_run(model, random_model.to(device), rd.probe, rd.test, rd.mean, rd.std, device,
                                                  opts.eval.pool))
     metrics.update(probes); write_json(out / 'correct.json', correct, 'per-image correctness')
+    warn = result_warnings(probes, len(rd.test.classes), largest_weight(model.state_dict()))
+    if on_training_images(opts.data): metrics['evaluated_on_training_images'] = True; warn.append(TRAIN_AS_TEST)
+    if warn: metrics['warnings'] = [loud(w) for w in warn]
     if hasattr(model, 'extra_metrics'):  # method-specific numbers (e.g. a tokenizer's reconstruction error)
         metrics.update(model.extra_metrics(test_set=rd.test, mean=rd.mean, std=rd.std, device=device, train_set=rd.probe))
     write_json(out / 'metrics.json', metrics, 'metrics')
@@ -233,13 +265,18 @@ def pretrain(out, opts:RunOptions|None=None, resume:bool=False, overwrite:bool=F
     owner = not dist.is_initialized()   # a nested run (a method training its tokenizer first) leaves the group to its caller
     device, rank, world = setup_distributed(opts.train.device)   # under torchrun: one process per GPU (or CPU rank)
     on_rank0(check_run_dir, out, resume, overwrite)             # fail fast, before the data is read
+    prev = read_config(out) if resume and (Path(out) / 'config.json').is_file() else None
+    opts, sources = resolve_run(opts, run_options(prev, Path(out) / 'config.json') if prev else None)   # the paper's values
+    if prev and 'user' not in sources: sources = derived_of(prev).get('defaults', sources)   # a resume keeps the run's record
     rd = load_run_data(opts.data)
+    if rank == 0 and on_training_images(opts.data): loud(TRAIN_AS_TEST)
     if rank == 0 and hasattr(rd.train, 'paths'): log(f"data: streamed from {len(rd.train)} files ({opts.train.workers} workers); "
                                                      f"probes on {len(rd.probe)} decoded training images")
     recorded = derived_of(read_config(out)).get('method_opts') if resume and (Path(out) / 'config.json').is_file() else None
     model = build_model(opts, rd.probe.img_size, rd.train.channels, recorded); check_pool(model, opts.eval.pool)   # a resume: as built
     random_model = copy.deepcopy(model)                     # the same network at random initialisation
-    dv = _derive(opts, rd, model, world, recorded)
+    dv = {**_derive(opts, rd, model, world, recorded), 'defaults': sources,   # which values came from the paper, the user, the run
+          'peak_lr': peak_lr(opts.train, opts.train.global_batch or opts.train.batch_size * world)}
     steps_per_epoch(len(rd.train), opts.train, world)        # one global batch fits: checked before any file is touched
     lock, created = on_rank0(start_run, out, opts, dv, resume, overwrite, extend) or (None, None)
     out = Path(out)
@@ -278,6 +315,15 @@ def eval_name(stem:str, img_size:int|None=None, positions:str|None=None) -> str:
     "The file stem of an evaluation: `probe`, or `probe_48px_extrapolate` at another size and position mode."
     return stem + (f'_{img_size}px' if img_size else '') + (f'_{positions}' if positions else '')
 
+def other_data(run_dir, opts:RunOptions, dv:dict, data:str|None, rd, what:str) -> dict:
+    "An evaluation on another data set than the run's (`data`) said on stderr before the work: what the results record (`{'data': data}`, else nothing)."
+    if not data or data == opts.data.data: return {}
+    size = lambda s: 'x'.join(map(str, s))
+    loud(f"{run_dir} was pre-trained on {opts.data.data!r} ({size(dv['img_size'])} images); this {what} evaluates it on {data!r} "
+         f"({size(rd.probe.img_size)} images, {len(rd.probe):,} training and {len(rd.test):,} test) as --data asks. "
+         f"The results record data={data!r}.", 'NOTE')
+    return dict(data=data)
+
 def load_pair(run_dir, positions:str|None=None) -> tuple:
     "A finished run's model and the same network at random init, both reading other grids by `positions`: `(model, random_model, opts, derived)`."
     model, opts, dv = load_run(run_dir)
@@ -308,17 +354,34 @@ def probe(run_dir, p:ProbeOptions|None=None, **kw) -> dict:
         dev, pool = get_device(p.device), p.pool or opts.eval.pool
         check_pool(model, pool)
         rd = eval_data(opts, dv, p.data, p.data_root, model, p.img_size)
+        other = other_data(run_dir, opts, dv, p.data, rd, 'probe')       # said before the work, recorded in the results
         res, correct = split_correct(evaluate_run(model.to(dev), random_model.to(dev), rd.probe, rd.test, rd.mean, rd.std, dev,
                                                   pool, p.pixels))
-        if p.mae_epochs:
+        res['protocol'] = p.protocol
+        if p.protocol == 'paper':
+            r = paper_probe_recipe(p, model, opts.eval.pool)
+            check_pool(model, r['pool'])
             for prefix, m in (('', model), ('random_', random_model)):
-                res[f'{prefix}mae_linear_acc'] = mae_linear_probe(m, rd.probe.images, rd.probe.labels, rd.test.images, rd.test.labels,
-                                                                  rd.mean, rd.std, epochs=p.mae_epochs, pool=pool, device=dev,
-                                                                  warmup_epochs=min(10, p.mae_epochs // 9))
+                res[f'{prefix}paper_linear_acc'] = mae_linear_probe(
+                    m, rd.probe.images, rd.probe.labels, rd.test.images, rd.test.labels, rd.mean, rd.std, epochs=r['epochs'],
+                    batch_size=r['batch_size'], blr=r['blr'], warmup_epochs=r['warmup_epochs'], pool=r['pool'], device=dev,
+                    weight_decay=r['weight_decay'], label_smoothing=r['label_smoothing'], optimizer=r['optimizer'])
+            res['paper_recipe'] = r
         if p.img_size or p.positions: res.update(eval_record(rd.probe, opts, p.positions))
+        res.update(other)
+        warn = result_warnings(res, len(rd.test.classes), largest_weight(model.state_dict()))
+        if on_training_images(opts.data): res['evaluated_on_training_images'] = True; warn.append(TRAIN_AS_TEST)
+        if warn: res['warnings'] = [loud(w) for w in warn]
         write_json(Path(run_dir) / f'{name}_correct.json', correct, 'per-image correctness')
         write_json(Path(run_dir) / f'{name}.json', res, 'probe results')
     return res
+
+# %% ../nbs/10_pipeline.ipynb #e1f1b2b5
+def paper_probe_recipe(p:ProbeOptions, model, run_pool:str='mean') -> dict:
+    "The paper probe's values: recipe `p.recipe`, else the method's (`model.recipe`, else `mae`); `p.epochs` and `p.pool` over the recipe's, the run's pool where the recipe names none; warm-up at most a ninth of the epochs (MAE's 10 of 90)."
+    r = probe_recipe(p.recipe or getattr(model, 'recipe', 'mae'))
+    epochs = p.epochs or r['epochs']
+    return {**r, 'epochs': epochs, 'warmup_epochs': min(r['warmup_epochs'], epochs // 9), 'pool': p.pool or r['pool'] or run_pool}
 
 # %% ../nbs/10_pipeline.ipynb #b782e848
 def probe_layers(run_dir, p:ProbeOptions|None=None, **kw) -> list:
@@ -341,6 +404,11 @@ def finetune_recipe(f:FinetuneOptions, model) -> FinetuneOptions:
     "`f` with its unset values from its recipe: `f.recipe`, else the method's (`model.recipe`), else `mae`."
     return f.resolve(recipe(f.recipe or getattr(model, 'recipe', 'mae')))
 
+def class_token(model):
+    "The pre-trained class token `(1, 1, D)` of `model` (the parameter its `class_token` names, e.g. SAIM's start token), or None."
+    name = getattr(model, 'class_token', None)
+    return getattr(model, name) if name else None
+
 def finetune_run(run_dir, f:FinetuneOptions|None=None, **kw) -> dict:
     "Fine-tune a run's backbone and, as the baseline, the same backbone at random init; writes `finetune.json` and `finetune_correct.json`. `kw`: `FinetuneOptions`."
     f = f or FinetuneOptions(**kw)
@@ -350,14 +418,18 @@ def finetune_run(run_dir, f:FinetuneOptions|None=None, **kw) -> dict:
         f = finetune_recipe(f, model)
         amp = resolve_amp(f.amp, f.device)
         rd = eval_data(opts, dv, f.data, f.data_root, model, f.img_size)
+        other = other_data(run_dir, opts, dv, f.data, rd, 'fine-tuning')   # said before the work, recorded in the results
         kw = dict(epochs=f.epochs, lr=f.lr, batch_size=f.batch_size, layer_decay=f.layer_decay, wd=f.weight_decay, betas=list(f.betas),
                   warmup_epochs=f.warmup_epochs, device=str(get_device(f.device)), randaug=None if f.randaug == 'none' else f.randaug,
                   mixup=f.mixup, cutmix=f.cutmix, label_smoothing=f.label_smoothing, seed=f.seed, mean=rd.mean, std=rd.std,
                   drop_path=f.drop_path, reprob=f.reprob, causal=f.causal, pool=f.pool, amp=amp)
+        check(f.pool != 'cls' or class_token(model) is not None,
+              f"--pool cls: method {opts.model.method!r} has no class token to read; use --pool mean or last.")
         args = (rd.probe.images, rd.probe.labels, rd.test.images, rd.test.labels)
-        ft, rand = finetune(model.backbone, *args, **kw), finetune(random_model.backbone, *args, **kw)
+        ft, rand = (finetune(m.backbone, *args, **kw, cls_token=class_token(m)) for m in (model, random_model))
         rec = {k: v for k, v in kw.items() if k not in ('mean', 'std')}
-        res = dict(acc=ft['acc'], random_acc=rand['acc'], recipe=dict(name=f.recipe, **rec))
+        res = dict(acc=ft['acc'], random_acc=rand['acc'], recipe=dict(name=f.recipe, **rec), **other)
+        if on_training_images(opts.data): res['evaluated_on_training_images'] = True; res['warnings'] = [loud(TRAIN_AS_TEST)]
         if f.img_size or f.positions: res['recipe'].update(eval_record(rd.probe, opts, f.positions))
         correct = dict(finetune_correct=pack_correct(ft['correct']), random_finetune_correct=pack_correct(rand['correct']))
         write_json(Path(run_dir) / f'{name}_correct.json', correct, 'per-image correctness')   # for visgen.compare

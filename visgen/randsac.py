@@ -14,7 +14,8 @@ from .serial import (OrderedModel, sample_rank, order_from_rank, gather_tokens, 
 from .vit import ViT, ViTConfig, vit_config, DecoderBlock, sincos_2d, init_weights, linear_init, _pair
 from .twostream import TwoStreamAR, check_paths_agree
 from .saim import order_kwargs
-from .registry import register_method, paper_card, CardRow, create_method
+from .registry import register_method, paper_card, CardRow, create_method, recipe_rows, pretrain_rows
+from .options import register_recipe, register_paper_defaults, BUDGET
 
 # %% auto #0
 __all__ = ['SkipMix', 'RandSAC', 'randsac']
@@ -36,6 +37,7 @@ class SkipMix(nn.Module):
 # %% ../nbs/14_randsac.ipynb #e7068450
 class RandSAC(OrderedModel, nn.Module):
     "Segment-causal ViT encoder + next-segment decoder with trainable skip connections."
+    recipe = 'randsac'   # its evaluation recipe (`visgen.options.RECIPES`)
     def __init__(self, cfg:ViTConfig, order:str='square', order_kw:dict|None=None, dec_depth:int|None=None,
                  skip:str='learned', norm_pix:bool=True, norm_pix_var:str='unbiased'):
         super().__init__()
@@ -117,6 +119,33 @@ def randsac(size:str='micro', img_size=8, patch_size:int=2, in_chans:int=1, pos:
     if decoder == 'twostream': return TwoStreamAR(cfg, order, okw, norm_pix=norm_pix, skip_first=True, norm_pix_var=norm_pix_var)
     return RandSAC(cfg, order, okw, dec_depth, skip, norm_pix, norm_pix_var)
 
+# %% ../nbs/14_randsac.ipynb #018b7e64
+register_recipe('randsac', **BUDGET, layer_decay=0.65, weight_decay=0.05, betas=(0.9, 0.999), drop_path=0.1, reprob=0.,
+                mixup=0.8, cutmix=1.0, label_smoothing=0.1, randaug='rand-m9-mstd0.5', causal=False, pool='mean',
+                probe=dict(optimizer='lars', epochs=90, blr=0.1, batch_size=256, warmup_epochs=10, weight_decay=0.,
+                           label_smoothing=0., pool='mean'))
+register_paper_defaults('randsac', clip_grad=0., lr_scale='batch',
+                        cite=dict(clip_grad='appendix B.4: "We do not use ... gradient clip in pretraining"',
+                                  lr_scale='appendix B.4: "a linear lr scaling rule (Goyal et al.) that scales the base_lr"'))
+_CPU = "CPU budget, the same in every recipe (visgen.options.BUDGET)"
+_ROWS = recipe_rows([      # table 18 (fine-tuning, appendix D.3)
+    ('layer_decay', 0.65, '', ''), ('weight_decay', 0.05, '', ''),
+    ('betas', 'lost (cites Chen et al. 2020a)', '', "lost in extraction: visgen's generic (MAE's fine-tuning) betas"),
+    ('drop_path', 0.1, '', ''), ('reprob', 0.0, '', ''),               # table 18 lists no random erasing
+    ('mixup', 0.8, '', ''), ('cutmix', 1.0, '', ''), ('label_smoothing', 0.1, '', ''),
+    ('randaug', 'rand-m9-mstd0.5', '', ''),                            # RandAug (9, 0.5)
+    ('pool', 'mean', '', ''),                                          # D.3: "the averaged pooled feature ... for both"
+    ('causal', False, '', ''),
+    ('epochs', 100, '', _CPU), ('batch_size', 1024, '', _CPU), ('lr', '5e-4 (base)', '', _CPU), ('warmup_epochs', 5, '', _CPU)],
+    source='table 18, appendix D.3') + recipe_rows([
+    ('optimizer', 'lars', '', ''), ('epochs', 90, '', ''), ('blr', 0.1, '', ''), ('warmup_epochs', 10, '', ''),   # table 19
+    ('weight_decay', 0.0, '', ''), ('label_smoothing', 'not listed (table 19)', '', 'none: off'),
+    ('pool', 'mean', '', ''),                                          # B.5: "the last encoder averaged feature output"
+    ('batch_size', 16384, '', 'CPU budget')], probe=True, source='table 19, appendix B.5') + pretrain_rows([
+    ('clip_grad', 0.0, '', ''), ('lr_scale', 'batch', '', ''),        # appendix B.4
+    ('crop_scale', 'lost ("following He et al.")', '', "visgen's generic (None: the transform's own, 0.2-1 with --img-size, MAE's)")],
+    source='appendix B.4')
+
 # %% ../nbs/14_randsac.ipynb #53703db9
 def _skip(m) -> str:
     "The decoder's memory, measured: a learned mix of encoder layers (and its start) or the last layer."
@@ -160,4 +189,4 @@ paper_card('randsac', 'Hua et al., Self-supervision through Random Segments with
     CardRow('loss', 'MSE', lambda m: 'MSE' if _loss_is_mse(m) else 'other'),
     CardRow('encoder positions (sec. 4.1)', '2D sin-cos, fixed', lambda m: '2D sin-cos, fixed' if m.cfg.pos == 'abs' else m.cfg.pos),
     CardRow('Linear initialisation', 'not stated', lambda m: linear_init(m), why="MAE's, whose recipe RandSAC follows"),
-])
+] + _ROWS)

@@ -16,7 +16,7 @@ from timm.models import register_model
 # %% auto #0
 __all__ = ['METHODS', 'ENTRY_POINTS', 'BUILTIN_METHODS', 'PAPER_CARDS', 'register_method', 'timm_build', 'method_modules',
            'load_methods', 'check_method', 'create_method', 'method_options', 'Method', 'check_contract', 'check_pool',
-           'Part', 'CardRow', 'paper_card', 'card_rows', 'check_card', 'render_card']
+           'Part', 'CardRow', 'paper_card', 'recipe_rows', 'pretrain_rows', 'card_rows', 'check_card', 'render_card']
 
 # %% ../nbs/05_registry.ipynb #7f5343fa
 METHODS = {}  # name -> builder function
@@ -49,6 +49,7 @@ def timm_build(name:str, fn, pretrained:bool=False, cfg:dict|None=None,
         check('drop_path' in inspect.signature(fn).parameters, f"{name!r} has no ViT backbone: no drop_path_rate (stochastic depth).")
         kwargs['drop_path'] = drop_path_rate
     model, cfg = fn(**kwargs), cfg or {}
+    model.method = name                  # the registered name: its paper's run defaults (`visgen.options.paper_defaults`)
     if pretrained:
         check(cfg.get('file'), f"visgen has no downloadable weights for {name!r}: train one with `visgen pretrain`, then pass "
               "its weights: pretrained=True, pretrained_cfg_overlay=dict(file='RUN/model.safetensors').")
@@ -164,6 +165,20 @@ PAPER_CARDS = {}  # method name -> (paper title, [CardRow])
 def paper_card(name:str, paper:str, rows:list):
     "Record the card of method `name` (`paper`: short citation)."
     PAPER_CARDS[name] = (paper, list(rows))
+
+# %% ../nbs/05_registry.ipynb #d9a83b3b
+def recipe_rows(rows:list, probe:bool=False, source:str='') -> list:
+    "Card rows of a method's evaluation recipe, one per `(field, paper, code, why)`: visgen's value read from the recipe the built model names (`model.recipe`), which `visgen finetune` (or, `probe`: `visgen probe --protocol paper`) applies."
+    from visgen.options import recipe, probe_recipe
+    get = (lambda m, k: probe_recipe(m.recipe)[k]) if probe else (lambda m, k: getattr(recipe(m.recipe), k))
+    part = ('paper probe' if probe else 'fine-tuning') + (f" ({source})" if source else '')
+    return [CardRow(f"{part}: {k}", paper, lambda m, k=k: get(m, k), code=code, why=why) for k, paper, code, why in rows]
+
+def pretrain_rows(rows:list, source:str='') -> list:
+    "Card rows of a method's pre-training defaults, one per `(field, paper, code, why)`: visgen's value read from `paper_defaults(model.method)`, which `visgen pretrain` fills in where the user gives none."
+    from visgen.options import paper_defaults
+    return [CardRow(f"pre-training{f' ({source})' if source else ''}: {k}", paper, lambda m, k=k: paper_defaults(m.method)[k], code=code, why=why)
+            for k, paper, code, why in rows]
 
 # %% ../nbs/05_registry.ipynb #4a8a6bef
 def _same(a, b) -> bool: return str(a).strip().lower() == str(b).strip().lower()

@@ -14,7 +14,8 @@ from .serial import (OrderedModel, sample_rank, order_from_rank, gather_tokens, 
                            stream_attention_args, attention_args, sorted_attention_args, sorted_rank, content_mask)
 from .vit import ViT, ViTConfig, vit_config, Block, DecoderBlock, sincos_2d, init_weights, linear_init, _pair
 from .twostream import two_stream_block, query_block, check_paths_agree
-from .registry import register_method, paper_card, CardRow
+from .registry import register_method, paper_card, CardRow, recipe_rows, pretrain_rows
+from .options import register_recipe, register_paper_defaults, BUDGET
 
 # %% auto #0
 __all__ = ['gaussian_blur', 'SAIM', 'order_kwargs', 'saim']
@@ -38,6 +39,8 @@ def gaussian_blur(imgs:torch.Tensor, kernel:int=9, sigma:float=1.,
 # %% ../nbs/13_saim.ipynb #40b1e7bb
 class SAIM(OrderedModel, nn.Module):
     "SAIM: content-masked ViT encoder + parallel query-masked cross-attention decoder (or shared two-stream)."
+    recipe, class_token = 'saim', 'start'   # its evaluation recipe (`visgen.options.RECIPES`); the class token `features(pool='cls')` reads
+    pools = ('mean', 'last', 'cls')
     def __init__(self, cfg:ViTConfig, share:bool=False, order:str='random', order_kw:dict|None=None,
                  blur_kernel:int=9, blur_sigma:float=1., norm_pix:bool=True, dec_depth:int|None=None,
                  blur_pad:str='zeros', xlnet:bool=False, head:str='mlp', loss:str='l2', decoder_free:bool=False,
@@ -148,6 +151,46 @@ def saim(size:str='micro', img_size=8, patch_size:int=2, in_chans:int=1, pos:str
                 dec_depth=dec_depth, blur_pad=blur_pad, xlnet=xlnet, head=head, loss=loss, decoder_free=decoder_free,
                 norm_pix_var=norm_pix_var, shared_norm=shared_norm)
 
+# %% ../nbs/13_saim.ipynb #4fa7deec
+_C = 'qiy20/SAIM@61a0369 '   # the official code, file:line
+register_recipe('saim', **BUDGET, layer_decay=0.65, weight_decay=0.05, betas=(0.9, 0.999), drop_path=0.1, reprob=0.25,
+                mixup=0.8, cutmix=1.0, label_smoothing=0.1, randaug='rand-m9-mstd0.5', causal=False, pool='cls',
+                probe=dict(optimizer='sgd', epochs=90, blr=0.1, batch_size=256, warmup_epochs=0, weight_decay=0.,
+                           label_smoothing=0., pool='cls'))
+register_paper_defaults('saim', clip_grad=0., lr_scale='batch', crop_scale=(0.2, 1.0),
+                        cite=dict(clip_grad='appendix C: "without ... gradient clip"; ' + _C + 'main_pretrain.py:61',
+                                  lr_scale='table 6: base learning rate; ' + _C + 'main_pretrain.py:166',
+                                  crop_scale=_C + 'main_pretrain.py:120 (the text, sec. 4.1: 0.67-1)'))
+_CPU = "CPU budget, the same in every recipe (visgen.options.BUDGET)"
+_ROWS = recipe_rows([
+    ('layer_decay', 0.65, '0.65 (README.md:96)', ''),
+    ('betas', '(0.9, 0.99)', "(0.9, 0.999): torch's AdamW default (main_finetune.py:273)", "the official code's; table 7's text reads 0.9, 0.99"),
+    ('weight_decay', 0.05, '0.05 (README.md:97)', ''),
+    ('drop_path', 0.1, '0.1 (README.md:97)', ''),
+    ('reprob', 'not listed (table 7)', '0.25 (README.md:97)', "the official command's"),
+    ('mixup', 0.8, '0.8 (README.md:97)', ''), ('cutmix', 1.0, '1.0 (README.md:97)', ''),
+    ('label_smoothing', 0.1, '0.1 (main_finetune.py:73)', ''),
+    ('randaug', 'rand-m9-mstd0.5', 'rand-m9-mstd0.5-inc1 (main_finetune.py:71)', ''),
+    ('pool', 'not stated ("the common practice of supervised ViT")', 'cls: --cls_token (README.md:95)',
+     "the official command's: the class token, visgen's start token (`class_token`)"),
+    ('causal', False, 'False (bidirectional ViT)', ''),
+    ('epochs', 100, '100 (README.md:96)', _CPU), ('batch_size', 1024, '32 x 32 GPUs (README.md:95)', _CPU),
+    ('lr', '5e-4 x 1024 / 256', 'blr 5e-4 (README.md:96), x batch / 256 (main_finetune.py:256)', _CPU),
+    ('warmup_epochs', 20, '20 (README.md:96)', _CPU)], source='table 7; code: README.md:95-97') + recipe_rows([
+    ('optimizer', 'not stated', 'sgd, momentum 0.9 (main_linprobe.py:238)', "the official code's"),
+    ('pool', 'not stated ("the feature of the last block")', 'cls: --cls_token (README.md:104)', "the official command's"),
+    ('epochs', 'not stated', '90 (README.md:105)', "the official command's"),
+    ('blr', 'not stated', '0.1 (README.md:105)', "the official command's"),
+    ('warmup_epochs', 'not stated', '0 (README.md:105)', "the official command's"),
+    ('weight_decay', 'not stated', '0.0 (README.md:105)', "the official command's"),
+    ('label_smoothing', 'not stated', '0: CrossEntropyLoss (main_linprobe.py:243)', "the official code's"),
+    ('batch_size', 'not stated', '64 x 32 GPUs (README.md:104)', "CPU budget"),
+    ], probe=True, source='sec. 4.2: BatchNorm as MAE; code: README.md:104-105') + pretrain_rows([
+    ('clip_grad', 0.0, 'None (main_pretrain.py:61)', ''),
+    ('lr_scale', 'batch', 'blr x batch / 256 (main_pretrain.py:166)', ''),
+    ('crop_scale', '(0.67, 1.0)', '(0.2, 1.0) (main_pretrain.py:120)', "the official code's: the text's 0.67-1 is --crop-scale 0.67,1")],
+    source='appendix C, table 6; sec. 4.1')
+
 # %% ../nbs/13_saim.ipynb #e3a28c7c
 def _reads(m) -> str:
     "Which encoder layer output each query layer attends, measured from the pairing."
@@ -196,4 +239,4 @@ paper_card('saim', 'Qi et al., SAIM, AAAI 2023 (official code: qiy20/SAIM)', [
             why="the official code's (norm_pix_var='biased' divides by P)"),
     CardRow('loss', 'MSE', lambda m: {'l2': 'MSE', 'l1': 'L1'}[m.loss], code="'L2'"),
     CardRow('Linear initialisation', 'not stated', lambda m: linear_init(m), code='Xavier-uniform', why="the official code's (MAE's)"),
-])
+] + _ROWS)

@@ -17,14 +17,15 @@ from timm.optim import param_groups_weight_decay
 from timm.scheduler import CosineLRScheduler
 from safetensors.torch import save_file, load_file
 from .core import progress as progress_bar
-from .options import TrainOptions
+from .options import TrainOptions, GENERIC, peak_lr, replace_options
 from .rundir import atomic_write_text, respect_umask, fsync_dir, save_torch, save_safetensors
 from .data import ResumableSampler, make_loader, mix_seed
 
 # %% auto #0
-__all__ = ['LOGGERS', 'make_optimizer', 'make_scheduler', 'save_checkpoint', 'load_weights', 'nonfinite_keys', 'read_checkpoint',
-           'load_latest', 'dist_env', 'setup_distributed', 'accum_steps', 'steps_per_epoch', 'NonFiniteLoss',
-           'last_good_checkpoint', 'tensorboard_writer', 'MetricLog', 'train', 'read_log']
+__all__ = ['HUGE_WEIGHT', 'LOGGERS', 'make_optimizer', 'make_scheduler', 'save_checkpoint', 'largest_weight', 'load_weights',
+           'nonfinite_keys', 'read_checkpoint', 'load_latest', 'dist_env', 'setup_distributed', 'accum_steps',
+           'steps_per_epoch', 'effective_train', 'NonFiniteLoss', 'last_good_checkpoint', 'tensorboard_writer',
+           'MetricLog', 'train', 'read_log']
 
 # %% ../nbs/08_train.ipynb #e372c82f
 def make_optimizer(model:nn.Module, cfg:TrainOptions):
@@ -91,8 +92,18 @@ def _prune(ck:Path, keep_last:int, best_step:int|None):
     for d in ck.glob('.tmp-*'): shutil.rmtree(d, ignore_errors=True)
 
 # %% ../nbs/08_train.ipynb #1e8ab0c5
+def _number_kind(t:torch.Tensor) -> str:
+    "What a tensor's numbers are: floating, complex, bool or integer."
+    return 'floating' if t.is_floating_point() else 'complex' if t.is_complex() else 'bool' if t.dtype == torch.bool else 'integer'
+
+HUGE_WEIGHT = 1e6   # |w| above this in a network's floats: no trained model here comes near it (a sign of broken weights)
+
+def largest_weight(sd:dict) -> float:
+    "The largest magnitude among the floating-point tensors of state dict `sd` (0 for none)."
+    return max((float(v.abs().max()) for v in sd.values() if torch.is_tensor(v) and v.is_floating_point() and v.numel()), default=0.)
+
 def load_weights(model:nn.Module, path, strict:bool=True):
-    "Load safetensors weights into `model`, naming missing, unexpected and mis-shaped keys on mismatch."
+    "Load safetensors weights into `model`, naming missing, unexpected, mis-shaped and mis-typed keys on mismatch; warns when the weights are huge."
     try: sd = load_file(str(path))
     except Exception as e:
         raise UserError(f"Cannot read weights from {path}: {e}. The file is truncated, corrupt or not a "
@@ -106,6 +117,13 @@ def load_weights(model:nn.Module, path, strict:bool=True):
                         f"{'...' if len(unexpected) > 8 else ''}; shape mismatch: "
                         f"{[(k, tuple(sd[k].shape), tuple(own[k].shape)) for k in shape[:8]]}. "
                         "Build the model with the run's config.json, or pick the matching run.")
+    kind = sorted(k for k in set(own) & set(sd) if _number_kind(own[k]) != _number_kind(sd[k]))   # copied in, int32 bits would become numbers
+    check(not kind, f"The weights in {path} have the wrong type: " + ', '.join(f"{k} is {str(sd[k].dtype)[6:]}, the model's is "
+          f"{str(own[k].dtype)[6:]}" for k in kind[:4]) + f"{', ...' if len(kind) > 4 else ''}. The file was altered or written by "
+          "another program: use the run's own weights, or retrain.")
+    big = largest_weight(sd)
+    if big > HUGE_WEIGHT: warnings.warn(f"The weights in {path} hold a value of magnitude {big:.3g} (trained models stay far below "
+                                        f"{HUGE_WEIGHT:g}): they may be broken, and anything measured with them may mean nothing.", stacklevel=2)
     model.load_state_dict(sd, strict=False)
     return model
 
@@ -189,6 +207,13 @@ def _mean_all(t:torch.Tensor) -> torch.Tensor:
     "Mean of a scalar tensor over all ranks (identity without a process group)."
     if dist.is_initialized(): t = t.clone(); dist.all_reduce(t); t /= dist.get_world_size()
     return t
+
+# %% ../nbs/08_train.ipynb #5c747c55
+def effective_train(cfg:TrainOptions, global_batch:int) -> TrainOptions:
+    "The options a step runs with: the peak rate at `global_batch` (`visgen.options.peak_lr`; `min_lr` at most that), and `clip_grad`/`lr_scale` left at None at visgen's generic values (a `train` called without a method's paper defaults)."
+    cfg = replace_options(cfg, **{k: GENERIC[k] for k in ('clip_grad', 'lr_scale') if getattr(cfg, k) is None})
+    lr = peak_lr(cfg, global_batch)
+    return replace_options(cfg, lr=lr, min_lr=min(cfg.min_lr, lr), lr_scale='none')
 
 # %% ../nbs/08_train.ipynb #43b4b543
 class NonFiniteLoss(UserError):
@@ -312,6 +337,7 @@ def train(model:nn.Module, dataset, cfg:TrainOptions, run_dir, resume:bool=False
     seed_everything(cfg.seed if rank == 0 else mix_seed(cfg.seed, rank))
     model.to(device).train()
     accum, spe = steps_per_epoch(len(dataset), cfg, world)
+    cfg = effective_train(cfg, cfg.batch_size * accum * world)        # the peak rate at this global batch
     opt, ac = make_optimizer(model, cfg), autocast(device, cfg.amp)
     enable_tf32(device)
     sched = make_scheduler(opt, cfg, spe)

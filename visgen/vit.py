@@ -293,15 +293,15 @@ class ViT(nn.Module):
         return self.forward_blocks(x, self.rope(coords, grid), is_causal=is_causal)
 
     def forward_prefixed(self, imgs, prefix, pool:str='mean', is_causal:bool=False):
-        "Patch tokens after `prefix` tokens `(1|B, n, D)` (not rotated by RoPE), pooled: `(B, D)` ('mean' or 'last')."
-        check(pool in ('mean', 'last'), f"Unknown pooling {pool!r}: use 'mean' or 'last'.")
+        "Patch tokens after `prefix` tokens `(1|B, n, D)` (not rotated by RoPE), pooled: `(B, D)` ('mean' or 'last' patch token, or 'cls': the first prefix token's output)."
+        check(pool in ('mean', 'last', 'cls'), f"Unknown pooling {pool!r}: use 'mean', 'last' or 'cls'.")
         x, grid = self.embed(imgs)
         coords = grid_coords(*grid, device=x.device)[None]
         pe = self.pos_embed(coords, grid)
         n = prefix.shape[1]
         x = torch.cat([prefix.expand(x.shape[0], -1, -1), x if pe is None else x + pe], 1)
-        h = self.forward_blocks(x, self.rope(coords, grid, n_prefix=n), is_causal=is_causal)[:, n:]
-        return h.mean(1) if pool == 'mean' else h[:, -1]
+        h = self.forward_blocks(x, self.rope(coords, grid, n_prefix=n), is_causal=is_causal)
+        return h[:, 0] if pool == 'cls' else h[:, n:].mean(1) if pool == 'mean' else h[:, -1]
 
     def group_matcher(self, coarse=False):
         return dict(stem=r'^patch_embed|^pos_table', blocks=[(r'^blocks\.(\d+)', None), (r'^norm', (99999,))])
