@@ -17,7 +17,7 @@ from visgen.site import build_site, stage_project
 pytestmark = pytest.mark.xdist_group(name='site')
 REPO = Path(__file__).resolve().parents[1]
 META = {'title', 'subtitle', 'description', 'author', 'date', 'categories', 'image'}  # document metadata
-NBDEV_FLAGS = {'export', 'exports', 'exporti', 'hide', 'default_exp', 'slow', 'cuda'}
+NBDEV_FLAGS = {'export', 'exports', 'exporti', 'hide', 'default_exp', 'slow', 'cuda', 'figure'}
 # Quarto's cell options that these notebooks may use (quarto.org, "Code cells: Jupyter")
 CELL_OPTIONS = {'label', 'echo', 'eval', 'output', 'include', 'warning', 'error', 'message', 'code-fold', 'code-summary',
                 'code-overflow', 'code-line-numbers', 'fig-cap', 'fig-alt', 'fig-align', 'fig-width', 'fig-height',
@@ -55,7 +55,7 @@ def test_library_pages_are_api_docs(site):
     assert 'Where the executed notebook goes' in table and '<strong>Type</strong>' in table and '<code>--output</code>' in table, 'its flags as a table'
     for page in (site / '_site' / 'nbs').glob('*.html'):
         text = page.read_text()
-        assert not re.search(r'<span class="co">#\|\s*(export|exporti|default_exp|hide|slow|cuda|exec_doc)\b', text), f'{page.name} shows nbdev directives'
+        assert not re.search(r'<span class="co">#\|\s*(export|exporti|default_exp|hide|slow|cuda|figure|exec_doc)\b', text), f'{page.name} shows nbdev directives'
     assert 'id="patchify"' in (site / '_site' / 'nbs' / '01_patches.html').read_text()
     for nb, name in card_notebooks():   # each method's paper card, rendered from the code when the site is built
         page = (site / '_site' / 'nbs' / f'{nb}.html').read_text()

@@ -78,7 +78,7 @@ def cell_flags(src:str) -> set:
         elif line.strip(): break
     return out
 
-def run_cells(nb, skip=('slow',)) -> dict:
+def run_cells(nb, skip=('slow', 'figure')) -> dict:
     "Run notebook `nb`'s code cells in order in one namespace (cwd: its folder), but those flagged with `skip`; counts."
     nb, flags, ran, cuda = Path(nb), 0, 0, 0
     mod = types.ModuleType(f'_notebook_{nb.stem}'); sys.modules[mod.__name__] = mod   # a module, as dataclasses expect
@@ -109,7 +109,7 @@ def step_cuda_cells(ck:Check, nbs:Path|None=None) -> tuple:
     if not nbs.is_dir(): return f"skipped: no notebooks at {nbs} (run gpu-check from a clone)", {}
     missing = [m for m in ('fastcore',) if importlib.util.find_spec(m) is None]
     if missing: return f"skipped: the notebooks' examples need {', '.join(missing)} (pip install it, or from the wheelhouse)", {}
-    names, skip = (CUDA_NOTEBOOKS[:1], 'slow,cuda') if ck.dry else (CUDA_NOTEBOOKS, 'slow')
+    names, skip = (CUDA_NOTEBOOKS[:1], 'slow,figure,cuda') if ck.dry else (CUDA_NOTEBOOKS, 'slow,figure')
     procs = {n: subprocess.Popen([sys.executable, '-c', _CELLS_CHILD, '1' if tf32() else '0', str(nbs / f'{n}.ipynb'), skip],
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                  env=_child_env(MPLBACKEND='Agg', OMP_NUM_THREADS='1' if ck.dry else '2')) for n in names}

@@ -4,8 +4,8 @@
 
 # %% ../nbs/10_pipeline.ipynb #d6a4aa36
 from __future__ import annotations
-import copy, inspect, json, math, os, sys, time
-from dataclasses import fields
+import copy, inspect, json, math, os, sys, tempfile, time
+from dataclasses import dataclass, fields
 from pathlib import Path
 import torch
 import torch.distributed as dist
@@ -29,7 +29,7 @@ __all__ = ['TRAIN_AS_TEST', 'default_patch_size', 'check_opts', 'check_run', 'me
            'evaluate_run', 'loud', 'on_training_images', 'result_warnings', 'split_correct', 'check_part',
            'prepare_parts', 'save_weights', 'finished_metrics', 'pretrain', 'eval_data', 'eval_name', 'other_data',
            'load_pair', 'eval_record', 'read_lock', 'probe', 'paper_probe_recipe', 'probe_layers', 'finetune_recipe',
-           'class_token', 'finetune_run', 'sample_run', 'show_images']
+           'class_token', 'finetune_run', 'sample_run', 'show_images', 'order_frames', 'TinyRun', 'tiny_run']
 
 # %% ../nbs/10_pipeline.ipynb #61de9207
 def default_patch_size(H:int, W:int) -> int:
@@ -464,15 +464,51 @@ def sample_run(run_dir, s:SampleOptions|None=None, hook_kw:dict|None=None, **kw)
 
 # %% ../nbs/10_pipeline.ipynb #e519c506
 def show_images(rows, titles=None, size:float=0.9):
-    "Figure of image rows: `rows` is a list of `(n, C, H, W)` tensors in [0, 1]."
+    "Figure of image rows: `rows` is a list of `(n, C, H, W)` tensors in [0, 1] (NaN: not shown, in blue)."
     import matplotlib.pyplot as plt
+    gray = plt.get_cmap('gray').with_extremes(bad='#9bb7d4')                      # masked or not yet generated
     n = max(len(r) for r in rows)
     fig, axs = plt.subplots(len(rows), n, figsize=(size * n, (size + 0.3 * bool(titles)) * len(rows)), squeeze=False)
     for i, r in enumerate(rows):
         for j in range(n):
             ax = axs[i, j]; ax.axis('off')
-            if j < len(r): img = r[j].permute(1, 2, 0).squeeze(-1); ax.imshow(img, cmap='gray' if img.dim() == 2 else None, vmin=0, vmax=1)
+            if j < len(r): img = r[j].permute(1, 2, 0).squeeze(-1); ax.imshow(img, cmap=gray if img.dim() == 2 else None, vmin=0, vmax=1)
         if titles: axs[i, 0].text(0, 1.08, titles[i], fontsize=8, transform=axs[i, 0].transAxes)
     H = fig.get_figheight()
     fig.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=1 - 0.3 * bool(titles) / H, wspace=0.08, hspace=0.35 if titles else 0.08)
     return fig
+
+# %% ../nbs/10_pipeline.ipynb #07b5e148
+def order_frames(imgs, pred, rank, patch_size:int) -> torch.Tensor:
+    "Frames `(S, B, C, H, W)` of `imgs` revealed in the order of `rank` `(B, N)`: true patches of rank < s, `pred`'s of rank s, NaN after."
+    from visgen.patches import patchify, unpatchify
+    p, (H, W) = patch_size, imgs.shape[-2:]
+    t, q = patchify(imgs.float(), p), patchify(pred.float(), p)                     # (B, N, P)
+    nan = torch.full_like(t, float('nan'))
+    frames = [torch.where((rank < s)[..., None], t, torch.where((rank == s)[..., None], q, nan)) for s in range(int(rank.max()) + 1)]
+    return torch.stack([unpatchify(f, p, H // p, W // p) for f in frames])
+
+# %% ../nbs/10_pipeline.ipynb #a406654f
+@dataclass
+class TinyRun:
+    "A finished tiny run: its folder, its trained model (eval mode), the first test images (normalised) and the data's statistics."
+    path: Path
+    model: torch.nn.Module
+    images: torch.Tensor   # (n, C, H, W), normalised as the model reads them
+    mean: torch.Tensor     # (1, C, 1, 1)
+    std: torch.Tensor      # (1, C, 1, 1)
+
+    def pixels(self, x:torch.Tensor) -> torch.Tensor:
+        "Normalised images `x` `(B, C, H, W)` back in [0, 1], for display."
+        return (x.float() * self.std + self.mean).clamp(0, 1)
+
+def tiny_run(method:str, out=None, # the run folder; None: `<a new temporary folder>/<method>`
+             epochs:int=3, batch_size:int=64, n:int=8, seed:int=0, **kw) -> TinyRun:
+    "Pre-train `method` on the embedded digits, on the CPU in fp32 and quietly; `kw`: `RunOptions.of`'s (`opts`, `lr`, ...)."
+    out = Path(out) if out is not None else Path(tempfile.mkdtemp(prefix='visgen-tiny-')) / method
+    opts = RunOptions.of(method=method, data='digits', epochs=epochs, batch_size=batch_size, device='cpu', amp='fp32', seed=seed, **kw)
+    pretrain(out, opts, progress=False, log=lambda *a: None)
+    model, opts, dv = load_run(out)
+    mean, std = (torch.tensor(dv[k]).view(1, -1, 1, 1) for k in ('mean', 'std'))
+    x = normalise(load_run_data(opts.data).test.images[:n], mean.flatten(), std.flatten())   # (n, C, H, W)
+    return TinyRun(out, model.eval(), x, mean, std)

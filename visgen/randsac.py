@@ -94,9 +94,9 @@ class RandSAC(OrderedModel, nn.Module):
         return h.mean(1) if pool == 'mean' else h[:, -1]
 
     @torch.no_grad()
-    def predict_images(self, imgs):
-        "Next-segment predictions in pixel space, the (never predicted) first segment shown as is: `(B, C, H, W)`."
-        p, out = self.cfg.patch_size, self(imgs)
+    def predict_images(self, imgs, rank=None):
+        "Next-segment predictions in pixel space, the (never predicted) first segment shown as is: `(B, C, H, W)`; `rank` `(B, N)`: the segments (None: drawn)."
+        p, out = self.cfg.patch_size, self(imgs, rank)
         t, pred = patchify(imgs, p), out['pred'].float()
         if self.norm_pix: pred = denorm_pix(pred, t, var=self.norm_pix_var)
         pred = torch.where((out['rank'] == 0)[..., None], t, pred)

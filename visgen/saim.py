@@ -114,9 +114,9 @@ class SAIM(OrderedModel, nn.Module):
 
 
     @torch.no_grad()
-    def predict_images(self, imgs):
-        "Predictions put back in pixel space with the blurred patches' statistics: `(B, C, H, W)`."
-        p, pred = self.cfg.patch_size, self(imgs)['pred'].float()
+    def predict_images(self, imgs, rank=None):
+        "Predictions put back in pixel space with the blurred patches' statistics: `(B, C, H, W)`; `rank` `(B, N)`: the order (None: drawn)."
+        p, pred = self.cfg.patch_size, self(imgs, rank)['pred'].float()
         if self.norm_pix:
             t = patchify(gaussian_blur(imgs, *self.blur), p)
             pred = denorm_pix(pred, t, var=self.norm_pix_var)

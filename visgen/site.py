@@ -287,7 +287,7 @@ def _doc_procs() -> list:
         def __call__(self, cell):
             if cell.cell_type != 'code' or not cell.source or not hasattr(self, 'k') or not self.nb.has_docs_: return
             d = cell.directives_ or {}
-            if {'slow', 'cuda'} & d.keys() or (d.get('eval:') or [''])[0].lower() == 'false': return
+            if {'slow', 'cuda', 'figure'} & d.keys() or (d.get('eval:') or [''])[0].lower() == 'false': return
             trees = cell.parsed_() or []
             run = {'export', 'exports', 'exporti', 'exec_doc'} & d.keys() or trees and all(
                 isinstance(t, (ast.Import, ast.ImportFrom)) or (isinstance(t, ast.Expr) and
@@ -549,8 +549,8 @@ def execute_notebooks(paths, skip_flags=('slow', 'cuda'), dpi:int=FIG_DPI) -> li
         nb = read_nb(p)
         def skip(cell):
             if cell.cell_type != 'code': return True
-            if set(skip_flags) & _flags(cell.source): cell.outputs = []; return True
-            return False
+            cell.outputs = []                                             # execnb keeps old outputs of a cell that prints nothing
+            return bool(set(skip_flags) & _flags(cell.source))
         sh = CaptureShell(p, mpl_format='png')
         sh.run_cell(f"import matplotlib; matplotlib.rcParams['figure.dpi'] = {dpi}")
         try:
