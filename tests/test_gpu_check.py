@@ -34,7 +34,7 @@ def bench_method(method, *a, **kw):
 vb.bench_method = bench_method
 gc.STEPS = ('bench',)                      # only the bench rows: seconds, not minutes
 from visgen.cli import main
-main(['gpu-check', '--dry', '--out', sys.argv[1]])
+main(['gpu-check', '--dry', '--budget', '70', '--out', sys.argv[1]])   # the minimum plan: no optional row
 """
 
 def test_gpu_check_fails_on_one_failed_row(tmp_path):
@@ -44,5 +44,4 @@ def test_gpu_check_fails_on_one_failed_row(tmp_path):
     assert 'failed row(s): bench darl_mse micro_8' in p.stderr, p.stderr[-2000:]
     rows = {r['step']: r for r in json.loads((tmp_path / 'gc.json').read_text())['rows']}
     assert rows['bench darl_mse micro_8']['status'] == 'failed' and 'made to fail' in rows['bench darl_mse micro_8']['result']
-    assert rows['bench saim micro_8']['status'] in ('ok', 'skipped'), rows     # the other row still ran (or had no time)
     assert '| bench darl_mse micro_8 | failed |' in p.stdout
