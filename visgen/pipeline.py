@@ -26,10 +26,11 @@ from .compare import pack_correct
 
 # %% auto #0
 __all__ = ['TRAIN_AS_TEST', 'default_patch_size', 'check_opts', 'check_run', 'method_opts', 'build_model', 'load_run',
-           'evaluate_run', 'loud', 'on_training_images', 'result_warnings', 'split_correct', 'check_part',
-           'prepare_parts', 'save_weights', 'finished_metrics', 'pretrain', 'eval_data', 'eval_name', 'other_data',
-           'load_pair', 'eval_record', 'read_lock', 'probe', 'paper_probe_recipe', 'probe_layers', 'finetune_recipe',
-           'class_token', 'finetune_run', 'sample_run', 'show_images', 'order_frames', 'TinyRun', 'tiny_run']
+           'evaluate_run', 'loud', 'on_training_images', 'result_warnings', 'said_warnings', 'split_correct',
+           'check_part', 'prepare_parts', 'save_weights', 'finished_metrics', 'pretrain', 'eval_data', 'eval_name',
+           'other_data', 'load_pair', 'eval_record', 'read_lock', 'probe', 'paper_probe_recipe', 'probe_layers',
+           'finetune_recipe', 'class_token', 'finetune_run', 'sample_run', 'show_images', 'order_frames', 'TinyRun',
+           'tiny_run']
 
 # %% ../nbs/10_pipeline.ipynb #61de9207
 def default_patch_size(H:int, W:int) -> int:
@@ -140,6 +141,13 @@ def result_warnings(res:dict, n_classes:int, big:float=0.) -> list[str]:
                    f"{n_classes} classes): its features tell the classes apart no better than a guess; check the run before using these numbers")
     return out
 
+def said_warnings(res:dict, rd, model, d) -> dict:
+    "The warnings of probe results `res` (data `rd`, `model`, data options `d`) said on stderr; the fields that record them."
+    warn, rec = result_warnings(res, len(rd.test.classes), largest_weight(model.state_dict())), {}
+    if on_training_images(d): rec['evaluated_on_training_images'] = True; warn.append(TRAIN_AS_TEST)
+    if warn: rec['warnings'] = [loud(w) for w in warn]
+    return rec
+
 # %% ../nbs/10_pipeline.ipynb #f3cf4da1
 def split_correct(res:dict) -> tuple:
     "`(accuracies, per-image correctness)`: the `*_correct` entries of `evaluate_run` go to their own file (`correct.json`)."
@@ -235,9 +243,7 @@ def _train_and_evaluate(model, random_model, opts, rd, out, resume, progress, lo
     probes, correct = split_correct(evaluate_run(model, random_model.to(device), rd.probe, rd.test, rd.mean, rd.std, device,
                                                  opts.eval.pool))
     metrics.update(probes); write_json(out / 'correct.json', correct, 'per-image correctness')
-    warn = result_warnings(probes, len(rd.test.classes), largest_weight(model.state_dict()))
-    if on_training_images(opts.data): metrics['evaluated_on_training_images'] = True; warn.append(TRAIN_AS_TEST)
-    if warn: metrics['warnings'] = [loud(w) for w in warn]
+    metrics.update(said_warnings(probes, rd, model, opts.data))
     if hasattr(model, 'extra_metrics'):  # method-specific numbers (e.g. a tokenizer's reconstruction error)
         metrics.update(model.extra_metrics(test_set=rd.test, mean=rd.mean, std=rd.std, device=device, train_set=rd.probe))
     write_json(out / 'metrics.json', metrics, 'metrics')
@@ -369,9 +375,7 @@ def probe(run_dir, p:ProbeOptions|None=None, **kw) -> dict:
             res['paper_recipe'] = r
         if p.img_size or p.positions: res.update(eval_record(rd.probe, opts, p.positions))
         res.update(other)
-        warn = result_warnings(res, len(rd.test.classes), largest_weight(model.state_dict()))
-        if on_training_images(opts.data): res['evaluated_on_training_images'] = True; warn.append(TRAIN_AS_TEST)
-        if warn: res['warnings'] = [loud(w) for w in warn]
+        res.update(said_warnings(res, rd, model, opts.data))
         write_json(Path(run_dir) / f'{name}_correct.json', correct, 'per-image correctness')
         write_json(Path(run_dir) / f'{name}.json', res, 'probe results')
     return res
