@@ -343,7 +343,7 @@ def allowed_keys(mask, is_causal:bool, Nq:int, Nk:int, device=None) -> torch.Ten
         return (m.tril() if is_causal else m)[None, None]              # is_causal: top-left aligned, as sdpa's
     if not isinstance(mask, torch.Tensor):                              # a FlexAttention BlockMask, token by token
         from torch.nn.attention.flex_attention import create_mask
-        return create_mask(mask.mask_mod, mask.shape[0], 1, Nq, Nk, device=device)
+        return create_mask(mask.mask_mod, mask.shape[0], 1, Nq, Nk, device=device or mask.kv_num_blocks.device)  # None: CUDA on 2.11
     m = mask if mask.dim() == 4 else mask[:, None]                      # (B|1, 1, Nq, Nk)
     return m if m.dtype == torch.bool else m > float('-inf')            # an additive mask forbids with -inf
 
