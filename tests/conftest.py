@@ -21,6 +21,7 @@ def same_weights(a: Path, b: Path):
 # child per command; the child sets the test's cwd, environment and output files, runs `visgen.cli.main` and exits with its
 # status, as the console script does (same interpreter, the same `main`). Environments that change how a process starts
 # (PYTHONPATH, thread counts, torch/CUDA settings) and tests that signal the process start the console script itself.
+# `run_python` serves `python -c CODE` and `python SCRIPT` (experiments/, fault-injection code that patches visgen) alike.
 _ZYGOTE = r'''
 import json, os, sys, traceback
 import torch, visgen.cli, visgen.pipeline, visgen.registry
@@ -33,8 +34,16 @@ for line in sys.stdin:
         os.chdir(r['cwd']); os.environ.clear(); os.environ.update(r['env'])
         for fd, path, flags in ((0, os.devnull, os.O_RDONLY), (1, r['out'], os.O_WRONLY), (2, r['err'], os.O_WRONLY)):
             f = os.open(path, flags); os.dup2(f, fd); os.close(f)
-        sys.argv = ['visgen', *r['args']]
-        raise SystemExit(visgen.cli.main(r['args']))
+        if 'python' not in r:
+            sys.argv = ['visgen', *r['args']]
+            raise SystemExit(visgen.cli.main(r['args']))
+        a = r['python']                                  # `python -c CODE ARGS...` or `python SCRIPT ARGS...`
+        sys.argv = ['-c', *a[2:]] if a[0] == '-c' else a
+        if a[0] != '-c': sys.path[0] = os.path.dirname(os.path.abspath(a[0]))
+        import runpy
+        if a[0] == '-c': exec(compile(a[1], '<string>', 'exec'), {'__name__': '__main__'})
+        else: runpy.run_path(a[0], run_name='__main__')
+        raise SystemExit(0)
     out.write(f"{pid}\n")
     out.write(f"{os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])}\n")
 '''
@@ -54,8 +63,8 @@ def _line(fd, timeout=None) -> str|None:
     line, _, _buf = _buf.partition(b'\n')
     return line.decode()
 
-def _zygote_run(args, cwd, env, timeout):
-    "`visgen *args` in a child forked from the zygote; a CompletedProcess, or None where the zygote cannot serve."
+def _zygote_run(args, cwd, env, timeout, python=False):
+    "`visgen *args` (`python`: `python *args`) in a child forked from the zygote; a CompletedProcess, or None where it cannot serve."
     global _zygote, _zygote_env, _buf
     if _zygote is None or _zygote.poll() is not None:
         _zygote_env, _buf = _startup_env(os.environ), b''
@@ -64,14 +73,14 @@ def _zygote_run(args, cwd, env, timeout):
     if _startup_env(env) != _zygote_env: return None
     with tempfile.TemporaryDirectory() as d:
         o, e = Path(d) / 'out', Path(d) / 'err'; o.touch(); e.touch()
-        _zygote.stdin.write(json.dumps(dict(args=args, cwd=str(cwd), env=env, out=str(o), err=str(e))) + '\n'); _zygote.stdin.flush()
+        req = dict(args=args, cwd=str(cwd), env=env, out=str(o), err=str(e), **({'python': args} if python else {}))
+        _zygote.stdin.write(json.dumps(req) + '\n'); _zygote.stdin.flush()
         fd = _zygote.stdout.fileno()
         pid = int(_line(fd)); code = _line(fd, timeout)
         if code is None:
             os.kill(pid, signal.SIGKILL); _line(fd)
-            raise subprocess.TimeoutExpired(['visgen', *args], timeout, o.read_text(), e.read_text())
-        code = int(code)
-        return subprocess.CompletedProcess(['visgen', *args], code, o.read_text(), e.read_text())
+            raise subprocess.TimeoutExpired([('python' if python else 'visgen'), *args], timeout, o.read_text(), e.read_text())
+        return subprocess.CompletedProcess([('python' if python else 'visgen'), *args], int(code), o.read_text(), e.read_text())
 
 def run_visgen(*args, cwd=None, env=None, timeout=600, check=False, fresh=False):
     "Run `visgen *args` (in a child of the zygote, or with `fresh` the console script itself); returns the CompletedProcess."
@@ -81,6 +90,13 @@ def run_visgen(*args, cwd=None, env=None, timeout=600, check=False, fresh=False)
         p = subprocess.run([str(BIN / 'visgen'), *args], cwd=cwd or ROOT, env=e, timeout=timeout, capture_output=True, text=True)
     if check and p.returncode: raise AssertionError(f"visgen {' '.join(args)} failed:\n{p.stdout}\n{p.stderr}")
     return p
+
+def run_python(*args, cwd=None, env=None, timeout=600):
+    """`python *args` (`-c CODE ...` or `SCRIPT ...`), forked from the zygote where the environment allows (torch and visgen
+    already imported: code that patches a visgen module patches the one the command uses), else a fresh interpreter."""
+    e, args = {**os.environ, **(env or {})}, list(map(str, args))
+    p = _zygote_run(args, cwd or ROOT, e, timeout, python=True)
+    return p or subprocess.run([sys.executable, *args], cwd=cwd or ROOT, env=e, timeout=timeout, capture_output=True, text=True)
 
 @pytest.fixture
 def visgen_cli(): return run_visgen

@@ -1,9 +1,9 @@
 "The CIFAR-10 sweep's runner and the kNN-recipe investigation work end to end (on digits: nothing here reads CIFAR)."
-import json, subprocess, sys
-from conftest import ROOT, TINY, run_visgen
+import json, sys
+import pytest
+from conftest import ROOT, TINY, run_visgen, run_python
 
-def _py(*args, **kw):
-    return subprocess.run([sys.executable, *map(str, args)], cwd=ROOT, capture_output=True, text=True, timeout=600, **kw)
+def _py(*args): return run_python(*args)      # `python experiments/X.py ...`, forked from a process that imported torch once
 
 def test_sweep_dry_prints_the_protocol():
     r = _py('experiments/cifar_sweep.py', '--dry', '--only', 'randsac_square_raw', '--seeds', '7')
@@ -31,10 +31,16 @@ def test_sweep_dry_prints_the_protocol():
     r = _py('experiments/cifar_sweep.py', '--only', 'nosuch')
     assert r.returncode != 0 and "Unknown setting(s) ['nosuch']" in r.stderr
 
-def test_knn_recipe_reproduces_the_runs_knn(tmp_path):
-    run = tmp_path / 'run'
-    run_visgen('pretrain', '--method', 'darl_mse', '--data', 'digits', '--epochs', 1, '--train-limit', 256, '--test-limit', 200,
-               '--device', 'cpu', '--quiet', '--opts', TINY, '--out', run, check=True)
+@pytest.fixture(scope='module')
+def two_epochs(tmp_path_factory):
+    "A finished tiny run of two epochs that kept both checkpoints (read, never written, by the tests below)."
+    run = tmp_path_factory.mktemp('sweep') / 'run'
+    run_visgen('pretrain', '--method', 'darl_mse', '--data', 'digits', '--epochs', 2, '--train-limit', 256, '--test-limit', 200,
+               '--device', 'cpu', '--quiet', '--opts', TINY, '--keep-last', 2, '--out', run, check=True)
+    return run
+
+def test_knn_recipe_reproduces_the_runs_knn(tmp_path, two_epochs):
+    run = two_epochs
     r = _py('experiments/knn_recipe.py', run, '--out', tmp_path / 'res')     # asserts its first recipe = metrics.json
     assert r.returncode == 0, r.stderr[-2000:]
     rows = json.loads((tmp_path / 'res' / 'knn_recipes.json').read_text())
@@ -43,10 +49,8 @@ def test_knn_recipe_reproduces_the_runs_knn(tmp_path):
     assert len(rows) == 3 * 7 + 3 * 3
     assert all(0 <= r['knn_acc'] <= 1 for r in rows)
 
-def test_learning_curve_probes_every_epoch_and_ends_at_the_runs_metrics(tmp_path):
-    run = tmp_path / 'run'
-    run_visgen('pretrain', '--method', 'darl_mse', '--data', 'digits', '--epochs', 2, '--train-limit', 256, '--test-limit', 200,
-               '--device', 'cpu', '--quiet', '--opts', TINY, '--keep-last', 2, '--out', run, check=True)
+def test_learning_curve_probes_every_epoch_and_ends_at_the_runs_metrics(tmp_path, two_epochs):
+    run = two_epochs
     r = _py('experiments/learning_curve.py', run, '--out', tmp_path / 'res')   # asserts its last row = metrics.json
     assert r.returncode == 0, r.stderr[-2000:]
     c, m = json.loads((tmp_path / 'res' / 'curve.json').read_text()), json.loads((run / 'metrics.json').read_text())

@@ -3,7 +3,7 @@ and leaves every file as it was (issue 13). One row per fault: setup, command, e
 import hashlib, json, os, shutil, signal, subprocess, time
 from pathlib import Path
 import pytest
-from conftest import run_visgen, BIN, ROOT, TINY
+from conftest import run_visgen, run_python, BIN, ROOT, TINY
 
 ENV = {'OMP_NUM_THREADS': '1'}
 BASE = ('--method', 'darl_mse', '--epochs', 1, '--batch-size', 64, '--device', 'cpu', '--quiet', '--opts', TINY)
@@ -262,8 +262,7 @@ def test_kill_in_the_last_logging_window_keeps_final_loss(tmp_path, finished):
     m = json.loads((finished / 'metrics.json').read_text()); steps = m['steps']
     assert steps % 10 > 1, steps                                  # the last window (log every 10) holds more than one step
     args = ['pretrain', *map(str, BASE), '--out', str(tmp_path / 'run'), '--ckpt-every', str(steps - 1)]
-    k = subprocess.run([str(BIN / 'python'), '-c', _KILL_AT_LOG, str(steps), *args], env={**os.environ, **ENV}, cwd=ROOT,
-                       capture_output=True, text=True, timeout=600)
+    k = run_python('-c', _KILL_AT_LOG, steps, *args, env=ENV)
     assert k.returncode == -signal.SIGKILL, k.stderr[-2000:]
     assert (tmp_path / 'run' / 'checkpoints' / f'step-{steps - 1:08d}').is_dir()
     r = run_visgen(*args, '--resume', env=ENV)
@@ -306,8 +305,7 @@ def test_overwrite_killed_at_any_step_leaves_a_run(tmp_path, finished, where, ke
     "--overwrite killed between any two of its steps: the next command finds the old run as it was, or the new one with its checkpoint."
     shutil.copytree(finished, tmp_path / 'run'); before = _files(tmp_path / 'run')
     bad = ('--lr', '1e6', '--clip-grad', '0') if where == 'swapped-back' else ('--seed', '1')   # diverges: the old run goes back
-    k = subprocess.run([str(BIN / 'python'), '-c', _KILL_IN_OVERWRITE, where, 'pretrain', *map(str, BASE), *bad, '--out', 'run',
-                        '--overwrite'], env={**os.environ, **ENV}, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    k = run_python('-c', _KILL_IN_OVERWRITE, where, 'pretrain', *BASE, *bad, '--out', 'run', '--overwrite', env=ENV, cwd=tmp_path)
     assert k.returncode == -signal.SIGKILL, (k.returncode, k.stderr[-2000:])
     p = run_visgen('probe', '--run', 'run', '--device', 'cpu', '--no-pixels', cwd=tmp_path, env=ENV)   # the next command
     assert sorted(q.name for q in tmp_path.iterdir()) == ['run'], sorted(q.name for q in tmp_path.iterdir())
