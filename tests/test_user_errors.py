@@ -209,7 +209,8 @@ FAULTS = [  # id, setup(tmp), needs a finished run copied to tmp/run, command, e
      "opts={'norm_pix':True"), 2, 'a quote or bracket is not closed', None),
     ('template-without-kernelspec', _user_template, False, ('experiment', '--template', 'mine.ipynb', '--output', 'o.ipynb', '--params',
      'n=abc'), 2, "Parameter 'n' of mine.ipynb expects int", None),
-    ('bench-methods-empty', None, False, ('bench', '--methods', '', '--device', 'cpu'), 2, "--methods '' names no method", None),
+    ('bench-methods-empty', None, False, ('bench', '--methods', '', '--device', 'cpu'), 2, "--methods '' names none", None),
+    ('bench-shapes-with-spaces', None, False, ('bench', '--shapes', 'micro_8, vit_x', '--device', 'cpu'), 2, "Unknown shape 'vit_x'", None),
     ('bench-loader-with-methods', None, False, ('bench', '--loader', '--methods', 'darl_mse', '--batch', 3), 2,
      '--loader times the data path only: --methods, --batch', None),
     ('gpu-check-out-user-file', _user_json, False, ('gpu-check', '--dry', '--out', 'd/b.json'), 2, 'exists and visgen did not write it', 'd'),
@@ -593,3 +594,9 @@ def test_tilde_in_a_templates_out_dir(tmp_path, finished, monkeypatch):
     pretrain('~/run', run_options(read_config(tmp_path / 'home' / 'run')), resume=True, progress=False)   # finished: nothing to do
     after = _files(tmp_path / 'home' / 'run')
     assert all(after[k] == before[k] for k in ('metrics.json', 'model.safetensors')) and not (tmp_path / '~').exists()
+
+@pytest.mark.skipif(__import__('torch').cuda.is_available(), reason='a GPU machine runs the check')
+def test_gpu_check_without_a_gpu_says_dry():
+    "gpu-check without a GPU: pass --dry (it advised --device cpu, which gpu-check lacks)."
+    p = run_visgen('gpu-check', '--budget', 10, env=ENV)
+    assert p.returncode == 2 and 'pass --dry' in p.stderr and '--device' not in p.stderr, p.stderr[-2000:]

@@ -389,10 +389,11 @@ def bench_cmd(cmd):
     from visgen.bench import bench, format_rows, bench_loader, bench_stream_memory
     from visgen.core import cpu_description
     if cmd.out: _json_out(cmd.out, 'bench')                      # before the benchmark, not after it
-    methods = None
-    if cmd.methods is not None:                                    # '' or ' , ' names none: refused, not "every method"
-        methods = list(dict.fromkeys(m.strip() for m in cmd.methods.split(',') if m.strip()))
-        check(methods, f"--methods {cmd.methods!r} names no method: leave it out for every method, or name some (comma-separated).")
+    def names(flag_, s):                                           # each once, spaces dropped ('micro_8, vit_t_32' as well)
+        out = list(dict.fromkeys(x.strip() for x in s.split(',') if x.strip()))
+        check(out, f"{flag_} {s!r} names none: leave it out for the default, or name some (comma-separated)."); return out
+    methods = None if cmd.methods is None else names('--methods', cmd.methods)   # '' names none: refused, not "every method"
+    shapes, amps = tuple(names('--shapes', cmd.shapes)), tuple(names('--amps', cmd.amps))
     if cmd.loader:
         from dataclasses import fields
         from visgen.options import flag
@@ -400,8 +401,7 @@ def bench_cmd(cmd):
         check(not given, f"--loader times the data path only: {', '.join(given)} do(es) not apply to it; leave it out, or drop --loader.")
         res = dict(cpu=cpu_description(), loader=bench_loader(), memory=bench_stream_memory() + bench_stream_memory(stream=False))
     else:
-        res = bench(methods, tuple(cmd.shapes.split(',')), cmd.batch, cmd.device,
-                    tuple(cmd.amps.split(',')), not cmd.no_reference, cmd.compile, cmd.repeats)
+        res = bench(methods, shapes, cmd.batch, cmd.device, amps, not cmd.no_reference, cmd.compile, cmd.repeats)
         print(format_rows(res['rows']))
     if cmd.out: _write_json_out(cmd.out, res)
     return res

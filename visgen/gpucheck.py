@@ -276,6 +276,8 @@ def gpu_check(dry:bool=False, out=None,
     check(todo, f"--steps {steps!r} names no step: leave it out for every step, or name some of {', '.join(STEPS)}.")
     check(set(todo) <= set(STEPS), f"Unknown step(s) {sorted(set(todo) - set(STEPS))}: use {', '.join(STEPS)}.")
     steps = todo
+    check(dry or torch.cuda.is_available(), "gpu-check checks a CUDA GPU and torch sees none here: run it on a GPU machine, or pass "
+          "--dry for the same steps at toy sizes on the CPU.")      # get_device's advice (--device cpu) is no flag of gpu-check
     device = torch.device('cpu') if dry else get_device('cuda')
     set_tf32(tf32)
     p = plan(dry, budget); log(_plan_text(p, dry))
