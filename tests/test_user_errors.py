@@ -600,3 +600,12 @@ def test_gpu_check_without_a_gpu_says_dry():
     "gpu-check without a GPU: pass --dry (it advised --device cpu, which gpu-check lacks)."
     p = run_visgen('gpu-check', '--budget', 10, env=ENV)
     assert p.returncode == 2 and 'pass --dry' in p.stderr and '--device' not in p.stderr, p.stderr[-2000:]
+
+def test_second_main_on_one_out_is_refused(tmp_path):
+    "`visgen main` twice at once on one --out: the second is refused naming the first's PID (it said the first's notebook was not visgen's)."
+    from visgen.rundir import RunLock, claim
+    out = tmp_path / 'm'; out.mkdir(); claim(out)
+    with RunLock(out):                        # what the first main holds while it writes --out
+        p = run_visgen('main', '--methods', 'darl_mse', '--out', out, '--no-site', '--epochs', 1, '--device', 'cpu', env=ENV)
+    assert p.returncode == 2 and f'PID {os.getpid()}' in p.stderr and 'a `visgen main`' in p.stderr, p.stderr[-2000:]
+    assert sorted(q.name for q in out.iterdir()) == ['.visgen-files']

@@ -334,6 +334,25 @@ def _run_method(cmd, m:str, template:Path) -> dict:
     return res
 
 # %% ../nbs/12_cli.ipynb #6c0c5f0e
+@contextmanager
+def _main_lock(out:Path):
+    "While `visgen main` writes `out`: a lock on it (`.visgen-lock`), taken before the checks when `out` exists, else by `take()` once made; another main holding it is refused, naming its PID (its checks would otherwise meet the first one's notebook and call it the user's)."
+    from visgen.rundir import RunLock, LOCK
+    lock = RunLock(out)
+    def take():
+        if lock.fd is not None: return
+        try: lock.acquire()
+        except UserError as e:
+            if 'in use by another visgen process' not in str(e): raise
+            try: pid = (out / LOCK).read_text().strip() or 'unknown'
+            except OSError: pid = 'unknown'
+            raise UserError(f"--out {out} is being written by another visgen process (PID {pid}, a `visgen main`): wait for it to "
+                            "finish (or stop it), then run this again, or choose another --out.") from None
+    lock.take = take
+    if out.is_dir() and is_visgen_folder(out): take()     # only in a folder of visgen's: nothing is written before the checks
+    try: yield lock
+    finally: lock.release()
+
 @command('main')
 def main_cmd(cmd):
     "The main job: the pre-training template for every registered method, then the site."
@@ -342,8 +361,14 @@ def main_cmd(cmd):
         names = load_methods(); print('\n'.join(names)); return names
     todo, template = _main_methods(cmd), find_template(cmd.template)
     out = Path(cmd.out)
-    existed = check_main_out(cmd, todo)                    # everything checked before anything is written
-    out.mkdir(parents=True, exist_ok=True); claim(out)     # a folder of visgen's (its manifest)
+    with _main_lock(out) as lock:                          # a second `visgen main` on this --out: refused, naming the first
+        existed = check_main_out(cmd, todo)                # everything checked before anything is written
+        out.mkdir(parents=True, exist_ok=True); claim(out) # a folder of visgen's (its manifest)
+        lock.take()
+        return _main_job(cmd, todo, template, out, existed)
+
+def _main_job(cmd, todo:list, template:Path, out:Path, existed:bool) -> dict:
+    "The main job's runs, summary and site, once --out is checked and locked."
     try: results = {m: _run_method(cmd, m, template) for m in todo}
     except BaseException:
         if not existed and not any(p.name not in ('.visgen-files', '.visgen-lock') for p in out.iterdir()):
