@@ -39,7 +39,7 @@ $(STAMP): setup.py settings.ini
 # The main job: every registered method through experiments/pretrain.ipynb on the embedded
 # default data set, then the site.
 run: setup
-	$(VENV)/bin/visgen main --out $(OUT)
+	$(VENV)/bin/visgen main --out "$(OUT)"
 
 # Every test: the notebooks' examples (nbdev) and the integration tests (pytest), on two workers.
 test: setup
@@ -90,7 +90,7 @@ gpu-check: $(SETUP)
 DATA ?= $(VISGEN_DATA)
 REPRO_OUT ?= runs/gpu_repro-$(shell date +%Y%m%d-%H%M%S)
 gpu-repro: $(SETUP)
-	$(PY) -m visgen experiment --template gpu_repro --output $(REPRO_OUT)/gpu_repro.ipynb \
+	$(PY) -m visgen experiment --template gpu_repro --output "$(REPRO_OUT)/gpu_repro.ipynb" \
 	    --params "$(if $(DATA),data_root=$(DATA),)$(if $(DATA),$(comma),)out_dir=$(REPRO_OUT)$(if $(PARAMS),$(comma)$(PARAMS),)"
 
 # Wheels of every non-torch dependency (the library and the `experiments` extra) for a GPU node without internet,

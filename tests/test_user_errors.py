@@ -83,6 +83,19 @@ def _one_class_tree(t):
 def _shards_zero_byte(t):
     _tree(t); (t / 'tree' / 'train' / 'a' / 'empty.png').write_bytes(b'')
 
+# issue 32, pass 2 (templates, site, bench): setups
+def _nb(path, params:str|None, body:str):
+    "A notebook as a script or another tool writes it: no kernelspec, no language_info."
+    import nbformat
+    nb = nbformat.v4.new_notebook(); cells = [nbformat.v4.new_code_cell(body)]
+    if params is not None:
+        c = nbformat.v4.new_code_cell(params); c.metadata['tags'] = ['parameters']; cells.insert(0, c)
+    nb.cells = cells; nbformat.write(nb, str(path))
+def _user_template(t): _nb(t / 'mine.ipynb', 'n = 2', 'print(n)')
+def _runs_corrupt_metrics(t):
+    for r, text in (('a', '{"knn_acc": 0.5}'), ('b', '{"knn_acc": 0.5, "line')):
+        (t / 'd' / r).mkdir(parents=True); (t / 'd' / r / 'metrics.json').write_text(text)
+
 FAULTS = [  # id, setup(tmp), needs a finished run copied to tmp/run, command, exit code, phrase, folder that must not change
     ('overwrite-user-folder', _user_dir, False, ('pretrain', *BASE, '--out', 'd', '--overwrite'), 2, 'not a visgen run directory', 'd'),
     ('overwrite-then-bad-batch', None, True, ('pretrain', *BASE, '--out', 'run', '--overwrite', '--batch-size', 5000), 2,
@@ -185,10 +198,37 @@ FAULTS = [  # id, setup(tmp), needs a finished run copied to tmp/run, command, e
     ('imagefolder-one-class', _one_class_tree, False, ('pretrain', *BASE, '--data', 'imagefolder', '--data-root', 'tree', '--out', 'r'),
      2, 'are all of one class (a): every probe would score 1.0', 'tree'),
     ('weights-f32-as-i32', _i32_weights, True, ('probe', '--run', 'run', '--device', 'cpu'), 2, "is int32, the model's is float32", 'run'),
+    # issue 32, pass 2 (templates, site, bench)
+    ('params-dict-with-commas', None, False, ('experiment', '--template', 'pretrain', '--output', 'o.ipynb', '--params',
+     "opts={'norm_pix':True,'pos':'rope1d'},epochs=0"), 2, 'epochs (--epochs) must be at least 1', None),
+    ('params-comma-value-unquoted', None, False, ('experiment', '--template', 'bench', '--output', 'o.ipynb', '--params',
+     'methods=darl_mse,saim'), 2, "Bad --params item 'saim'", None),
+    ('params-given-twice', None, False, ('experiment', '--template', 'pretrain', '--output', 'o.ipynb', '--params', 'epochs=1,epochs=0'),
+     2, "--params gives 'epochs' twice", None),
+    ('params-bracket-not-closed', None, False, ('experiment', '--template', 'pretrain', '--output', 'o.ipynb', '--params',
+     "opts={'norm_pix':True"), 2, 'a quote or bracket is not closed', None),
+    ('template-without-kernelspec', _user_template, False, ('experiment', '--template', 'mine.ipynb', '--output', 'o.ipynb', '--params',
+     'n=abc'), 2, "Parameter 'n' of mine.ipynb expects int", None),
+    ('bench-methods-empty', None, False, ('bench', '--methods', '', '--device', 'cpu'), 2, "--methods '' names none", None),
+    ('bench-shapes-with-spaces', None, False, ('bench', '--shapes', 'micro_8, vit_x', '--device', 'cpu'), 2, "Unknown shape 'vit_x'", None),
+    ('bench-loader-with-methods', None, False, ('bench', '--loader', '--methods', 'darl_mse', '--batch', 3), 2,
+     '--loader times the data path only: --methods, --batch', None),
+    ('gpu-check-out-user-file', _user_json, False, ('gpu-check', '--dry', '--out', 'd/b.json'), 2, 'exists and visgen did not write it', 'd'),
+    ('gpu-check-out-folder', _user_dir, False, ('gpu-check', '--dry', '--out', 'd'), 2, 'is a folder: name the file to write', 'd'),
+    ('gpu-check-steps-empty', None, False, ('gpu-check', '--dry', '--steps', ''), 2, "--steps '' names no step", None),
+    ('site-root-missing', None, False, ('site', '--root', 'nowhere'), 2, 'nowhere does not exist', None),
+    ('site-corrupt-metrics', _runs_corrupt_metrics, False, ('site', '--root', 'd'), 2, 'is not valid JSON', 'd'),
+    ('site-port-without-serve', None, False, ('site', '--port', 9000), 2, '--port 9000 is the port of --serve', None),
+    ('main-out-a-run', None, True, ('main', '--methods', 'darl_mse', '--out', 'run', '--no-site', '--epochs', 1), 2,
+     'is a run directory', 'run'),
+    ('experiment-output-not-ipynb', None, False, ('experiment', '--template', 'pretrain', '--output', 'o.txt', '--params', 'epochs=1'), 2,
+     'ending in .ipynb', None),
+    ('template-run-exists', None, True, ('experiment', '--template', 'pretrain', '--output', 'o.ipynb', '--params',
+     "out_dir='run',epochs=1,device='cpu'"), 2, 'overwrite=True in --params', 'run'),
 ]
 
 _ids = [f[0] for f in FAULTS]
-ONE_LINE = set(_ids[_ids.index('main-out-user-pages'):_ids.index('weights-f32-as-i32') + 1])   # issue 32's groups: stderr is one line
+ONE_LINE = set(_ids[_ids.index('main-out-user-pages'):])   # issue 32's groups: stderr is one line
 
 @pytest.mark.parametrize('name,setup,run,cmd,code,phrase,keep', FAULTS, ids=[f[0] for f in FAULTS])
 def test_user_error(tmp_path, finished, name, setup, run, cmd, code, phrase, keep):
@@ -503,3 +543,67 @@ def test_probe_on_other_data_is_said(tmp_path, finished):
     p = run_visgen('probe', '--run', tmp_path / 'run', '--data', 'imagefolder', '--data-root', tmp_path / 'o', '--device', 'cpu', env=ENV)
     assert p.returncode == 0 and "NOTE:" in p.stderr and "pre-trained on 'digits'" in p.stderr and "on 'imagefolder'" in p.stderr, p.stderr
     assert json.loads((tmp_path / 'run' / 'probe.json').read_text())['data'] == 'imagefolder'
+
+
+# issue 32, pass 2 (templates, site, bench)
+def test_template_without_parameters_cell_runs(tmp_path):
+    "A user's notebook with no parameters cell and no kernelspec runs when no --params are given (it used to be refused, or a traceback)."
+    _nb(tmp_path / 'plain.ipynb', None, 'x = 6 * 7')
+    p = run_visgen('experiment', '--template', 'plain.ipynb', '--output', 'o.ipynb', cwd=tmp_path, env=ENV)
+    assert p.returncode == 0 and (tmp_path / 'o.ipynb').is_file(), p.stderr[-2000:]
+
+def test_tilde_in_paths_is_home(tmp_path):
+    "`--out=~/x` reaches visgen unexpanded: the path is checked and written under $HOME (it was checked there, written in ./~)."
+    home = tmp_path / 'home'; home.mkdir(); _user_json(home)
+    p = run_visgen('bench', '--out', '~/d/b.json', '--device', 'cpu', cwd=tmp_path, env={**ENV, 'HOME': str(home)})
+    assert p.returncode == 2 and 'exists and visgen did not write it' in p.stderr, p.stderr[-2000:]
+    p = run_visgen('site', '--root', '~/nowhere', cwd=tmp_path, env={**ENV, 'HOME': str(home)})
+    assert p.returncode == 2 and f'{home}/nowhere does not exist' in p.stderr, p.stderr[-2000:]
+    assert not (tmp_path / '~').exists()
+
+def test_python_m_visgen_cli():
+    "`python -m visgen.cli` is the console script (it used to exit 0 doing nothing)."
+    p = subprocess.run([str(BIN / 'python'), '-m', 'visgen.cli', 'main', '--list'], capture_output=True, text=True, env={**os.environ, **ENV},
+                       cwd=ROOT, timeout=120)
+    assert p.returncode == 0 and 'darl_mse' in p.stdout, p.stderr[-2000:]
+
+def test_json_out_replaces_only_its_own(tmp_path):
+    "`bench`/`gpu-check --out F` again replaces the F it wrote (its `written_by`; `make gpu-check` writes gpu-check.json each time), never a user's."
+    from visgen.cli import _json_out
+    from visgen.errors import UserError
+    (tmp_path / 'g.json').write_text('{"written_by": "visgen gpu-check", "rows": []}'); (tmp_path / 'u.json').write_text('{"mine": 1}')
+    assert _json_out(tmp_path / 'g.json', 'gpu-check') == tmp_path / 'g.json'
+    for f, kind in (('u.json', 'gpu-check'), ('g.json', 'bench')):
+        with pytest.raises(UserError, match='exists and visgen did not write it'): _json_out(tmp_path / f, kind)
+
+def test_template_figures_are_a_runs_files(tmp_path, finished):
+    "The pretrain template's figures are a run's files: `visgen main` again on its --out replaces the run (it was refused: 'holds files visgen did not write: loss.png, predictions.png')."
+    from visgen.rundir import foreign_files
+    shutil.copytree(finished, tmp_path / 'run')
+    for n in ('loss.png', 'predictions.png'): (tmp_path / 'run' / n).write_bytes(b'\x89PNG')
+    assert foreign_files(tmp_path / 'run') == []
+
+def test_tilde_in_a_templates_out_dir(tmp_path, finished, monkeypatch):
+    "A template's out_dir='~/run' (no shell expands it) is the run under $HOME: it was checked there and written in ./~/run."
+    from visgen.pipeline import pretrain
+    from visgen.rundir import read_config, run_options
+    monkeypatch.setenv('HOME', str(tmp_path / 'home')); monkeypatch.chdir(tmp_path)
+    shutil.copytree(finished, tmp_path / 'home' / 'run'); before = _files(tmp_path / 'home' / 'run')
+    pretrain('~/run', run_options(read_config(tmp_path / 'home' / 'run')), resume=True, progress=False)   # finished: nothing to do
+    after = _files(tmp_path / 'home' / 'run')
+    assert all(after[k] == before[k] for k in ('metrics.json', 'model.safetensors')) and not (tmp_path / '~').exists()
+
+@pytest.mark.skipif(__import__('torch').cuda.is_available(), reason='a GPU machine runs the check')
+def test_gpu_check_without_a_gpu_says_dry():
+    "gpu-check without a GPU: pass --dry (it advised --device cpu, which gpu-check lacks)."
+    p = run_visgen('gpu-check', '--budget', 10, env=ENV)
+    assert p.returncode == 2 and 'pass --dry' in p.stderr and '--device' not in p.stderr, p.stderr[-2000:]
+
+def test_second_main_on_one_out_is_refused(tmp_path):
+    "`visgen main` twice at once on one --out: the second is refused naming the first's PID (it said the first's notebook was not visgen's)."
+    from visgen.rundir import RunLock, claim
+    out = tmp_path / 'm'; out.mkdir(); claim(out)
+    with RunLock(out):                        # what the first main holds while it writes --out
+        p = run_visgen('main', '--methods', 'darl_mse', '--out', out, '--no-site', '--epochs', 1, '--device', 'cpu', env=ENV)
+    assert p.returncode == 2 and f'PID {os.getpid()}' in p.stderr and 'a `visgen main`' in p.stderr, p.stderr[-2000:]
+    assert sorted(q.name for q in out.iterdir()) == ['.visgen-files']

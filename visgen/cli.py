@@ -13,10 +13,11 @@ from .options import COMMAND_PARTS, RunOptions, options_parser, parse_parts, das
 from .rundir import check_path, check_writable, check_new_file, check_run_dir, claim, is_visgen_folder, atomic_write_text, recover
 
 # %% auto #0
-__all__ = ['COMMANDS', 'MAIN_FILES', 'command', 'parse_command', 'run_command', 'pretrain_cmd', 'probe_cmd', 'finetune_cmd',
-           'sample_cmd', 'template_dirs', 'find_template', 'check_notebook_parameters', 'check_template_parameters',
-           'TemplateFailed', 'execute_template', 'experiment_cmd', 'retitle', 'check_main_out', 'main_cmd', 'site_cmd',
-           'bench_cmd', 'shards_cmd', 'export_cmd', 'plot_cmd', 'gpu_check_cmd', 'usage', 'os_error_message', 'main']
+__all__ = ['COMMANDS', 'PATH_FIELDS', 'MAIN_FILES', 'command', 'parse_command', 'run_command', 'pretrain_cmd', 'probe_cmd',
+           'finetune_cmd', 'sample_cmd', 'template_dirs', 'find_template', 'check_notebook_parameters',
+           'check_template_parameters', 'TemplateFailed', 'execute_template', 'experiment_cmd', 'retitle',
+           'check_main_out', 'main_cmd', 'site_cmd', 'bench_cmd', 'shards_cmd', 'export_cmd', 'plot_cmd',
+           'gpu_check_cmd', 'usage', 'os_error_message', 'main']
 
 # %% ../nbs/12_cli.ipynb #5ccdaf5c
 COMMANDS = {}   # name -> the function that runs it, in the order they are defined
@@ -26,11 +27,17 @@ def command(name:str):
     def deco(fn): COMMANDS[name] = fn; return fn
     return deco
 
+PATH_FIELDS = ('out', 'output', 'root', 'run', 'runs', 'template', 'data_root')   # options that name a file or folder
+
+def _expand(v):
+    "`~` expanded in a path option (`--out=~/runs` reaches visgen unexpanded: the shell expands only a word that starts with `~`)."
+    return [os.path.expanduser(x) for x in v] if isinstance(v, list) else os.path.expanduser(v) if isinstance(v, str) else v
+
 def parse_command(cmd:str, argv:list) -> dict:
-    "The parts of command `cmd` (`{name: options}`) from its arguments `argv`, each checked."
+    "The parts of command `cmd` (`{name: options}`) from its arguments `argv`, each checked; `~` expanded in paths."
     parts = COMMAND_PARTS[cmd]
     ns = options_parser(parts, prog=f'visgen {cmd}', description=COMMANDS[cmd].__doc__).parse_args(list(map(dashes, argv)))
-    return {p: parts[p](**kw) for p, kw in parse_parts(parts, ns).items()}
+    return {p: parts[p](**{k: _expand(v) if k in PATH_FIELDS else v for k, v in kw.items()}) for p, kw in parse_parts(parts, ns).items()}
 
 def run_command(cmd:str, argv:list):
     "Run command `cmd` with arguments `argv`: its function with its parts."
@@ -107,8 +114,11 @@ def find_template(template) -> Path:
 # %% ../nbs/12_cli.ipynb #33e3d929
 def check_notebook_parameters(template, params:dict) -> dict:
     "Fail clearly when `params` has names the notebook's `parameters` cell lacks or values of another type than its defaults."
-    import papermill as pm
-    spec = pm.inspect_notebook(str(template))
+    from papermill.iorw import load_notebook_node
+    from papermill.inspection import _infer_parameters   # inspect_notebook's reading, with the kernel visgen runs: a notebook may name none
+    nb = load_notebook_node(str(template))
+    spec = {p.name: p._asdict() for p in _infer_parameters(nb, name='python3', language='python')}
+    if not params: return params                          # nothing to inject: a notebook without a parameters cell runs as it is
     check(spec, f"{template} has no cell tagged 'parameters': papermill cannot inject values into it.")
     unknown = sorted(set(params) - set(spec))
     check(not unknown, f"Unknown parameter(s) {unknown} for {template}; its parameters are {sorted(spec)}.")
@@ -201,7 +211,7 @@ def execute_template(template, out_nb, params:dict, cwd=None, log_output:bool=Fa
     out_nb.parent.mkdir(parents=True, exist_ok=True)
     try:
         with _quiet_kernel(log_output), _stop_between_cells() as stop:
-            pm.execute_notebook(str(template), str(out_nb), parameters=params, kernel_name='python3', on_cell_start=stop,
+            pm.execute_notebook(str(template), str(out_nb), parameters=params, kernel_name='python3', language='python', on_cell_start=stop,
                                 cwd=str(cwd or Path.cwd()), progress_bar=False, log_output=log_output)
         stop()                                            # a signal that came during the last cell, outside its code
     except pm.PapermillExecutionError as e:
@@ -227,8 +237,11 @@ def experiment_cmd(cmd):
         return sorted(TEMPLATES)
     check(cmd.template and cmd.output, "Pass --template TEMPLATE and --output EXECUTED.ipynb (`visgen experiment --list` lists the templates).")
     check_path(cmd.output, '--output')
+    check(Path(cmd.output).suffix == '.ipynb', f"--output {cmd.output}: the executed notebook is written as a notebook; name a file "
+          "ending in .ipynb.")
     check(not Path(cmd.output).exists(), f"{cmd.output} exists: choose another --output (it is never overwritten).")
-    p = execute_template(find_template(cmd.template), cmd.output, parse_opts(cmd.params)); print(f"Executed notebook: {p}"); return p
+    params = parse_opts(cmd.params, '--params')
+    p = execute_template(find_template(cmd.template), cmd.output, params); print(f"Executed notebook: {p}"); return p
 
 # %% ../nbs/12_cli.ipynb #d101ef97
 def retitle(nb_path, suffix:str):
@@ -247,7 +260,7 @@ def _main_methods(cmd) -> list:
     from visgen.registry import load_methods
     names = load_methods()
     if cmd.methods is None: return names
-    todo = [m.strip() for m in cmd.methods.split(',') if m.strip()]
+    todo = list(dict.fromkeys(m.strip() for m in cmd.methods.split(',') if m.strip()))   # each method once
     check(todo, f"--methods {cmd.methods!r} names no method: leave it out for every method, or name some of {names}.")
     for m in todo: check(m in names, f"Unknown method {m!r}: registered methods are {names}.")
     return todo
@@ -274,8 +287,11 @@ def _legacy_main_out(out:Path) -> bool:
 
 def check_main_out(cmd, todo:list) -> bool:
     "Check, before any run, everything `visgen main` writes: --out missing, empty or visgen's; its files visgen's; each method's folder a run visgen wrote, holding nothing of the user's; the site's folders. Whether --out exists."
+    from visgen.rundir import is_run_dir
     out = Path(cmd.out)
     check_path(out)
+    check(not is_run_dir(out), f"--out {out} is a run directory (of `visgen pretrain`): `visgen main` writes a folder of runs, "
+          "one per method; choose another --out.")
     if out.is_dir() and not is_visgen_folder(out) and _legacy_main_out(out): claim(out, *(p.name for p in out.iterdir()))
     existed = check_writable(out, [*MAIN_FILES, *todo, *(f'.{m}.pretrain.ipynb' for m in todo)])
     for m in todo:
@@ -318,6 +334,25 @@ def _run_method(cmd, m:str, template:Path) -> dict:
     return res
 
 # %% ../nbs/12_cli.ipynb #6c0c5f0e
+@contextmanager
+def _main_lock(out:Path):
+    "While `visgen main` writes `out`: a lock on it (`.visgen-lock`), taken before the checks when `out` exists, else by `take()` once made; another main holding it is refused, naming its PID (its checks would otherwise meet the first one's notebook and call it the user's)."
+    from visgen.rundir import RunLock, LOCK
+    lock = RunLock(out)
+    def take():
+        if lock.fd is not None: return
+        try: lock.acquire()
+        except UserError as e:
+            if 'in use by another visgen process' not in str(e): raise
+            try: pid = (out / LOCK).read_text().strip() or 'unknown'
+            except OSError: pid = 'unknown'
+            raise UserError(f"--out {out} is being written by another visgen process (PID {pid}, a `visgen main`): wait for it to "
+                            "finish (or stop it), then run this again, or choose another --out.") from None
+    lock.take = take
+    if out.is_dir() and is_visgen_folder(out): take()     # only in a folder of visgen's: nothing is written before the checks
+    try: yield lock
+    finally: lock.release()
+
 @command('main')
 def main_cmd(cmd):
     "The main job: the pre-training template for every registered method, then the site."
@@ -326,8 +361,14 @@ def main_cmd(cmd):
         names = load_methods(); print('\n'.join(names)); return names
     todo, template = _main_methods(cmd), find_template(cmd.template)
     out = Path(cmd.out)
-    existed = check_main_out(cmd, todo)                    # everything checked before anything is written
-    out.mkdir(parents=True, exist_ok=True); claim(out)     # a folder of visgen's (its manifest)
+    with _main_lock(out) as lock:                          # a second `visgen main` on this --out: refused, naming the first
+        existed = check_main_out(cmd, todo)                # everything checked before anything is written
+        out.mkdir(parents=True, exist_ok=True); claim(out) # a folder of visgen's (its manifest)
+        lock.take()
+        return _main_job(cmd, todo, template, out, existed)
+
+def _main_job(cmd, todo:list, template:Path, out:Path, existed:bool) -> dict:
+    "The main job's runs, summary and site, once --out is checked and locked."
     try: results = {m: _run_method(cmd, m, template) for m in todo}
     except BaseException:
         if not existed and not any(p.name not in ('.visgen-files', '.visgen-lock') for p in out.iterdir()):
@@ -349,27 +390,43 @@ def main_cmd(cmd):
 def site_cmd(cmd):
     "Build the documentation and results site (Quarto if installed, else smalldocs)."
     from visgen.site import build_site, serve_site
+    check(cmd.serve or cmd.port == 8000, f"--port {cmd.port} is the port of --serve: add --serve, or leave --port out.")
     p = build_site(cmd.root, cmd.out); print(f"Site: {p}")
     if cmd.serve: serve_site(p, cmd.port)
     return p
 
 # %% ../nbs/12_cli.ipynb #ec85a249
-def _write_json_out(out, res):
-    "Write `res` as JSON to the file `out` (a command's --out), whole or not at all; checked before the work by `check_new_file`."
-    p = check_new_file(out, '--out', 'bench.json')
-    p.parent.mkdir(parents=True, exist_ok=True); atomic_write_text(p, json.dumps(res, indent=1)); _claim_file(p)
+def _json_out(out, kind:str) -> Path:
+    "Check, before the work, the JSON file `out` that command `kind` writes: new, or one that `visgen kind` wrote (its `written_by`: the same --out again replaces it, as `make gpu-check` does), else `check_new_file`."
+    p = check_path(out, '--out')
+    try: ours = p.is_file() and not p.is_symlink() and p.stat().st_size < 2**24 and json.loads(p.read_text()).get('written_by') == f'visgen {kind}'
+    except (OSError, ValueError, AttributeError): ours = False
+    return p if ours else check_new_file(out, '--out', f'{kind}.json')
+
+def _write_json_out(out, res, kind:str='bench'):
+    "Write `res` as JSON to the file `out` (a command's --out), whole or not at all, marked `written_by`; checked before the work by `_json_out`."
+    p = _json_out(out, kind)
+    p.parent.mkdir(parents=True, exist_ok=True); atomic_write_text(p, json.dumps({'written_by': f'visgen {kind}', **res}, indent=1)); _claim_file(p)
 
 @command('bench')
 def bench_cmd(cmd):
     "Time the training step of every method: images/s, FLOP/s, fraction of peak, memory, speed-up over the reference."
     from visgen.bench import bench, format_rows, bench_loader, bench_stream_memory
     from visgen.core import cpu_description
-    if cmd.out: check_new_file(cmd.out, '--out', 'bench.json')     # before the benchmark, not after it
+    if cmd.out: _json_out(cmd.out, 'bench')                      # before the benchmark, not after it
+    def names(flag_, s):                                           # each once, spaces dropped ('micro_8, vit_t_32' as well)
+        out = list(dict.fromkeys(x.strip() for x in s.split(',') if x.strip()))
+        check(out, f"{flag_} {s!r} names none: leave it out for the default, or name some (comma-separated)."); return out
+    methods = None if cmd.methods is None else names('--methods', cmd.methods)   # '' names none: refused, not "every method"
+    shapes, amps = tuple(names('--shapes', cmd.shapes)), tuple(names('--amps', cmd.amps))
     if cmd.loader:
+        from dataclasses import fields
+        from visgen.options import flag
+        given = [flag(f) for f in fields(cmd) if f.name not in ('loader', 'out') and getattr(cmd, f.name) != f.default]
+        check(not given, f"--loader times the data path only: {', '.join(given)} do(es) not apply to it; leave it out, or drop --loader.")
         res = dict(cpu=cpu_description(), loader=bench_loader(), memory=bench_stream_memory() + bench_stream_memory(stream=False))
     else:
-        res = bench(cmd.methods.split(',') if cmd.methods else None, tuple(cmd.shapes.split(',')), cmd.batch, cmd.device,
-                    tuple(cmd.amps.split(',')), not cmd.no_reference, cmd.compile, cmd.repeats)
+        res = bench(methods, shapes, cmd.batch, cmd.device, amps, not cmd.no_reference, cmd.compile, cmd.repeats)
         print(format_rows(res['rows']))
     if cmd.out: _write_json_out(cmd.out, res)
     return res
@@ -435,7 +492,10 @@ def plot_cmd(cmd):
 def gpu_check_cmd(cmd):
     "Check the GPU path in one table: cuda cells, compiled benchmark (MFU), FlexAttention, a streamed 224 px run, torchrun."
     from visgen.gpucheck import gpu_check
-    return gpu_check(cmd.dry, cmd.out, cmd.budget, cmd.tf32, cmd.steps)   # a failed row: a UserError naming it, after the table
+    if cmd.out: _json_out(cmd.out, 'gpu-check')                          # before the check, not after it
+    try: return gpu_check(cmd.dry, cmd.out, cmd.budget, cmd.tf32, cmd.steps)   # a failed row: a UserError naming it, after the table
+    finally:
+        if cmd.out and Path(cmd.out).is_file(): _claim_file(Path(cmd.out))
 
 # %% ../nbs/12_cli.ipynb #c24670be
 def usage() -> str:
@@ -479,3 +539,7 @@ def main(argv:list|None=None):
     except OSError as e: print(f"visgen {cmd}: error: {os_error_message(e)}", file=sys.stderr); sys.exit(2)
     except TemplateFailed as e: print(f"visgen {cmd}: error: {e}", file=sys.stderr); sys.exit(1)
     return 0
+
+# %% ../nbs/12_cli.ipynb #a3c5e1f7
+#| eval: false
+if __name__ == '__main__': sys.exit(main())     # `python -m visgen.cli ...` works as the console script (not run in the notebook, whose __name__ is __main__ too)

@@ -10,6 +10,7 @@ from pathlib import Path
 import torch
 import visgen
 from .core import check, cpu_description, get_device, set_tf32, tf32, UserError
+from .rundir import atomic_write_text
 from .data import jpeg_tree   # (it lived here; kept importable from here)
 
 _ROOT = Path(visgen.__file__).resolve().parents[1]   # a clone: nbs/ beside the package
@@ -271,8 +272,12 @@ def gpu_check(dry:bool=False, out=None,
               steps:str|None=None,      # comma-separated subset of `STEPS` (default: all)
               log=print) -> list:
     "Run the check within `budget` seconds (toy sizes on the CPU with `dry`); print one table; raise naming failed rows."
-    steps = [s.strip() for s in steps.split(',')] if steps else list(STEPS)
-    check(set(steps) <= set(STEPS), f"Unknown step(s) {sorted(set(steps) - set(STEPS))}: use {', '.join(STEPS)}.")
+    todo = list(dict.fromkeys(s.strip() for s in steps.split(',') if s.strip())) if steps is not None else list(STEPS)
+    check(todo, f"--steps {steps!r} names no step: leave it out for every step, or name some of {', '.join(STEPS)}.")
+    check(set(todo) <= set(STEPS), f"Unknown step(s) {sorted(set(todo) - set(STEPS))}: use {', '.join(STEPS)}.")
+    steps = todo
+    check(dry or torch.cuda.is_available(), "gpu-check checks a CUDA GPU and torch sees none here: run it on a GPU machine, or pass "
+          "--dry for the same steps at toy sizes on the CPU.")      # get_device's advice (--device cpu) is no flag of gpu-check
     device = torch.device('cpu') if dry else get_device('cuda')
     set_tf32(tf32)
     p = plan(dry, budget); log(_plan_text(p, dry))
@@ -283,8 +288,9 @@ def gpu_check(dry:bool=False, out=None,
     head = (f"gpu-check: {_device_line(ck)} | TF32 {'on' if tf32 else 'off'} | {n['ok']} ok, {n['skipped']} skipped, "
             f"{n['failed']} failed | {took:.0f} s of a {budget:.0f} s budget")
     log(format_table(head, rows))
-    if out: Path(out).write_text(json.dumps(dict(device=_device_line(ck), torch=torch.__version__, cuda=torch.version.cuda,
-                                                 tf32=tf32, dry=dry, budget=budget, plan=p, took_s=took, rows=rows), indent=1))
+    if out: Path(out).parent.mkdir(parents=True, exist_ok=True)
+    if out: atomic_write_text(Path(out), json.dumps(dict(written_by='visgen gpu-check', device=_device_line(ck), torch=torch.__version__, cuda=torch.version.cuda,
+                                                         tf32=tf32, dry=dry, budget=budget, plan=p, took_s=took, rows=rows), indent=1))
     failed = [r['step'] for r in rows if r['status'] == 'failed']
     check(not failed, f"gpu-check: {len(failed)} failed row(s): {', '.join(failed)} (the table above says why).")
     return rows

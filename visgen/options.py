@@ -19,12 +19,27 @@ __all__ = ['MODEL_SIZES', 'RESERVED_OPTS', 'POOLS', 'PARTS', 'DERIVED', 'PAPER_F
            'GpuCheckOptions', 'options_parser', 'parse_parts', 'dashes']
 
 # %% ../nbs/00b_options.ipynb #232c3e58
-def parse_opts(s:str|None) -> dict:
-    "`'a=1,b=x'` -> `{'a': 1, 'b': 'x'}`; values are Python literals or strings."
+def _items(s:str, name:str) -> list:
+    "`s` split at its commas outside brackets and quotes: `\"a=[1,2],b='x,y'\"` -> `['a=[1,2]', \"b='x,y'\"]`."
+    items, cur, depth, quote = [], '', 0, None
+    for ch in s:
+        if quote: quote = None if ch == quote else quote
+        elif ch in '\'"': quote = ch
+        elif ch in '([{': depth += 1
+        elif ch in ')]}': depth -= 1
+        elif ch == ',' and depth == 0: items.append(cur); cur = ''; continue
+        cur += ch
+    check(quote is None and depth == 0, f"{name} {s!r}: a quote or bracket is not closed.")
+    return [i for i in items + [cur] if i.strip()]
+
+def parse_opts(s:str|None, name:str='--opts') -> dict:
+    "`'a=1,b=x'` -> `{'a': 1, 'b': 'x'}`; values are Python literals or strings; a value holding commas goes in quotes or brackets."
     out = {}
-    for part in filter(None, (s or '').split(',')):
-        check('=' in part, f"Bad --opts item {part!r}: write key=value pairs separated by commas, e.g. norm_pix=true,pos=rope1d.")
+    for part in _items(s or '', name):
+        check('=' in part, f"Bad {name} item {part.strip()!r}: write key=value pairs separated by commas, e.g. norm_pix=true,pos=rope1d; "
+              "a value holding commas goes in quotes or brackets, e.g. methods='a,b' or seeds=[0,1].")
         k, v = (t.strip() for t in part.split('=', 1))
+        check(k not in out, f"{name} gives {k!r} twice: give each name once.")
         v = {'true': 'True', 'false': 'False', 'none': 'None'}.get(v.lower(), v)
         try: out[k] = ast.literal_eval(v)
         except (ValueError, SyntaxError): out[k] = v

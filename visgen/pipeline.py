@@ -265,6 +265,7 @@ def pretrain(out, opts:RunOptions|None=None, resume:bool=False, overwrite:bool=F
              log=print, extend:bool=False, **kwargs) -> dict:
     "Pre-train `opts.model.method` on `opts.data` into run directory `out`, evaluate, and write `metrics.json` (`kwargs`: `RunOptions.of`)."
     opts = opts or RunOptions.of(**kwargs)
+    out = Path(out).expanduser()                          # a template's out_dir='~/runs/x': checked and written under $HOME alike
     check(not extend or resume, "--extend continues a run: pass it together with --resume.")
     check_run(opts)
     set_tf32(opts.train.tf32)                             # once, at the start of the run: recorded in metrics.json

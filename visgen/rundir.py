@@ -135,7 +135,8 @@ def is_visgen_folder(folder) -> bool:
 
 RUN_FILES = (MARKER, LOCK, MANIFEST, '.visgen-old', 'config.json', 'metrics.json', 'metrics.jsonl', 'correct.json',
              'model.safetensors', 'checkpoints', 'tensorboard', 'timm', 'probe*.json', 'layers.json', 'finetune*.json',
-             'samples.png', 'completions.png', 'pretrain.ipynb', '.*.tmp*')   # what visgen writes in a run directory
+             'samples.png', 'completions.png', 'pretrain.ipynb', 'loss.png', 'predictions.png',   # (the pretrain template's figures)
+             '.*.tmp*')   # what visgen writes in a run directory
 
 def is_ours(path, run:bool=False) -> bool:
     "Whether visgen wrote `path`: a run directory; a file of a run directory (or, with `run`, of a run written before markers) by its name (`RUN_FILES`); or recorded, unchanged, in its folder's manifest."
@@ -325,7 +326,8 @@ def check_run_dir(out, resume:bool=False, overwrite:bool=False) -> str:
         read_config(out)
         return 'resume'
     raise UserError(f"The run directory {out} already exists and is not empty. Pass --resume to continue "
-                    "that run, --overwrite to replace it, or choose another --out.")
+                    "that run (`visgen pretrain`), --overwrite to replace it (a template: overwrite=True in --params), or choose "
+                    "another --out.")
 
 # %% ../nbs/00d_rundir.ipynb #13395028
 class RunLock:

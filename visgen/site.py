@@ -498,8 +498,8 @@ def results_project(run_dir) -> Path:
     bad = [n for n in ('index.qmd', 'summary.md') if not replaceable(run_dir/n)]
     check(not bad, f"{run_dir} holds {' and '.join(bad)}, which visgen did not write: they are never replaced. Move them away, "
           "or build the site of a `visgen main --out` folder.")
+    results_summary(run_dir, write=True, link_root=run_dir)      # first: a corrupt metrics.json fails before anything is written
     if not (run_dir/'_quarto.yml').exists(): (run_dir/'_quarto.yml').write_text(_RESULTS_YML, encoding='utf-8')
-    results_summary(run_dir, write=True, link_root=run_dir)
     (run_dir/'index.qmd').write_text(_RESULTS_INDEX, encoding='utf-8')
     if is_visgen_folder(run_dir): claim(run_dir, 'index.qmd', 'summary.md', '_quarto.yml')
     return run_dir/'_quarto.yml'
@@ -508,6 +508,8 @@ def results_project(run_dir) -> Path:
 def build_site(root='.', out=None, quiet:bool=True, api_docs:bool=True) -> Path:
     "Pre-process the Quarto project at `root` (`stage_project`) and render it into `root/_site` (or `out`) with quarto or smalldocs; the site's index.html."
     root = Path(root).resolve()
+    check(root.is_dir(), f"--root {root} {'is a file, not a folder' if root.exists() else 'does not exist'}: pass the repository "
+          "root (the folder with _quarto.yml) or a `visgen main --out` folder.")
     renderer = site_renderer(root)                                                      # NoRenderer before any work
     out = Path(out).resolve() if out is not None else root/'_site'
     check_replaceable(out, root, ('site_libs', SITE_MARK), '--out')                    # before any work: a built site, or nothing
