@@ -286,6 +286,20 @@ def test_resume_of_a_finished_run_changes_nothing(tmp_path, finished):
     assert p.returncode == 0 and 'nothing to do' in p.stdout, p.stderr[-2000:]
     assert _files(tmp_path / 'run') == before    # metrics.json (its training time), config.json, the log: not rewritten
 
+_API_RESUME = """import sys
+from pathlib import Path
+from visgen.pipeline import pretrain
+from visgen.rundir import read_config, run_options
+out = Path(sys.argv[1]); pretrain(out, run_options(read_config(out), out / 'config.json'), resume=True, progress=False)
+"""
+
+def test_resume_through_the_api_with_the_runs_own_options_changes_nothing(tmp_path, finished):
+    "The Python API, given the options read back from config.json (every paper default now set by the caller): nothing rewritten."
+    shutil.copytree(finished, tmp_path / 'run'); before = _files(tmp_path / 'run')
+    p = run_python('-c', _API_RESUME, tmp_path / 'run', env=ENV)
+    assert p.returncode == 0 and 'nothing to do' in p.stdout, p.stderr[-2000:]
+    assert _files(tmp_path / 'run') == before     # config.json's record of where each default came from: kept
+
 _KILL_AT_LOG = '''import os, signal, sys
 import visgen.train as T
 last = int(sys.argv[1]); write = T._log_line

@@ -274,7 +274,7 @@ def pretrain(out, opts:RunOptions|None=None, resume:bool=False, overwrite:bool=F
     on_rank0(check_run_dir, out, resume, overwrite)             # fail fast, before the data is read
     prev = read_config(out) if resume and (Path(out) / 'config.json').is_file() else None
     opts, sources = resolve_run(opts, run_options(prev, Path(out) / 'config.json') if prev else None)   # the paper's values
-    if prev and 'user' not in sources: sources = derived_of(prev).get('defaults', sources)   # a resume keeps the run's record
+    if prev: sources = derived_of(prev).get('defaults', sources)   # a resume keeps the run's record (a changed value is refused)
     rd = load_run_data(opts.data)
     if rank == 0 and on_training_images(opts.data): loud(TRAIN_AS_TEST)
     if rank == 0 and hasattr(rd.train, 'paths'): log(f"data: streamed from {len(rd.train)} files ({opts.train.workers} workers); "
