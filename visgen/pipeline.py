@@ -17,7 +17,7 @@ from .rundir import (read_config, run_options, check_run_dir, start_run, remove_
                            respect_umask, RunLock, Replacement, recover, check_derived, check_writable, save_safetensors, is_run_dir)
 from .options import derived as derived_of
 from .data import (load_run_data, eval_views, check_channels, PretrainDataset, pretrain_transform, standard_transform,
-                         normalise)
+                         normalise, STREAMABLE)
 from .vit import set_position_mode, ViTConfig
 from .registry import create_method, check_method, check_pool, method_options, METHODS
 from .train import train, load_weights, setup_distributed, steps_per_epoch, nonfinite_keys, largest_weight, HUGE_WEIGHT
@@ -63,6 +63,8 @@ def check_run(opts:RunOptions):
     "The checks of a run that need the registry: its method and its method options."
     check_method(opts.model.method)
     check_opts(opts.model.method, opts.model.opts)
+    check(not opts.data.stream or opts.data.data in STREAMABLE, f"--stream reads the files of a data set one by one ({', '.join(STREAMABLE)}); "
+          f"{opts.data.data!r} is read into memory whole: leave out --stream.")
 
 # %% ../nbs/10_pipeline.ipynb #29d48eea
 def method_opts(method:str, opts:dict) -> dict:
