@@ -239,6 +239,8 @@ FAULTS = [  # id, setup(tmp), needs a finished run copied to tmp/run, command, e
     ('shards-label-not-a-number', _shards_bad_label, False, SHARDS_RUN, 2, "the label of sample '000000099' is b'cat'", 's'),
     ('test-split-a-path', _tree, False, ('pretrain', *BASE, '--data', 'imagefolder', '--data-root', 'tree', '--test-split', '../tree/train',
      '--out', 'r'), 2, "--test-split names a split of the data set", 'tree'),
+    ('shards-out-a-run', _tree, True, ('shards', '--data-root', 'tree', '--out', 'run', '--splits', 'train'), 2,
+     'is a run directory of `visgen pretrain`', 'run'),
     ('stream-in-memory-data', None, False, ('pretrain', *BASE, '--stream', '--img-size', 8, '--out', 'r'), 2,
      "'digits' is read into memory whole: leave out --stream", None),
 ]

@@ -379,6 +379,7 @@ def bench_cmd(cmd):
 def shards_cmd(cmd):
     "Pack an ImageFolder tree into WebDataset tar shards, for `visgen pretrain --data shards --data-root OUT`."
     from visgen.data import write_shards, shard_classes, split_folder
+    from visgen.rundir import is_run_dir
     check(cmd.data_root and cmd.out, "Pass --data-root TREE (an ImageFolder tree) and --out DIR (where the shards go).")
     root, done, out = Path(cmd.data_root).expanduser(), {}, Path(cmd.out).expanduser()
     splits = list(dict.fromkeys(s.strip() for s in cmd.splits.split(',') if s.strip()))   # each split once
@@ -388,6 +389,8 @@ def shards_cmd(cmd):
     check(root.is_dir(), f"--data-root {root} is not a folder: pass an ImageFolder tree (root/<split>/<class>/<image>).")
     check(not (out.resolve() == root.resolve() or root.resolve() in out.resolve().parents),
           f"--out {out} is inside --data-root {root}: the shards would become part of the tree they pack. Choose a folder outside it.")
+    check(not is_run_dir(out), f"--out {out} is a run directory of `visgen pretrain`: shards there would be taken for the run's files "
+          "(and go with it on --overwrite). Choose a folder of their own.")
     todo = [s for s in splits if split_folder(root, s) is not None]
     check(todo, f"{root} has none of the splits {cmd.splits}: pass --splits with the names of its split folders.")
     lacks = [s for s in splits if s not in todo]

@@ -338,6 +338,9 @@ def _list_tree(tree:Path) -> tuple[list[str], list[tuple[str, int]]]:
     if unread: warnings.warn(f"Left out {len(unread)} image file(s) in {tree} of a format visgen does not read "
                              f"({', '.join(sorted({os.path.splitext(p)[1].lower() for p in unread}))}), e.g. {unread[0]}: it reads "
                              f"{', '.join(exts)}. Convert them (to PNG, for instance) to use them.", stacklevel=2)
+    stray = [e.name for e in os.scandir(tree) if not _is_dir(e) and e.name.lower().endswith(exts)]
+    if stray: warnings.warn(f"Left out {len(stray)} image file(s) directly in {tree}, outside the class folders, e.g. {stray[0]}: "
+                            f"an image belongs to the class of the folder it is in ({tree}/<class>/<image>).", stacklevel=2)
     _warn_loops(loops)
     check(samples, f"The class folders of {tree} ({', '.join(classes[:5])}) hold no image files "
           f"(looked for {', '.join(exts)}). Put the images in them.")
