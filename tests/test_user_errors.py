@@ -564,3 +564,17 @@ def test_probe_on_other_data_is_said(tmp_path, finished):
     p = run_visgen('probe', '--run', tmp_path / 'run', '--data', 'imagefolder', '--data-root', tmp_path / 'o', '--device', 'cpu', env=ENV)
     assert p.returncode == 0 and "NOTE:" in p.stderr and "pre-trained on 'digits'" in p.stderr and "on 'imagefolder'" in p.stderr, p.stderr
     assert json.loads((tmp_path / 'run' / 'probe.json').read_text())['data'] == 'imagefolder'
+
+
+# issue 32, pass 2 (data, shards)
+def test_relative_data_root_is_recorded_as_read(tmp_path):
+    "A relative --data-root is recorded as the folder read (absolute): a probe started elsewhere reads that data, not a namesake in its own folder."
+    _three_class_tree(tmp_path / 'a' / 'tree')
+    p = run_visgen('pretrain', *BASE, '--batch-size', 4, '--data', 'imagefolder', '--data-root', 'tree', '--out', 'r', cwd=tmp_path / 'a', env=ENV)
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert json.loads((tmp_path / 'a' / 'r' / 'config.json').read_text())['data']['data_root'] == str(tmp_path / 'a' / 'tree')
+    _three_class_tree(tmp_path / 'b' / 'tree', test_classes='a')     # another folder with a tree of the same name, other test images
+    p = run_visgen('probe', '--run', tmp_path / 'a' / 'r', '--device', 'cpu', '--no-pixels', cwd=tmp_path / 'b', env=ENV)
+    assert p.returncode == 0, p.stderr[-2000:]
+    got = json.loads((tmp_path / 'a' / 'r' / 'probe_correct.json').read_text())['knn_correct']
+    assert got.startswith('12:'), got                                  # the run's own 12 test images, not b's 4 (it used to read b's)

@@ -276,6 +276,8 @@ def pretrain(out, opts:RunOptions|None=None, resume:bool=False, overwrite:bool=F
     prev = read_config(out) if resume and (Path(out) / 'config.json').is_file() else None
     opts, sources = resolve_run(opts, run_options(prev, Path(out) / 'config.json') if prev else None)   # the paper's values
     if prev and 'user' not in sources: sources = derived_of(prev).get('defaults', sources)   # a resume keeps the run's record
+    if opts.data.data_root:    # recorded as the folder read: a probe run from another folder reads it, not a namesake there
+        opts = replace_options(opts, data=replace_options(opts.data, data_root=str(Path(opts.data.data_root).expanduser().absolute())))
     rd = load_run_data(opts.data)
     if rank == 0 and on_training_images(opts.data): loud(TRAIN_AS_TEST)
     if rank == 0 and hasattr(rd.train, 'paths'): log(f"data: streamed from {len(rd.train)} files ({opts.train.workers} workers); "
