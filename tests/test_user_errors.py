@@ -95,6 +95,42 @@ def _user_template(t): _nb(t / 'mine.ipynb', 'n = 2', 'print(n)')
 def _runs_corrupt_metrics(t):
     for r, text in (('a', '{"knn_acc": 0.5}'), ('b', '{"knn_acc": 0.5, "line')):
         (t / 'd' / r).mkdir(parents=True); (t / 'd' / r / 'metrics.json').write_text(text)
+# issue 32, pass 2 (data, shards): setups
+def _pack(tree, out):
+    "Both splits of `tree` packed into `out` as `visgen shards` packs them (one class index, the manifest of what it wrote)."
+    from visgen.data import write_shards, shard_classes
+    from visgen.rundir import claim
+    classes = shard_classes(tree, ['train', 'test'])
+    for s in ('train', 'test'): write_shards(tree, out, s, classes=classes)
+    claim(out, 'classes.json', *(p.name for p in out.glob('*.tar')))
+def _shards(t): _tree(t); _pack(t / 'tree', t / 's')
+def _other_packing(t):
+    "Shards of another tree (classes c, d, images of the same size): `t/o`."
+    import numpy as np
+    for split, c, i in [(s, c, i) for s in ('train', 'test') for c in ('c', 'd') for i in range(2)]:
+        _img(t / 'other' / split / c / f'{i}.png', np.full((8, 8), 100 + 50 * (c == 'd') + i, np.uint8))
+    _pack(t / 'other', t / 'o')
+def _shards_cut(t):
+    import tarfile
+    _shards(t); f = t / 's' / 'train-000000.tar'
+    with tarfile.open(f) as tf: cut = tf.getmembers()[4].offset          # at a member's boundary: tar reads it without an error
+    f.write_bytes(f.read_bytes()[:cut])
+def _shards_mixed(t): _shards(t); _other_packing(t); shutil.copy(t / 'o' / 'train-000000.tar', t / 's' / 'train-000001.tar')
+def _shards_replaced(t): _shards(t); _other_packing(t); shutil.copy(t / 'o' / 'train-000000.tar', t / 's' / 'train-000000.tar')
+def _shards_classes_edited(t): _shards(t); (t / 's' / 'classes.json').write_text('["b", "a"]')
+def _shards_no_classes(t): _shards(t); (t / 's' / 'classes.json').unlink()
+def _shards_classes_cut(t): _shards(t); (t / 's' / 'classes.json').write_text('["a", "b"')
+def _shards_foreign(t): _shards(t); (t / 's' / '.visgen-files').unlink()       # shards of another tool: no manifest to check
+def _shards_not_tar(t): _shards_foreign(t); (t / 's' / 'train-000001.tar').write_text('not a tar archive')
+def _shards_bad_label(t):
+    import io, tarfile
+    _shards_foreign(t)
+    with tarfile.open(t / 's' / 'train-000000.tar', 'a') as tf:
+        for name, b in (('000000099.png', (t / 'tree' / 'train' / 'a' / '0.png').read_bytes()), ('000000099.cls', b'cat')):
+            ti = tarfile.TarInfo(name); ti.size = len(b); tf.addfile(ti, io.BytesIO(b))
+def _tree_not_image(t): _tree(t); (t / 'tree' / 'train' / 'a' / 'notes.png').write_text('not an image')
+def _tree_and_elsewhere(t): _tree(t); _img(t / 'x' / 'c' / '0.png')
+SHARDS_RUN = ('pretrain', *BASE, '--data', 'shards', '--data-root', 's', '--out', 'r')
 
 FAULTS = [  # id, setup(tmp), needs a finished run copied to tmp/run, command, exit code, phrase, folder that must not change
     ('overwrite-user-folder', _user_dir, False, ('pretrain', *BASE, '--out', 'd', '--overwrite'), 2, 'not a visgen run directory', 'd'),
@@ -225,6 +261,27 @@ FAULTS = [  # id, setup(tmp), needs a finished run copied to tmp/run, command, e
      'ending in .ipynb', None),
     ('template-run-exists', None, True, ('experiment', '--template', 'pretrain', '--output', 'o.ipynb', '--params',
      "out_dir='run',epochs=1,device='cpu'"), 2, 'overwrite=True in --params', 'run'),
+    # issue 32, pass 2 (data, shards)
+    ('shards-split-a-path', _tree_and_elsewhere, False, ('shards', '--data-root', 'tree', '--out', 's', '--splits', '../x'), 2,
+     "--splits takes the names of the tree's split folders (such as train,val), not paths: ../x", '.'),
+    ('shards-out-inside-tree', _tree, False, ('shards', '--data-root', 'tree', '--out', 'tree/test/s', '--splits', 'train'), 2,
+     'is inside --data-root tree', 'tree'),
+    ('shards-not-an-image', _tree_not_image, False, ('shards', '--data-root', 'tree', '--out', 's'), 2,
+     'not images visgen can open, e.g. tree/train/a/notes.png', 'tree'),
+    ('shards-cut-at-a-member', _shards_cut, False, SHARDS_RUN, 2, 'train-000000.tar holds', 's'),
+    ('shards-two-packings', _shards_mixed, False, SHARDS_RUN, 2, 'train-000001.tar is not one of them', 's'),
+    ('shards-replaced-shard', _shards_replaced, False, SHARDS_RUN, 2, "does not hold the shards `visgen shards` wrote there", 's'),
+    ('shards-classes-edited', _shards_classes_edited, False, SHARDS_RUN, 2, 'classes.json was changed since', 's'),
+    ('shards-no-classes-json', _shards_no_classes, False, SHARDS_RUN, 2, 's has shards but no classes.json', 's'),
+    ('shards-classes-not-json', _shards_classes_cut, False, SHARDS_RUN, 2, 'classes.json is not valid JSON', 's'),
+    ('shards-not-a-tar', _shards_not_tar, False, SHARDS_RUN, 2, 'train-000001.tar is not a shard visgen can read', 's'),
+    ('shards-label-not-a-number', _shards_bad_label, False, SHARDS_RUN, 2, "the label of sample '000000099' is b'cat'", 's'),
+    ('test-split-a-path', _tree, False, ('pretrain', *BASE, '--data', 'imagefolder', '--data-root', 'tree', '--test-split', '../tree/train',
+     '--out', 'r'), 2, "--test-split names a split of the data set", 'tree'),
+    ('shards-out-a-run', _tree, True, ('shards', '--data-root', 'tree', '--out', 'run', '--splits', 'train'), 2,
+     'is a run directory of `visgen pretrain`', 'run'),
+    ('stream-in-memory-data', None, False, ('pretrain', *BASE, '--stream', '--img-size', 8, '--out', 'r'), 2,
+     "'digits' is read into memory whole: leave out --stream", None),
 ]
 
 _ids = [f[0] for f in FAULTS]
@@ -522,7 +579,8 @@ def test_cache_not_a_writable_folder(tmp_path):
     (tmp_path / 'f').write_text('a file'); (tmp_path / 'ro').mkdir()
     args = [str(BIN / 'visgen'), 'pretrain', *map(str, BASE), '--data', 'cifar10_jpeg', '--data-root', str(tmp_path / 'c.tar.gz'),
             '--out', str(tmp_path / 'r')]
-    for cache, phrase, cmd in ((tmp_path / 'f', 'is not a folder', args), (tmp_path / 'ro', 'is not writable', _read_only(tmp_path / 'ro', args))):
+    for cache, phrase, cmd in ((tmp_path / 'f', 'is not a folder', args), (Path('/dev/null'), 'is not a folder', args),   # a device: no StopIteration
+                               (tmp_path / 'ro', 'is not writable', _read_only(tmp_path / 'ro', args))):
         p = subprocess.run(cmd, env={**os.environ, **ENV, 'VISGEN_CACHE': str(cache)}, cwd=ROOT, capture_output=True, text=True, timeout=600)
         lines = p.stderr.strip().splitlines()
         assert p.returncode == 2 and len(lines) == 1 and f'VISGEN_CACHE ({cache}) {phrase}' in lines[0], p.stderr[-2000:]
@@ -621,3 +679,15 @@ def test_second_main_on_one_out_is_refused(tmp_path):
         p = run_visgen('main', '--methods', 'darl_mse', '--out', out, '--no-site', '--epochs', 1, '--device', 'cpu', env=ENV)
     assert p.returncode == 2 and f'PID {os.getpid()}' in p.stderr and 'a `visgen main`' in p.stderr, p.stderr[-2000:]
     assert sorted(q.name for q in out.iterdir()) == ['.visgen-files']
+# issue 32, pass 2 (data, shards)
+def test_relative_data_root_is_recorded_as_read(tmp_path):
+    "A relative --data-root is recorded as the folder read (absolute): a probe started elsewhere reads that data, not a namesake in its own folder."
+    _three_class_tree(tmp_path / 'a' / 'tree')
+    p = run_visgen('pretrain', *BASE, '--batch-size', 4, '--data', 'imagefolder', '--data-root', 'tree', '--out', 'r', cwd=tmp_path / 'a', env=ENV)
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert json.loads((tmp_path / 'a' / 'r' / 'config.json').read_text())['data']['data_root'] == str(tmp_path / 'a' / 'tree')
+    _three_class_tree(tmp_path / 'b' / 'tree', test_classes='a')     # another folder with a tree of the same name, other test images
+    p = run_visgen('probe', '--run', tmp_path / 'a' / 'r', '--device', 'cpu', '--no-pixels', cwd=tmp_path / 'b', env=ENV)
+    assert p.returncode == 0, p.stderr[-2000:]
+    got = json.loads((tmp_path / 'a' / 'r' / 'probe_correct.json').read_text())['knn_correct']
+    assert got.startswith('12:'), got                                  # the run's own 12 test images, not b's 4 (it used to read b's)

@@ -435,13 +435,22 @@ def bench_cmd(cmd):
 @command('shards')
 def shards_cmd(cmd):
     "Pack an ImageFolder tree into WebDataset tar shards, for `visgen pretrain --data shards --data-root OUT`."
-    from visgen.data import write_shards, shard_classes
+    from visgen.data import write_shards, shard_classes, split_folder
+    from visgen.rundir import is_run_dir
     check(cmd.data_root and cmd.out, "Pass --data-root TREE (an ImageFolder tree) and --out DIR (where the shards go).")
-    root, done, out = Path(cmd.data_root).expanduser(), {}, Path(cmd.out)
+    root, done, out = Path(cmd.data_root).expanduser(), {}, Path(cmd.out).expanduser()
     splits = list(dict.fromkeys(s.strip() for s in cmd.splits.split(',') if s.strip()))   # each split once
     check(splits, "--splits names no split: pass the names of the tree's split folders, e.g. train,val.")
-    todo = [s for s in splits if (root / s).is_dir()]
+    paths = [s for s in splits if s in ('.', '..') or '/' in s or '\\' in s]
+    check(not paths, f"--splits takes the names of the tree's split folders (such as train,val), not paths: {', '.join(paths)}.")
+    check(root.is_dir(), f"--data-root {root} is not a folder: pass an ImageFolder tree (root/<split>/<class>/<image>).")
+    check(not (out.resolve() == root.resolve() or root.resolve() in out.resolve().parents),
+          f"--out {out} is inside --data-root {root}: the shards would become part of the tree they pack. Choose a folder outside it.")
+    check(not is_run_dir(out), f"--out {out} is a run directory of `visgen pretrain`: shards there would be taken for the run's files "
+          "(and go with it on --overwrite). Choose a folder of their own.")
+    todo = [s for s in splits if split_folder(root, s) is not None]
     check(todo, f"{root} has none of the splits {cmd.splits}: pass --splits with the names of its split folders.")
+    lacks = [s for s in splits if s not in todo]
     check_writable(out, ['classes.json', *(f'{s}-*.tar' for s in todo)])        # everything checked before the first shard
     for s in todo: check(not list(out.glob(f'{s}-*.tar')), f"{out} already holds {s} shards: choose another --out "
                          "(visgen does not overwrite them).")
@@ -457,7 +466,8 @@ def shards_cmd(cmd):
             if not existed and not done: import shutil; shutil.rmtree(out, ignore_errors=True)
             raise
         claim(out, 'classes.json', *(p.name for p in out.glob(f'{s}-*.tar')))
-    print(f"Wrote {', '.join(f'{n} {s} shard(s)' for s, n in done.items())} to {cmd.out}"); return done
+    print(f"Wrote {', '.join(f'{n} {s} shard(s)' for s, n in done.items())} to {out}" +
+          (f" ({root} has no {', '.join(lacks)} split)" if lacks else '')); return done
 
 # %% ../nbs/12_cli.ipynb #67ddba53
 @command('export')

@@ -21,14 +21,15 @@ from torchvision import datasets
 from torchvision.transforms import v2
 
 # %% auto #0
-__all__ = ['DATASETS', 'CIFAR10_SIZES', 'FASHION_MNIST_SIZES', 'EVAL_CROP', 'STREAM_ABOVE', 'STREAMABLE', 'ImageSet',
-           'balanced_indices', 'register_dataset', 'load_images', 'data_root', 'cache_dir', 'stratified_split',
-           'load_digits', 'DepthError', 'decode_images', 'load_imagefolder', 'extract_once', 'load_cifar10_jpeg',
-           'read_idx', 'load_fashion_mnist', 'load_cifar10', 'channel_stats', 'check_channels', 'match_splits',
-           'normalise', 'pretrain_transform', 'stored_size', 'resize_short', 'standard_transform', 'at_image_size',
-           'resized', 'mix_seed', 'PretrainDataset', 'ResumableSampler', 'make_loader', 'FileImages',
-           'stream_imagefolder', 'shard_classes', 'write_shards', 'ShardImages', 'stream_shards', 'load_shards',
-           'jpeg_tree', 'check_dataset', 'streamed_train', 'RunData', 'load_run_data', 'eval_views']
+__all__ = ['DATASETS', 'CIFAR10_SIZES', 'FASHION_MNIST_SIZES', 'EVAL_CROP', 'SHARDS_HASHED', 'STREAM_ABOVE', 'STREAMABLE',
+           'ImageSet', 'balanced_indices', 'register_dataset', 'load_images', 'data_root', 'cache_dir',
+           'stratified_split', 'load_digits', 'DepthError', 'decode_images', 'split_folder', 'load_imagefolder',
+           'extract_once', 'load_cifar10_jpeg', 'read_idx', 'load_fashion_mnist', 'load_cifar10', 'channel_stats',
+           'check_channels', 'match_splits', 'normalise', 'pretrain_transform', 'stored_size', 'resize_short',
+           'standard_transform', 'at_image_size', 'resized', 'mix_seed', 'PretrainDataset', 'ResumableSampler',
+           'make_loader', 'FileImages', 'stream_imagefolder', 'shard_classes', 'write_shards', 'ShardImages',
+           'stream_shards', 'load_shards', 'jpeg_tree', 'check_dataset', 'streamed_train', 'RunData', 'load_run_data',
+           'eval_views']
 
 # %% ../nbs/06_data.ipynb #0bf93a82
 @dataclass(repr=False)
@@ -120,7 +121,7 @@ def cache_dir(sub:str='') -> Path:
     fix = "point VISGEN_CACHE at a folder visgen may write" + (", or unset it" if env else '')
     try: d.mkdir(parents=True, exist_ok=True)
     except (FileExistsError, NotADirectoryError):
-        raise UserError(f"{what} is not a folder: a file is in the way ({next(p for p in (d, *d.parents) if p.is_file())}); {fix}.") from None
+        raise UserError(f"{what} is not a folder: a file is in the way ({next((p for p in (d, *d.parents) if p.exists() and not p.is_dir()), d)}); {fix}.") from None
     except OSError as e: raise UserError(f"{what} is not writable: cannot create {d} ({e.strerror}); {fix}.") from None
     check(os.access(d, os.W_OK | os.X_OK), f"{what} is not writable ({d}); {fix}.")
     return d
@@ -262,17 +263,25 @@ def decode_images(paths:list, on_corrupt:str='fail', size=None, io_errors:list|N
 
 # %% ../nbs/06_data.ipynb #fbe77bb7
 _SPLITS = ('train', 'test', 'val', 'valid', 'validation')
+_UNREAD_EXTS = ('.gif', '.jfif', '.jpe', '.jp2', '.j2k', '.heic', '.heif', '.avif', '.tga', '.ico', '.svg', '.psd')   # images, not read
+
+def split_folder(root:Path, split:str) -> Path|None:
+    "The folder of `split` under `root`: `root/split`, else its one namesake in another case (`Train/` for `train`), else None."
+    if (Path(root) / split).is_dir(): return Path(root) / split
+    try: same = [e.name for e in os.scandir(root) if _is_dir(e) and e.name.lower() == split.lower()]
+    except OSError: return None
+    return Path(root) / same[0] if len(same) == 1 else None
 
 def _split_dir(root:Path, split:str) -> Path:
-    "The class tree of `split` under `root`: `root/split`, or `root` itself when it has no split folders."
+    "The class tree of `split` under `root`: `root/split` (in any case), or `root` itself when it has no split folders."
     check(root.is_dir(), f"Image folder {root} does not exist (or is not a folder). Expected an "
           f"ImageFolder tree root/<split>/<class>/<image>. {_HINT}")
-    if (root / split).is_dir(): return root / split
-    found = [s for s in _SPLITS if (root / s).is_dir()]
+    if (d := split_folder(root, split)) is not None: return d
+    found = [s for s in _SPLITS if split_folder(root, s) is not None]
     val = next((s for s in ('val', 'valid', 'validation') if s in found), None)
     if split == 'test' and val:     # ImageNet-style trees have train/ and val/
         warnings.warn(f"{root} has no test/ split: evaluating on {val}/ instead (pass --test-split to choose).", stacklevel=2)
-        return root / val
+        return split_folder(root, val)
     check(not found, f"{root} has the split folder(s) {', '.join(found)} but no {split!r}: "
           f"create {root / split}/<class>/ or pass --test-split with one of {', '.join(found)}.")
     check(split == 'train', f"{root} has no split folders, so it is one training tree "
@@ -323,8 +332,15 @@ def _list_tree(tree:Path) -> tuple[list[str], list[tuple[str, int]]]:
     if not classes: raise UserError(f"No class folders in {tree}: an ImageFolder tree holds one folder per class "
                                     f"with the images inside ({tree}/<class>/<image>). {_HINT}")
     exts = datasets.folder.IMG_EXTENSIONS
-    samples = [(os.path.join(d, f), i) for i, c in enumerate(classes) for d, files in _walk(tree / c, loops)
-               for f in files if f.lower().endswith(exts)]
+    listed = [(d, files, i) for i, c in enumerate(classes) for d, files in _walk(tree / c, loops)]
+    samples = [(os.path.join(d, f), i) for d, files, i in listed for f in files if f.lower().endswith(exts)]
+    unread = [os.path.join(d, f) for d, files, _ in listed for f in files if os.path.splitext(f)[1].lower() in _UNREAD_EXTS]
+    if unread: warnings.warn(f"Left out {len(unread)} image file(s) in {tree} of a format visgen does not read "
+                             f"({', '.join(sorted({os.path.splitext(p)[1].lower() for p in unread}))}), e.g. {unread[0]}: it reads "
+                             f"{', '.join(exts)}. Convert them (to PNG, for instance) to use them.", stacklevel=2)
+    stray = [e.name for e in os.scandir(tree) if not _is_dir(e) and e.name.lower().endswith(exts)]
+    if stray: warnings.warn(f"Left out {len(stray)} image file(s) directly in {tree}, outside the class folders, e.g. {stray[0]}: "
+                            f"an image belongs to the class of the folder it is in ({tree}/<class>/<image>).", stacklevel=2)
     _warn_loops(loops)
     check(samples, f"The class folders of {tree} ({', '.join(classes[:5])}) hold no image files "
           f"(looked for {', '.join(exts)}). Put the images in them.")
@@ -387,7 +403,13 @@ def extract_once(tarball:Path, verify:Callable|None=None) -> Path:
     "Extract `tarball` into the cache folder (once per path, mtime and size), checked by `verify(folder)` before it is kept; the extracted folder."
     tarball = Path(tarball)
     dest = cache_dir('extracted') / f"{tarball.name.split('.')[0]}-{_key(_stamp(tarball))}"
-    if (dest / '.complete').exists(): return dest
+    if (dest / '.complete').exists():
+        try:
+            if verify is not None: verify(dest)             # the extraction kept in the cache may have been changed since
+            return dest
+        except UserError:
+            warnings.warn(f"The extraction of {tarball} kept in {dest} was changed since it was made: extracting the archive again.")
+            (dest / '.complete').unlink(missing_ok=True)
     tmpd = dest.with_name(dest.name + f'.tmp{os.getpid()}')
     shutil.rmtree(tmpd, ignore_errors=True)
     try:
@@ -750,6 +772,12 @@ def shard_classes(root, splits:list, known:list|None=None) -> list[str]:
               "Every split of a data set numbers its classes alike: make the class folders agree.")
     return classes
 
+def _opens(path) -> bool:
+    "Whether `path` opens as an image (its header only: cheap, before it is packed)."
+    try:
+        with Image.open(path) as im: return im.size[0] > 0
+    except _DECODE_ERRORS: return False
+
 def write_shards(root, out, split:str='train', shard_size:int=1000, on_corrupt:str='fail', classes:list|None=None) -> list:
     "Pack the `split` of ImageFolder tree `root` into WebDataset shards `out/{split}-NNNNNN.tar`, labels indexing `classes` (default: the split's own; also `classes.json`, written once); their paths."
     import webdataset as wds
@@ -763,6 +791,11 @@ def write_shards(root, out, split:str='train', shard_size:int=1000, on_corrupt:s
     check(not empty or on_corrupt == 'skip', f"{len(empty)} empty image file(s) (0 bytes) in {root}, e.g. {', '.join(empty[:3])}: "
           "delete or replace them, or pass --on-corrupt skip to leave them out.")
     if empty: warnings.warn(f"Left out {len(empty)} empty image file(s) (0 bytes), e.g. {', '.join(empty[:3])} (--on-corrupt skip).")
+    bad = [p for p in files.paths if p not in set(empty) and not _opens(p)]   # named now by their paths, not later as shard members
+    check(not bad or on_corrupt == 'skip', f"{len(bad)} file(s) in {root} that are not images visgen can open, e.g. {', '.join(bad[:3])}: "
+          "delete or replace them, or pass --on-corrupt skip to leave them out.")
+    if bad: warnings.warn(f"Left out {len(bad)} file(s) that are not images, e.g. {', '.join(bad[:3])} (--on-corrupt skip).")
+    empty = empty + bad
     f = out / 'classes.json'
     if f.exists(): check(json.loads(f.read_text()) == classes, f"{f} holds other classes than {classes[:10]}: the shards of one "
                          "folder share one class index; choose another --out.")
@@ -789,12 +822,18 @@ class ShardImages(FileImages):
 def _index_shard(shard:Path) -> tuple[list, list]:
     "`(shard, offset, size, member name)` of each sample's image and its label, in the shard's order."
     entries, labels, cur = [], [], {}
-    with tarfile.open(shard) as tf:
-        for m in tf:
-            if not m.isfile(): continue
-            key, ext = m.name.split('.', 1)
-            if ext == 'cls': cur.setdefault(key, {})['cls'] = int(tf.extractfile(m).read())
-            elif ext.lower() in _SHARD_EXTS: cur.setdefault(key, {})['img'] = (str(shard), m.offset_data, m.size, m.name)
+    bad = lambda why: UserError(f"{shard} is not a shard visgen can read ({why}): write the shards again with `visgen shards`.")
+    try:
+        with tarfile.open(shard) as tf:
+            for m in tf:
+                if not m.isfile() or '.' not in m.name: continue      # a member without an extension is no part of a sample
+                key, ext = m.name.split('.', 1)
+                if ext == 'cls':
+                    raw = tf.extractfile(m).read()
+                    try: cur.setdefault(key, {})['cls'] = int(raw)
+                    except ValueError: raise bad(f"the label of sample {key!r} is {raw[:20]!r}, not a class number") from None
+                elif ext.lower() in _SHARD_EXTS: cur.setdefault(key, {})['img'] = (str(shard), m.offset_data, m.size, m.name)
+    except (tarfile.TarError, EOFError, zlib.error) as e: raise bad(f"{type(e).__name__}: {' '.join(str(e).split())}; it is cut short or not a tar archive") from None
     for key, d in cur.items():
         check('img' in d and 'cls' in d, f"Sample {key!r} of {shard} lacks an image or its cls: write the shards with `visgen shards`.")
         entries.append(d['img']); labels.append(d['cls'])
@@ -803,6 +842,37 @@ def _index_shard(shard:Path) -> tuple[list, list]:
 _SHARD_EXTS = ('jpg', 'jpeg', 'png', 'webp', 'bmp', 'ppm', 'pgm', 'tif', 'tiff')
 
 # %% ../nbs/06_data.ipynb #27b38238
+def _shard_class_names(root:Path) -> list[str]:
+    "The class names in `root/classes.json`, checked: a list of distinct strings."
+    f, again = root / 'classes.json', "write the shards again with `visgen shards`"
+    check(f.is_file(), f"{root} has shards but no classes.json (the names of the classes their labels number): restore the "
+          f"classes.json written with them, or {again}.")
+    try: classes = json.loads(f.read_text())
+    except ValueError as e: raise UserError(f"{f} is not valid JSON ({e}): restore it, or {again}.") from None
+    check(isinstance(classes, list) and classes and all(isinstance(c, str) for c in classes) and len(set(classes)) == len(classes),
+          f"{f} must hold the list of the class names, distinct strings such as [\"cat\", \"dog\"]; it holds {json.dumps(classes)[:80]}: "
+          f"restore it, or {again}.")
+    return classes
+
+SHARDS_HASHED = 2**30   # bytes: a split's shards up to this size are checked byte for byte (SHA-256) on reading, larger ones by size
+
+def _check_manifest(root:Path, shards:list, split:str):
+    "Fail unless the `split` shards and the classes.json in `root` are those `visgen shards` wrote there (its manifest records their names and sizes)."
+    from visgen.rundir import read_manifest, is_ours, MANIFEST
+    rec = read_manifest(root)
+    if not rec: return                      # shards of another tool, or of a visgen that kept no manifest: nothing to check against
+    mine = {n for n in rec if n.startswith(f'{split}-') and n.endswith('.tar')}
+    here = {s.name for s in shards}
+    why = [f"{n} is not one of them" for n in sorted(here - mine)[:3]] + [f"{n} is missing" for n in sorted(mine - here)[:3]]
+    why += [f"{n} holds {(root / n).stat().st_size:,} bytes, {rec[n].get('size', 0):,} when written" for n in sorted(here & mine)
+            if rec[n].get('size') != (root / n).stat().st_size][:3]
+    if not why and sum(rec[n].get('size', 0) for n in mine) <= SHARDS_HASHED:     # same names and sizes: the bytes too, where affordable
+        why += [f"{n} has other bytes than when written" for n in sorted(mine) if not is_ours(root / n)][:3]
+    if 'classes.json' in rec and not is_ours(root / 'classes.json'): why.append('classes.json was changed since')
+    check(not why, f"{root} does not hold the shards `visgen shards` wrote there ({MANIFEST} records them): "
+          f"{'; '.join(why)}. Shards cut short, edited, renamed or mixed from two packings give images wrong labels: "
+          "write the shards again with `visgen shards` into a new folder.")
+
 def stream_shards(root, split:str='train', on_corrupt:str='fail') -> ShardImages:
     "The `split` shards under `root` (`{split}-*.tar` and `classes.json`, as `write_shards` writes them), indexed."
     root = Path(root).expanduser()
@@ -810,9 +880,10 @@ def stream_shards(root, split:str='train', on_corrupt:str='fail') -> ShardImages
     have = sorted({p.name.split('-')[0] for p in root.glob('*-*.tar')})
     check(shards, f"No {split} shards ({split}-*.tar) in {root}" + (f"; it has {', '.join(have)}" if have else '') +
           ". Write them with `visgen shards --data-root TREE --out DIR`.")
+    classes = _shard_class_names(root)
+    _check_manifest(root, shards, split)
     entries, labels = [], []
     for s in shards: e, l = _index_shard(s); entries += e; labels += l
-    classes = json.loads((root / 'classes.json').read_text())
     bad = sorted({l for l in labels if not 0 <= l < len(classes)})
     check(not bad, f"{root}: label(s) {bad[:5]} outside the {len(classes)} classes of its classes.json: write the shards again "
           "with `visgen shards`.")

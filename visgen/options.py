@@ -130,6 +130,8 @@ class DataOptions(Options):
               f"--crop-scale takes two numbers, the smaller first, e.g. 0.2,1; got {self.crop_scale}.")
         check(not (self.stream and not self.img_size), "--stream needs --img-size: streamed files are decoded one by one "
               "and must come out at one size (e.g. --img-size 224).")
+        check(self.test_split not in ('', '.', '..') and '/' not in self.test_split and '\\' not in self.test_split,
+              f"--test-split names a split of the data set (a folder of its tree, such as test or val), not a path: got {self.test_split!r}.")
 
 # %% ../nbs/00b_options.ipynb #9ce98113
 @dataclass

@@ -17,7 +17,7 @@ from .rundir import (read_config, run_options, check_run_dir, start_run, remove_
                            respect_umask, RunLock, Replacement, recover, check_derived, check_writable, save_safetensors, is_run_dir)
 from .options import derived as derived_of
 from .data import (load_run_data, eval_views, check_channels, PretrainDataset, pretrain_transform, standard_transform,
-                         normalise)
+                         normalise, STREAMABLE)
 from .vit import set_position_mode, ViTConfig
 from .registry import create_method, check_method, check_pool, method_options, METHODS
 from .train import train, load_weights, setup_distributed, steps_per_epoch, nonfinite_keys, largest_weight, HUGE_WEIGHT
@@ -63,6 +63,8 @@ def check_run(opts:RunOptions):
     "The checks of a run that need the registry: its method and its method options."
     check_method(opts.model.method)
     check_opts(opts.model.method, opts.model.opts)
+    check(not opts.data.stream or opts.data.data in STREAMABLE, f"--stream reads the files of a data set one by one ({', '.join(STREAMABLE)}); "
+          f"{opts.data.data!r} is read into memory whole: leave out --stream.")
 
 # %% ../nbs/10_pipeline.ipynb #29d48eea
 def method_opts(method:str, opts:dict) -> dict:
@@ -275,6 +277,8 @@ def pretrain(out, opts:RunOptions|None=None, resume:bool=False, overwrite:bool=F
     prev = read_config(out) if resume and (Path(out) / 'config.json').is_file() else None
     opts, sources = resolve_run(opts, run_options(prev, Path(out) / 'config.json') if prev else None)   # the paper's values
     if prev: sources = derived_of(prev).get('defaults', sources)   # a resume keeps the run's record (a changed value is refused)
+    if opts.data.data_root:    # recorded as the folder read: a probe run from another folder reads it, not a namesake there
+        opts = replace_options(opts, data=replace_options(opts.data, data_root=str(Path(opts.data.data_root).expanduser().absolute())))
     rd = load_run_data(opts.data)
     if rank == 0 and on_training_images(opts.data): loud(TRAIN_AS_TEST)
     if rank == 0 and hasattr(rd.train, 'paths'): log(f"data: streamed from {len(rd.train)} files ({opts.train.workers} workers); "
