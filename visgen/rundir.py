@@ -323,7 +323,13 @@ def check_run_dir(out, resume:bool=False, overwrite:bool=False) -> str:
         return 'overwrite'
     if resume:
         read_config(out)
+        check(any((out / 'checkpoints').glob('step-*')) or not (out / 'model.safetensors').is_file(), f"Cannot resume {out}: it "
+              "holds a finished model (model.safetensors) but no checkpoint to continue from (checkpoints/ was deleted?): --resume "
+              "would train it again from step 0 and replace it. Nothing was changed. To train it again, pass --overwrite.")
         return 'resume'
+    check(is_run_dir(out) or (out / 'config.json').is_file(), f"--out {out} is a folder visgen did not create (it has no {MARKER} "
+          f"marker) and holds {_listing(out)}: visgen writes a run only into a new or empty folder, or one of its own runs "
+          "(--resume, --overwrite). Choose another --out.")
     raise UserError(f"The run directory {out} already exists and is not empty. Pass --resume to continue "
                     "that run, --overwrite to replace it, or choose another --out.")
 
