@@ -80,6 +80,7 @@ def _one_class_tree(t):
     for split in ('train', 'test'):
         for i in range(3): _img(t / 'tree' / split / 'a' / f'{i}.png')
     (t / 'tree' / 'train' / '.ipynb_checkpoints').mkdir()   # a hidden folder is no class
+def _no_checkpoints(t): shutil.rmtree(t / 'run' / 'checkpoints')   # a finished run whose checkpoints were deleted to save space
 def _shards_zero_byte(t):
     _tree(t); (t / 'tree' / 'train' / 'a' / 'empty.png').write_bytes(b'')
 
@@ -185,6 +186,22 @@ FAULTS = [  # id, setup(tmp), needs a finished run copied to tmp/run, command, e
     ('imagefolder-one-class', _one_class_tree, False, ('pretrain', *BASE, '--data', 'imagefolder', '--data-root', 'tree', '--out', 'r'),
      2, 'are all of one class (a): every probe would score 1.0', 'tree'),
     ('weights-f32-as-i32', _i32_weights, True, ('probe', '--run', 'run', '--device', 'cpu'), 2, "is int32, the model's is float32", 'run'),
+    # issue 32, pass 2 (run commands)
+    ('out-user-folder-no-flags', _user_dir, False, ('pretrain', *BASE, '--out', 'd'), 2, 'is a folder visgen did not create', 'd'),
+    ('resume-without-checkpoints', _no_checkpoints, True, ('pretrain', *BASE, '--out', 'run', '--resume'), 2,
+     'no checkpoint to continue from', 'run'),
+    ('digits-data-root', None, False, ('pretrain', *BASE, '--out', 'r', '--data-root', 'nowhere'), 2,
+     'digits is embedded in visgen: leave out --data-root', None),
+    ('train-limit-below-classes', None, False, ('pretrain', *BASE, '--out', 'r', '--train-limit', 5, '--batch-size', 5), 2,
+     '--train-limit 5 is fewer than the 10 classes', None),
+    ('test-limit-below-classes', None, False, ('pretrain', *BASE, '--out', 'r', '--test-limit', 1), 2,
+     '--test-limit 1 is fewer than the 10 classes', None),
+    ('probe-positions-alone', None, True, ('probe', '--run', 'run', '--positions', 'interpolate', '--device', 'cpu'), 2,
+     "--positions interpolate applies at a grid other than the run's", 'run'),
+    ('probe-data-root-alone', None, True, ('probe', '--run', 'run', '--data-root', 'nowhere', '--device', 'cpu'), 2,
+     '--data-root nowhere goes with --data', 'run'),
+    ('finetune-randaug-bogus', None, True, ('finetune', '--run', 'run', '--randaug', 'bogus', '--device', 'cpu'), 2,
+     "--randaug 'bogus' is not a timm RandAugment config", 'run'),
 ]
 
 _ids = [f[0] for f in FAULTS]
@@ -505,3 +522,12 @@ def test_probe_on_other_data_is_said(tmp_path, finished):
     p = run_visgen('probe', '--run', tmp_path / 'run', '--data', 'imagefolder', '--data-root', tmp_path / 'o', '--device', 'cpu', env=ENV)
     assert p.returncode == 0 and "NOTE:" in p.stderr and "pre-trained on 'digits'" in p.stderr and "on 'imagefolder'" in p.stderr, p.stderr
     assert json.loads((tmp_path / 'run' / 'probe.json').read_text())['data'] == 'imagefolder'
+
+
+# issue 32, pass 2 (run commands)
+def test_tilde_is_the_home_folder(tmp_path, finished):
+    "`--out=~/x` (no shell expands a ~ after =): written under $HOME, where it was checked (it used to write ./~/x and print ~/x)."
+    shutil.copytree(finished, tmp_path / 'run'); (tmp_path / 'home').mkdir()
+    p = run_visgen('export', '--run', 'run', '--out=~/e.safetensors', cwd=tmp_path, env={**ENV, 'HOME': str(tmp_path / 'home')})
+    assert p.returncode == 0 and str(tmp_path / 'home' / 'e.safetensors') in p.stdout, p.stderr[-2000:]
+    assert (tmp_path / 'home' / 'e.safetensors').is_file() and not (tmp_path / '~').exists()
