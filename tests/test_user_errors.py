@@ -531,3 +531,15 @@ def test_tilde_is_the_home_folder(tmp_path, finished):
     p = run_visgen('export', '--run', 'run', '--out=~/e.safetensors', cwd=tmp_path, env={**ENV, 'HOME': str(tmp_path / 'home')})
     assert p.returncode == 0 and str(tmp_path / 'home' / 'e.safetensors') in p.stdout, p.stderr[-2000:]
     assert (tmp_path / 'home' / 'e.safetensors').is_file() and not (tmp_path / '~').exists()
+
+def _limit_memory():
+    import resource
+    resource.setrlimit(resource.RLIMIT_AS, (6 * 2**30, 6 * 2**30))   # an allocation past 6 GiB fails, whatever the machine holds
+
+def test_out_of_memory_is_one_line(tmp_path):
+    "--img-size 9999 on digits (a 175 GiB resize): one line naming memory and what to lower (it used to be a 35-line traceback, exit 1)."
+    p = subprocess.run([str(BIN / 'visgen'), 'pretrain', *map(str, BASE), '--img-size', '9999', '--out', str(tmp_path / 'r')],
+                       env={**os.environ, **ENV}, cwd=ROOT, capture_output=True, text=True, timeout=600, preexec_fn=_limit_memory)
+    lines = p.stderr.strip().splitlines()
+    assert p.returncode == 2 and len(lines) == 1 and 'out of memory (one allocation of' in lines[0], p.stderr[-2000:]
+    assert not (tmp_path / 'r').exists()
