@@ -461,7 +461,8 @@ def memory_message(e:BaseException) -> str|None:
     s = str(e)
     if not (isinstance(e, MemoryError) or "can't allocate memory" in s or 'out of memory' in s.lower()): return None
     n = re.search(r'allocate (\d+) bytes', s); gpu = re.search(r'Tried to allocate ([\d.]+ [KMGT]iB)', s)
-    size = f" (one allocation of {int(n.group(1)) / 2**30:.1f} GiB)" if n else f" (one allocation of {gpu.group(1)})" if gpu else ''
+    b = int(n.group(1)) if n else 0
+    size = f" (one allocation of {f'{b / 2**30:.1f} GiB' if b >= 2**30 else f'{b / 2**20:.0f} MiB'})" if n else f" (one allocation of {gpu.group(1)})" if gpu else ''
     return (f"out of {'GPU ' if 'CUDA' in s else ''}memory{size}: lower --batch-size, --img-size or --size (or use --stream for "
             "a large image folder), or run where there is more memory.")
 
