@@ -80,6 +80,7 @@ def _one_class_tree(t):
     for split in ('train', 'test'):
         for i in range(3): _img(t / 'tree' / split / 'a' / f'{i}.png')
     (t / 'tree' / 'train' / '.ipynb_checkpoints').mkdir()   # a hidden folder is no class
+def _dangling_link(t): (t / 'ln').symlink_to(t / 'nowhere')
 def _no_checkpoints(t): shutil.rmtree(t / 'run' / 'checkpoints')   # a finished run whose checkpoints were deleted to save space
 def _shards_zero_byte(t):
     _tree(t); (t / 'tree' / 'train' / 'a' / 'empty.png').write_bytes(b'')
@@ -202,6 +203,7 @@ FAULTS = [  # id, setup(tmp), needs a finished run copied to tmp/run, command, e
      '--data-root nowhere goes with --data', 'run'),
     ('finetune-randaug-bogus', None, True, ('finetune', '--run', 'run', '--randaug', 'bogus', '--device', 'cpu'), 2,
      "--randaug 'bogus' is not a timm RandAugment config", 'run'),
+    ('out-dangling-symlink', _dangling_link, False, ('pretrain', *BASE, '--out', 'ln'), 2, 'is a symbolic link to', None),
 ]
 
 _ids = [f[0] for f in FAULTS]

@@ -305,6 +305,9 @@ def check_run_dir(out, resume:bool=False, overwrite:bool=False) -> str:
     check(not (resume and overwrite), "Pass either --resume or --overwrite, not both.")
     check_path(out)
     recover(out)                                   # an --overwrite killed half-way: the old run back, or the new one kept
+    if out.is_symlink() and not out.exists():     # a dangling link: say where it points (mkdir would say "File exists")
+        raise UserError(f"--out {out} is a symbolic link to {os.readlink(out)}, which does not exist: create what it points to, "
+                        "or choose another --out.")
     check(not out.exists() or out.is_dir(), f"--out {out} is a file, not a directory: choose a directory for the run.")
     if not (out.exists() and any(p.name != LOCK for p in out.iterdir())):   # a left-over lock file alone is no content
         base = next(p for p in [out, *out.absolute().parents] if p.exists())
