@@ -80,6 +80,8 @@ def _one_class_tree(t):
     for split in ('train', 'test'):
         for i in range(3): _img(t / 'tree' / split / 'a' / f'{i}.png')
     (t / 'tree' / 'train' / '.ipynb_checkpoints').mkdir()   # a hidden folder is no class
+def _dangling_link(t): (t / 'ln').symlink_to(t / 'nowhere')
+def _no_checkpoints(t): shutil.rmtree(t / 'run' / 'checkpoints')   # a finished run whose checkpoints were deleted to save space
 def _shards_zero_byte(t):
     _tree(t); (t / 'tree' / 'train' / 'a' / 'empty.png').write_bytes(b'')
 
@@ -282,6 +284,23 @@ FAULTS = [  # id, setup(tmp), needs a finished run copied to tmp/run, command, e
      'is a run directory of `visgen pretrain`', 'run'),
     ('stream-in-memory-data', None, False, ('pretrain', *BASE, '--stream', '--img-size', 8, '--out', 'r'), 2,
      "'digits' is read into memory whole: leave out --stream", None),
+    # issue 32, pass 2 (run commands)
+    ('out-user-folder-no-flags', _user_dir, False, ('pretrain', *BASE, '--out', 'd'), 2, 'is a folder visgen did not create', 'd'),
+    ('resume-without-checkpoints', _no_checkpoints, True, ('pretrain', *BASE, '--out', 'run', '--resume'), 2,
+     'no checkpoint to continue from', 'run'),
+    ('digits-data-root', None, False, ('pretrain', *BASE, '--out', 'r', '--data-root', 'nowhere'), 2,
+     'digits is embedded in visgen: leave out --data-root', None),
+    ('train-limit-below-classes', None, False, ('pretrain', *BASE, '--out', 'r', '--train-limit', 5, '--batch-size', 5), 2,
+     '--train-limit 5 is fewer than the 10 classes', None),
+    ('test-limit-below-classes', None, False, ('pretrain', *BASE, '--out', 'r', '--test-limit', 1), 2,
+     '--test-limit 1 is fewer than the 10 classes', None),
+    ('probe-positions-alone', None, True, ('probe', '--run', 'run', '--positions', 'interpolate', '--device', 'cpu'), 2,
+     "--positions interpolate applies at a grid other than the run's", 'run'),
+    ('probe-data-root-alone', None, True, ('probe', '--run', 'run', '--data-root', 'nowhere', '--device', 'cpu'), 2,
+     '--data-root nowhere goes with --data', 'run'),
+    ('finetune-randaug-bogus', None, True, ('finetune', '--run', 'run', '--randaug', 'bogus', '--device', 'cpu'), 2,
+     "--randaug 'bogus' is not a timm RandAugment config", 'run'),
+    ('out-dangling-symlink', _dangling_link, False, ('pretrain', *BASE, '--out', 'ln'), 2, 'is a symbolic link to', None),
 ]
 
 _ids = [f[0] for f in FAULTS]
@@ -691,3 +710,22 @@ def test_relative_data_root_is_recorded_as_read(tmp_path):
     assert p.returncode == 0, p.stderr[-2000:]
     got = json.loads((tmp_path / 'a' / 'r' / 'probe_correct.json').read_text())['knn_correct']
     assert got.startswith('12:'), got                                  # the run's own 12 test images, not b's 4 (it used to read b's)
+# issue 32, pass 2 (run commands)
+def test_tilde_is_the_home_folder(tmp_path, finished):
+    "`--out=~/x` (no shell expands a ~ after =): written under $HOME, where it was checked (it used to write ./~/x and print ~/x)."
+    shutil.copytree(finished, tmp_path / 'run'); (tmp_path / 'home').mkdir()
+    p = run_visgen('export', '--run', 'run', '--out=~/e.safetensors', cwd=tmp_path, env={**ENV, 'HOME': str(tmp_path / 'home')})
+    assert p.returncode == 0 and str(tmp_path / 'home' / 'e.safetensors') in p.stdout, p.stderr[-2000:]
+    assert (tmp_path / 'home' / 'e.safetensors').is_file() and not (tmp_path / '~').exists()
+
+def _limit_memory():
+    import resource
+    resource.setrlimit(resource.RLIMIT_AS, (6 * 2**30, 6 * 2**30))   # an allocation past 6 GiB fails, whatever the machine holds
+
+def test_out_of_memory_is_one_line(tmp_path):
+    "--img-size 9999 on digits (a 175 GiB resize): one line naming memory and what to lower (it used to be a 35-line traceback, exit 1)."
+    p = subprocess.run([str(BIN / 'visgen'), 'pretrain', *map(str, BASE), '--img-size', '9999', '--out', str(tmp_path / 'r')],
+                       env={**os.environ, **ENV}, cwd=ROOT, capture_output=True, text=True, timeout=600, preexec_fn=_limit_memory)
+    lines = p.stderr.strip().splitlines()
+    assert p.returncode == 2 and len(lines) == 1 and 'out of memory (one allocation of' in lines[0], p.stderr[-2000:]
+    assert not (tmp_path / 'r').exists()

@@ -17,7 +17,7 @@ __all__ = ['COMMANDS', 'PATH_FIELDS', 'MAIN_FILES', 'command', 'parse_command', 
            'finetune_cmd', 'sample_cmd', 'template_dirs', 'find_template', 'check_notebook_parameters',
            'check_template_parameters', 'TemplateFailed', 'execute_template', 'experiment_cmd', 'retitle',
            'check_main_out', 'main_cmd', 'site_cmd', 'bench_cmd', 'shards_cmd', 'export_cmd', 'plot_cmd',
-           'gpu_check_cmd', 'usage', 'os_error_message', 'main']
+           'gpu_check_cmd', 'usage', 'os_error_message', 'memory_message', 'main']
 
 # %% ../nbs/12_cli.ipynb #5ccdaf5c
 COMMANDS = {}   # name -> the function that runs it, in the order they are defined
@@ -524,6 +524,17 @@ def os_error_message(e:OSError) -> str:
             errno.ENOTDIR: "a part of the path is a file, not a folder", errno.EDQUOT: "free some space"}.get(e.errno, "check the path")
     return f"{e.strerror or e}:{where} ({hint})."
 
+def memory_message(e:BaseException) -> str|None:
+    "One line for an allocation that failed (host or GPU memory), else None."
+    import re
+    s = str(e)
+    if not (isinstance(e, MemoryError) or "can't allocate memory" in s or 'out of memory' in s.lower()): return None
+    n = re.search(r'allocate (\d+) bytes', s); gpu = re.search(r'Tried to allocate ([\d.]+ [KMGT]iB)', s)
+    b = int(n.group(1)) if n else 0
+    size = f" (one allocation of {f'{b / 2**30:.1f} GiB' if b >= 2**30 else f'{b / 2**20:.0f} MiB'})" if n else f" (one allocation of {gpu.group(1)})" if gpu else ''
+    return (f"out of {'GPU ' if 'CUDA' in s else ''}memory{size}: lower --batch-size, --img-size or --size (or use --stream for "
+            "a large image folder), or run where there is more memory.")
+
 # %% ../nbs/12_cli.ipynb #7e6f5de3
 def _interrupted(signum, frame): raise KeyboardInterrupt(signal.Signals(signum).name)
 
@@ -547,6 +558,9 @@ def main(argv:list|None=None):
     except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno()); sys.exit(0)
     except OSError as e: print(f"visgen {cmd}: error: {os_error_message(e)}", file=sys.stderr); sys.exit(2)
+    except (MemoryError, RuntimeError) as e:
+        if memory_message(e) is None: raise
+        print(f"visgen {cmd}: error: {memory_message(e)}", file=sys.stderr); sys.exit(2)
     except TemplateFailed as e: print(f"visgen {cmd}: error: {e}", file=sys.stderr); sys.exit(1)
     return 0
 

@@ -28,8 +28,8 @@ __all__ = ['DATASETS', 'CIFAR10_SIZES', 'FASHION_MNIST_SIZES', 'EVAL_CROP', 'SHA
            'check_channels', 'match_splits', 'normalise', 'pretrain_transform', 'stored_size', 'resize_short',
            'standard_transform', 'at_image_size', 'resized', 'mix_seed', 'PretrainDataset', 'ResumableSampler',
            'make_loader', 'FileImages', 'stream_imagefolder', 'shard_classes', 'write_shards', 'ShardImages',
-           'stream_shards', 'load_shards', 'jpeg_tree', 'check_dataset', 'streamed_train', 'RunData', 'load_run_data',
-           'eval_views']
+           'stream_shards', 'load_shards', 'jpeg_tree', 'check_dataset', 'limited', 'streamed_train', 'RunData',
+           'load_run_data', 'eval_views']
 
 # %% ../nbs/06_data.ipynb #0bf93a82
 @dataclass(repr=False)
@@ -922,12 +922,21 @@ def _load_split(d, split:str) -> ImageSet:
     kw = {'on_corrupt': d.on_corrupt} if 'on_corrupt' in params else {}
     if d.img_size and 'size' in params: kw['size'] = stored_size(d.img_size)   # mixed-size files: one size on decode
     limit = d.train_limit if split == 'train' else d.test_limit
-    return load_images(d.data, d.data_root, d.test_split if split == 'test' else split, **kw).take(limit, seed=0)
+    s = load_images(d.data, d.data_root, d.test_split if split == 'test' else split, **kw)
+    return limited(s, limit, '--train-limit' if split == 'train' else '--test-limit', d)
+
+def limited(s, limit:int, flag:str, d):
+    "`s.take(limit)`, refused when `limit` is below the number of classes in `s`: a class would be left out of the subset."
+    k = len(s.labels.unique())
+    check(not limit or limit >= k, f"{flag} {limit} is fewer than the {k} classes of {d.data!r}: a class-balanced subset that "
+          f"small leaves classes out, and every accuracy measured with it says little (one test image scores 0 or 1). Pass at "
+          f"least {k} (0: every image).")
+    return s.take(limit, seed=0)
 
 def streamed_train(d):
     "The training split of `d` as `FileImages` when it is streamed (`--stream`, or automatically above `STREAM_ABOVE`), else None."
     if d.data not in STREAMABLE or not d.img_size or d.stream is False: return None
-    files = STREAMABLE[d.data](d.data_root, 'train', d.on_corrupt).take(d.train_limit, seed=0)
+    files = limited(STREAMABLE[d.data](d.data_root, 'train', d.on_corrupt), d.train_limit, '--train-limit', d)
     big = len(files) * files.channels * stored_size(d.img_size) ** 2 > STREAM_ABOVE
     return files if d.stream or big else None
 
@@ -953,7 +962,7 @@ def load_run_data(d) -> RunData:
     files = streamed_train(d)
     if files is not None:                        # streamed: pre-train from the files; probes on a decoded subset
         _two_classes(files, d)
-        probe = files.take(d.probe_limit, seed=0).decode(stored_size(d.img_size))
+        probe = limited(files, d.probe_limit, '--probe-limit', d).decode(stored_size(d.img_size))
         test = at_image_size(match_splits(probe, _load_split(d, 'test')), d.img_size, stored=False)
         return RunData(files, at_image_size(probe, d.img_size, stored=False), test, *channel_stats(probe))
     train = _load_split(d, 'train'); _two_classes(train, d)

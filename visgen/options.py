@@ -4,19 +4,20 @@
 
 # %% ../nbs/00b_options.ipynb #a3cb8d7f
 from __future__ import annotations
-import argparse, ast, json, math, sys
+import argparse, ast, json, math, os, re, sys
 from dataclasses import dataclass, field, fields, asdict, MISSING
 from .errors import check, check_types, UserError
 
 # %% auto #0
-__all__ = ['MODEL_SIZES', 'RESERVED_OPTS', 'POOLS', 'PARTS', 'DERIVED', 'PAPER_FIELDS', 'GENERIC', 'PAPER_TRAIN', 'RECIPES',
-           'RECIPE_FIELDS', 'PROBE_FIELDS', 'BUDGET', 'RUN_PARTS', 'COMMAND_PARTS', 'parse_opts', 'opt', 'rule', 'flag',
-           'check_field', 'Options', 'ModelOptions', 'DataOptions', 'TrainOptions', 'EvalOptions', 'RunOptions',
-           'run_record', 'derived', 'resume_changes', 'register_paper_defaults', 'paper_defaults', 'resolve_run',
-           'peak_lr', 'ProbeOptions', 'FinetuneOptions', 'replace_options', 'Recipe', 'register_recipe', 'recipe',
-           'probe_recipe', 'SampleOptions', 'PretrainCommand', 'RunCommand', 'SampleCommand', 'MainOptions',
-           'ExperimentOptions', 'SiteOptions', 'PlotOptions', 'ExportOptions', 'BenchOptions', 'ShardsOptions',
-           'GpuCheckOptions', 'options_parser', 'parse_parts', 'dashes']
+__all__ = ['PATH_FIELDS', 'MODEL_SIZES', 'RESERVED_OPTS', 'POOLS', 'PARTS', 'DERIVED', 'PAPER_FIELDS', 'GENERIC', 'PAPER_TRAIN',
+           'RANDAUG', 'RECIPES', 'RECIPE_FIELDS', 'PROBE_FIELDS', 'BUDGET', 'RUN_PARTS', 'COMMAND_PARTS', 'parse_opts',
+           'opt', 'rule', 'flag', 'check_field', 'Options', 'ModelOptions', 'DataOptions', 'TrainOptions',
+           'EvalOptions', 'RunOptions', 'run_record', 'derived', 'resume_changes', 'register_paper_defaults',
+           'paper_defaults', 'resolve_run', 'peak_lr', 'check_eval_data', 'ProbeOptions', 'FinetuneOptions',
+           'replace_options', 'Recipe', 'register_recipe', 'recipe', 'probe_recipe', 'SampleOptions', 'PretrainCommand',
+           'RunCommand', 'SampleCommand', 'MainOptions', 'ExperimentOptions', 'SiteOptions', 'PlotOptions',
+           'ExportOptions', 'BenchOptions', 'ShardsOptions', 'GpuCheckOptions', 'options_parser', 'parse_parts',
+           'dashes']
 
 # %% ../nbs/00b_options.ipynb #232c3e58
 def _items(s:str, name:str) -> list:
@@ -83,10 +84,18 @@ def check_field(obj, f):
     check(not isinstance(v, int) or isinstance(v, bool) or abs(v) < 2**63, f"{name} is too large ({v}): use a number below 2**63.")
 
 # %% ../nbs/00b_options.ipynb #ce5ff9d0
+PATH_FIELDS = ('out', 'run', 'runs', 'root', 'data_root', 'output', 'template')   # paths: a leading ~ is the home folder
+
+def _home(v):
+    "`v` with a leading `~` expanded, as a shell would (`--out=~/runs` reaches visgen unexpanded): the path checked is the path written."
+    if isinstance(v, list): return [_home(x) for x in v]
+    return os.path.expanduser(v) if isinstance(v, str) and v.startswith('~') else v
+
 class Options:
     "Base of every part of the options tree: checked when made (types, allowed values, then `relations`)."
     def __post_init__(self):
         for f in fields(self):
+            if f.name in PATH_FIELDS: setattr(self, f.name, _home(getattr(self, f.name)))
             if str(f.type).startswith('tuple') and isinstance(getattr(self, f.name), list): setattr(self, f.name, tuple(getattr(self, f.name)))
         check_types(self)
         for f in fields(self): check_field(self, f)
@@ -128,6 +137,8 @@ class DataOptions(Options):
     def relations(self):
         check(self.crop_scale is None or (len(self.crop_scale) == 2 and self.crop_scale[0] <= self.crop_scale[1]),
               f"--crop-scale takes two numbers, the smaller first, e.g. 0.2,1; got {self.crop_scale}.")
+        check(not (self.data == 'digits' and self.data_root), f"--data digits is embedded in visgen: leave out --data-root "
+              f"({self.data_root}), which it would ignore.")
         check(not (self.stream and not self.img_size), "--stream needs --img-size: streamed files are decoded one by one "
               "and must come out at one size (e.g. --img-size 224).")
         check(self.test_split not in ('', '.', '..') and '/' not in self.test_split and '\\' not in self.test_split,
@@ -264,6 +275,15 @@ def peak_lr(t:TrainOptions, global_batch:int) -> float:
     return t.lr * global_batch / 256 if t.lr_scale == 'batch' else t.lr
 
 # %% ../nbs/00b_options.ipynb #faacc552
+RANDAUG = r'rand(-(t\w+|mstd\d+(\.\d*)?|mmax\d+|inc[01]|m\d+|n\d+|p\d*\.?\d+))*'   # timm's RandAugment config (timm skips a section it cannot read)
+
+def check_eval_data(o):
+    "Fail when an evaluation's options `o` (probe, finetune) set something that would have no effect."
+    check(o.data or not o.data_root, f"--data-root {o.data_root} goes with --data (the data set it holds): the run's own data is "
+          "read from where the run recorded it. Pass --data too, or leave --data-root out.")
+    check(not o.positions or o.img_size or o.data, f"--positions {o.positions} applies at a grid other than the run's: pass it "
+          "with --img-size (or --data of another image size), or leave it out.")
+
 @dataclass
 class ProbeOptions(Options):
     "Probes: kNN and linear probes of a finished run's frozen features (read by `visgen.pipeline.probe`)."
@@ -284,6 +304,7 @@ class ProbeOptions(Options):
         check(not (self.layers and self.data), "--layers probes the run's own data: leave out --data.")
         check(self.protocol == 'paper' or (self.recipe is None and self.epochs is None),
               "--recipe and --epochs choose the paper probe: pass --protocol paper with them.")
+        check_eval_data(self)
 
 # %% ../nbs/00b_options.ipynb #5d646f3e
 @dataclass
@@ -312,6 +333,12 @@ class FinetuneOptions(Options):
     data: str|None = opt(None, "Fine-tune on another data set (default: the run's)")
     data_root: str|None = opt(None, "Its folder or archive")
     device: str = opt('auto', "cpu, cuda, cuda:N or auto")
+
+    def relations(self):
+        check_eval_data(self)
+        check(self.randaug in (None, 'none') or re.fullmatch(RANDAUG, self.randaug), f"--randaug {self.randaug!r} is not a timm "
+              "RandAugment config: 'rand' and sections joined by '-' (m: magnitude, n: operations, p: probability, mstd, mmax, "
+              "inc, t: transform set), e.g. rand-m9-mstd0.5-inc1; or 'none'.")
 
     def resolve(self, recipe:FinetuneOptions) -> FinetuneOptions:
         "These options with every field left at `None` taken from `recipe`."

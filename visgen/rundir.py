@@ -306,6 +306,9 @@ def check_run_dir(out, resume:bool=False, overwrite:bool=False) -> str:
     check(not (resume and overwrite), "Pass either --resume or --overwrite, not both.")
     check_path(out)
     recover(out)                                   # an --overwrite killed half-way: the old run back, or the new one kept
+    if out.is_symlink() and not out.exists():     # a dangling link: say where it points (mkdir would say "File exists")
+        raise UserError(f"--out {out} is a symbolic link to {os.readlink(out)}, which does not exist: create what it points to, "
+                        "or choose another --out.")
     check(not out.exists() or out.is_dir(), f"--out {out} is a file, not a directory: choose a directory for the run.")
     if not (out.exists() and any(p.name != LOCK for p in out.iterdir())):   # a left-over lock file alone is no content
         base = next(p for p in [out, *out.absolute().parents] if p.exists())
@@ -324,7 +327,13 @@ def check_run_dir(out, resume:bool=False, overwrite:bool=False) -> str:
         return 'overwrite'
     if resume:
         read_config(out)
+        check(any((out / 'checkpoints').glob('step-*')) or not (out / 'model.safetensors').is_file(), f"Cannot resume {out}: it "
+              "holds a finished model (model.safetensors) but no checkpoint to continue from (checkpoints/ was deleted?): --resume "
+              "would train it again from step 0 and replace it. Nothing was changed. To train it again, pass --overwrite.")
         return 'resume'
+    check(is_run_dir(out) or (out / 'config.json').is_file(), f"--out {out} is a folder visgen did not create (it has no {MARKER} "
+          f"marker) and holds {_listing(out)}: visgen writes a run only into a new or empty folder, or one of its own runs "
+          "(--resume, --overwrite). Choose another --out.")
     raise UserError(f"The run directory {out} already exists and is not empty. Pass --resume to continue "
                     "that run (`visgen pretrain`), --overwrite to replace it (a template: overwrite=True in --params), or choose "
                     "another --out.")
