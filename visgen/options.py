@@ -190,6 +190,10 @@ class EvalOptions(Options):
 PARTS = dict(model=ModelOptions, data=DataOptions, train=TrainOptions, eval=EvalOptions)
 DERIVED = ('img_size', 'in_chans', 'patch_size', 'world_size', 'mean', 'std', 'n_params', 'n_train', 'n_test')
 
+def _as_ran(part:str, rec:dict) -> dict:
+    "A recorded part as its run ran: a value an earlier visgen took and ignored (`--data-root` with the embedded digits) left out, so the run stays readable."
+    return {**rec, 'data_root': None} if part == 'data' and rec.get('data') == 'digits' and rec.get('data_root') else rec
+
 @dataclass
 class RunOptions(Options):
     "A pre-training run: its `model`, `data`, `train` and `eval` parts (the tree saved in `config.json`)."
@@ -217,8 +221,8 @@ class RunOptions(Options):
     @classmethod
     def from_record(cls, rec:dict) -> RunOptions:
         "The tree of a `config.json` record (`run_record`), or of the flat record of a run written before the tree."
-        if all(isinstance(rec.get(p), dict) for p in PARTS): return cls(**{p: c(**rec[p]) for p, c in PARTS.items()})
-        flat = {k: v for k, v in rec.items() if k not in DERIVED or k == 'patch_size'}
+        if all(isinstance(rec.get(p), dict) for p in PARTS): return cls(**{p: c(**_as_ran(p, rec[p])) for p, c in PARTS.items()})
+        flat = _as_ran('data', {k: v for k, v in rec.items() if k not in DERIVED or k == 'patch_size'})
         if 'image_size' in flat: flat['img_size'] = flat.pop('image_size')
         known = {f.name for c in PARTS.values() for f in fields(c)}
         return cls.of(**{k: v for k, v in flat.items() if k in known})
