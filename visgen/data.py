@@ -22,14 +22,14 @@ from torchvision.transforms import v2
 
 # %% auto #0
 __all__ = ['DATASETS', 'CIFAR10_SIZES', 'FASHION_MNIST_SIZES', 'EVAL_CROP', 'SHARDS_HASHED', 'STREAM_ABOVE', 'STREAMABLE',
-           'ImageSet', 'balanced_indices', 'register_dataset', 'load_images', 'data_root', 'cache_dir',
-           'stratified_split', 'load_digits', 'DepthError', 'decode_images', 'split_folder', 'load_imagefolder',
-           'extract_once', 'load_cifar10_jpeg', 'read_idx', 'load_fashion_mnist', 'load_cifar10', 'channel_stats',
-           'check_channels', 'match_splits', 'normalise', 'pretrain_transform', 'stored_size', 'resize_short',
-           'standard_transform', 'at_image_size', 'resized', 'mix_seed', 'PretrainDataset', 'ResumableSampler',
-           'make_loader', 'FileImages', 'stream_imagefolder', 'shard_classes', 'write_shards', 'ShardImages',
-           'stream_shards', 'load_shards', 'jpeg_tree', 'check_dataset', 'limited', 'streamed_train', 'RunData',
-           'load_run_data', 'eval_views']
+           'ImageSet', 'balanced_indices', 'register_dataset', 'load_images', 'data_root', 'check_cache_outside',
+           'cache_dir', 'stratified_split', 'load_digits', 'DepthError', 'decode_images', 'split_folder',
+           'load_imagefolder', 'extract_once', 'load_cifar10_jpeg', 'read_idx', 'load_fashion_mnist', 'load_cifar10',
+           'channel_stats', 'check_channels', 'match_splits', 'normalise', 'pretrain_transform', 'stored_size',
+           'resize_short', 'standard_transform', 'at_image_size', 'resized', 'mix_seed', 'PretrainDataset',
+           'ResumableSampler', 'make_loader', 'FileImages', 'stream_imagefolder', 'shard_classes', 'write_shards',
+           'ShardImages', 'stream_shards', 'load_shards', 'jpeg_tree', 'check_dataset', 'limited', 'streamed_train',
+           'RunData', 'load_run_data', 'eval_views']
 
 # %% ../nbs/06_data.ipynb #0bf93a82
 @dataclass(repr=False)
@@ -113,10 +113,18 @@ def data_root(root=None) -> Path:
     return next((c.resolve() for c in cands if c.is_dir()), cands[0].resolve())
 
 # %% ../nbs/06_data.ipynb #6e9d3be1
+def _cache_base() -> Path: return Path(os.environ.get('VISGEN_CACHE') or Path.home() / '.cache' / 'visgen').expanduser()
+
+def check_cache_outside(tree:Path):
+    "Refuse a cache folder inside data tree `tree`: its decoded copies would become files of the tree (which the next read finds altered)."
+    base, t = _cache_base().absolute().resolve(), Path(tree).expanduser().absolute().resolve()
+    check(not base.is_relative_to(t), f"The cache folder {base} (VISGEN_CACHE) is inside the data folder {t}: visgen would write "
+          "its decoded copies into your data. Point VISGEN_CACHE at a folder outside it.")
+
 def cache_dir(sub:str='') -> Path:
     "Cache folder `$VISGEN_CACHE` (else `~/.cache/visgen`), or its subfolder `sub`; created, and checked to be a folder visgen may write."
     env = os.environ.get('VISGEN_CACHE')
-    base = Path(env or Path.home() / '.cache' / 'visgen').expanduser(); d = base / sub
+    base = _cache_base(); d = base / sub
     what = f"VISGEN_CACHE ({base})" if env else f"The cache folder {base}"
     fix = "point VISGEN_CACHE at a folder visgen may write" + (", or unset it" if env else '')
     try: d.mkdir(parents=True, exist_ok=True)
@@ -394,6 +402,7 @@ def load_imagefolder(root=None, split:str='train', download:bool=False, on_corru
     check(root is not None, f"The 'imagefolder' data set needs a root: pass the folder holding "
           f"<split>/<class>/<image> (--data-root or `root=`).")
     tree = _split_dir(Path(root).expanduser(), split)
+    if cache: check_cache_outside(root)
     build = lambda: _decode_tree(tree, on_corrupt, size)
     d = _cached(f"{name}-{split}-{_key(_tree_stamp(tree), on_corrupt, size)}", build) if cache else build()
     return ImageSet(d['images'], d['labels'], d['classes'], name)
