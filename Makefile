@@ -42,8 +42,10 @@ run: setup
 	$(VENV)/bin/visgen main --out "$(OUT)"
 
 # Every test: the notebooks' examples (nbdev) and the integration tests (pytest), on two workers.
+# The gpu-check --dry rehearsal (~80 s on 2 cores, most of it a cold compile) runs in test-oldest, under the GPU image's torch,
+# which CI runs after this (.ci/run); `make test GPU_CHECK_DRY=1` runs it here too.
 test: setup
-	$(PY) -m pytest -q -n 2 --dist loadgroup --durations=15 tests
+	$(PY) -m pytest -q -n 2 --dist loadgroup --durations=15 $(if $(GPU_CHECK_DRY),,--deselect tests/test_gpu_check.py::test_gpu_check_dry) tests
 
 # The documentation and results site in _site/ (Quarto if installed, else smalldocs). Not nbdev_docs or
 # nbdev_readme: without Quarto they try `sudo` to install it, then `pip install -e ".[dev]"` with whatever pip
