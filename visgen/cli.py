@@ -13,11 +13,11 @@ from .options import COMMAND_PARTS, RunOptions, options_parser, parse_parts, das
 from .rundir import check_path, check_writable, check_new_file, check_run_dir, claim, is_visgen_folder, atomic_write_text, recover
 
 # %% auto #0
-__all__ = ['COMMANDS', 'PATH_FIELDS', 'MAIN_FILES', 'command', 'parse_command', 'run_command', 'pretrain_cmd', 'probe_cmd',
-           'finetune_cmd', 'sample_cmd', 'template_dirs', 'find_template', 'check_notebook_parameters',
-           'check_template_parameters', 'TemplateFailed', 'execute_template', 'experiment_cmd', 'retitle',
-           'check_main_out', 'main_cmd', 'site_cmd', 'bench_cmd', 'shards_cmd', 'export_cmd', 'plot_cmd',
-           'gpu_check_cmd', 'usage', 'os_error_message', 'memory_message', 'main']
+__all__ = ['COMMANDS', 'MAIN_FILES', 'command', 'parse_command', 'run_command', 'pretrain_cmd', 'probe_cmd', 'finetune_cmd',
+           'sample_cmd', 'template_dirs', 'find_template', 'check_notebook_parameters', 'check_template_parameters',
+           'TemplateFailed', 'execute_template', 'experiment_cmd', 'retitle', 'check_main_out', 'main_cmd', 'site_cmd',
+           'bench_cmd', 'shards_cmd', 'export_cmd', 'plot_cmd', 'gpu_check_cmd', 'usage', 'os_error_message',
+           'memory_message', 'main']
 
 # %% ../nbs/12_cli.ipynb #5ccdaf5c
 COMMANDS = {}   # name -> the function that runs it, in the order they are defined
@@ -27,17 +27,11 @@ def command(name:str):
     def deco(fn): COMMANDS[name] = fn; return fn
     return deco
 
-PATH_FIELDS = ('out', 'output', 'root', 'run', 'runs', 'template', 'data_root')   # options that name a file or folder
-
-def _expand(v):
-    "`~` expanded in a path option (`--out=~/runs` reaches visgen unexpanded: the shell expands only a word that starts with `~`)."
-    return [os.path.expanduser(x) for x in v] if isinstance(v, list) else os.path.expanduser(v) if isinstance(v, str) else v
-
 def parse_command(cmd:str, argv:list) -> dict:
-    "The parts of command `cmd` (`{name: options}`) from its arguments `argv`, each checked; `~` expanded in paths."
+    "The parts of command `cmd` (`{name: options}`) from its arguments `argv`, each checked (`~` in paths expanded by the options tree)."
     parts = COMMAND_PARTS[cmd]
     ns = options_parser(parts, prog=f'visgen {cmd}', description=COMMANDS[cmd].__doc__).parse_args(list(map(dashes, argv)))
-    return {p: parts[p](**{k: _expand(v) if k in PATH_FIELDS else v for k, v in kw.items()}) for p, kw in parse_parts(parts, ns).items()}
+    return {p: parts[p](**kw) for p, kw in parse_parts(parts, ns).items()}
 
 def run_command(cmd:str, argv:list):
     "Run command `cmd` with arguments `argv`: its function with its parts."
