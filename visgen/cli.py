@@ -17,7 +17,7 @@ __all__ = ['COMMANDS', 'MAIN_FILES', 'command', 'parse_command', 'run_command', 
            'sample_cmd', 'template_dirs', 'find_template', 'check_notebook_parameters', 'check_template_parameters',
            'TemplateFailed', 'execute_template', 'experiment_cmd', 'retitle', 'check_main_out', 'main_cmd', 'site_cmd',
            'bench_cmd', 'shards_cmd', 'export_cmd', 'plot_cmd', 'gpu_check_cmd', 'usage', 'os_error_message',
-           'memory_message', 'main']
+           'memory_message', 'interrupt_behind', 'main']
 
 # %% ../nbs/12_cli.ipynb #5ccdaf5c
 COMMANDS = {}   # name -> the function that runs it, in the order they are defined
@@ -532,6 +532,21 @@ def memory_message(e:BaseException) -> str|None:
 # %% ../nbs/12_cli.ipynb #7e6f5de3
 def _interrupted(signum, frame): raise KeyboardInterrupt(signal.Signals(signum).name)
 
+def interrupt_behind(e:BaseException):
+    "The Ctrl-C/SIGTERM that `e` was raised while handling, or None (a library's clean-up can replace the signal's `KeyboardInterrupt` by its own error)."
+    seen = set()
+    while e is not None and id(e) not in seen and not isinstance(e, KeyboardInterrupt):
+        seen.add(id(e)); e = e.__cause__ or e.__context__
+    return e if isinstance(e, KeyboardInterrupt) else None
+
+def _run(cmd, argv):
+    "`run_command`, where an error raised on the way out of a Ctrl-C/SIGTERM is the signal (so one line and 130, not a traceback)."
+    try: run_command(cmd, argv); sys.stdout.flush()     # a closed pipe is met here, not at exit
+    except (UserError, TemplateFailed): raise
+    except Exception as e:
+        if (k := interrupt_behind(e)) is None: raise
+        raise k from None
+
 def main(argv:list|None=None):
     "Entry point of the `visgen` console script."
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -542,7 +557,7 @@ def main(argv:list|None=None):
         print((f"visgen: unknown command {argv[0]!r}\n" if argv else '') + usage(), file=sys.stderr); sys.exit(2)
     cmd = argv.pop(0)
     signal.signal(signal.SIGTERM, _interrupted)
-    try: run_command(cmd, argv); sys.stdout.flush()     # a closed pipe is met here, not at exit
+    try: _run(cmd, argv)
     except UserError as e: print(f"visgen {cmd}: error: {e}", file=sys.stderr); sys.exit(e.exit_code)
     except KeyboardInterrupt as e:
         signal.signal(signal.SIGINT, signal.SIG_IGN); signal.signal(signal.SIGTERM, signal.SIG_IGN)   # one line, even if pressed twice

@@ -50,12 +50,12 @@ def write_json(path, obj, what:str='results'):
 
 # %% ../nbs/00d_rundir.ipynb #0776383f
 class _Recorder(io.RawIOBase):
-    "A file that remembers the OS error of a failed write (torch's writer replaces it with 'unexpected pos')."
+    "A file that remembers what stopped a write: an OS error, or Ctrl-C/SIGTERM (torch's writer replaces both with 'unexpected pos')."
     def __init__(self, f): self.f, self.error = f, None
     def writable(self): return True
     def write(self, b):
         try: return self.f.write(b)
-        except OSError as e: self.error = e; raise
+        except (OSError, KeyboardInterrupt) as e: self.error = e; raise
 
 def _remove_partial(path):
     "Delete what a failed write left at `path` (a regular file only: never a device such as /dev/full)."
@@ -71,6 +71,7 @@ def save_torch(obj, path):
         try: f.close()
         except OSError as e2: rec.error = rec.error or e2
         _remove_partial(path)
+        if isinstance(rec.error, KeyboardInterrupt): raise rec.error from None     # the signal, not torch's error about it
         err = rec.error or (e if isinstance(e, OSError) else None)
         if isinstance(e, (RuntimeError, OSError)) and err is not None: raise OSError(err.errno, err.strerror, str(path)) from None
         raise
