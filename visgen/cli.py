@@ -330,20 +330,10 @@ def _run_method(cmd, m:str, template:Path) -> dict:
 # %% ../nbs/12_cli.ipynb #6c0c5f0e
 @contextmanager
 def _main_lock(out:Path):
-    "While `visgen main` writes `out`: a lock on it (`.visgen-lock`), taken before the checks when `out` exists, else by `take()` once made; another main holding it is refused, naming its PID (its checks would otherwise meet the first one's notebook and call it the user's)."
-    from visgen.rundir import RunLock, LOCK
-    lock = RunLock(out)
-    def take():
-        if lock.fd is not None: return
-        try: lock.acquire()
-        except UserError as e:
-            if 'in use by another visgen process' not in str(e): raise
-            try: pid = (out / LOCK).read_text().strip() or 'unknown'
-            except OSError: pid = 'unknown'
-            raise UserError(f"--out {out} is being written by another visgen process (PID {pid}, a `visgen main`): wait for it to "
-                            "finish (or stop it), then run this again, or choose another --out.") from None
-    lock.take = take
-    if out.is_dir() and is_visgen_folder(out): take()     # only in a folder of visgen's: nothing is written before the checks
+    "While `visgen main` writes `out`: its lock (`.visgen-lock`), taken before the checks when `out` exists, else by `lock.acquire()` once made; another main holding it is refused, naming its PID (its checks would otherwise meet the first one's notebook and call it the user's)."
+    from visgen.rundir import RunLock
+    lock = RunLock(out, what=f'--out {out}', holder='a `visgen main`', then='run this again, or choose another --out')
+    if out.is_dir() and is_visgen_folder(out): lock.acquire()   # only in a folder of visgen's: nothing is written before the checks
     try: yield lock
     finally: lock.release()
 
@@ -358,7 +348,7 @@ def main_cmd(cmd):
     with _main_lock(out) as lock:                          # a second `visgen main` on this --out: refused, naming the first
         existed = check_main_out(cmd, todo)                # everything checked before anything is written
         out.mkdir(parents=True, exist_ok=True); claim(out) # a folder of visgen's (its manifest)
-        lock.take()
+        lock.acquire()
         return _main_job(cmd, todo, template, out, existed)
 
 def _main_job(cmd, todo:list, template:Path, out:Path, existed:bool) -> dict:
@@ -430,7 +420,7 @@ def bench_cmd(cmd):
 def shards_cmd(cmd):
     "Pack an ImageFolder tree into WebDataset tar shards, for `visgen pretrain --data shards --data-root OUT`."
     from visgen.data import write_shards, shard_classes, split_folder
-    from visgen.rundir import is_run_dir
+    from visgen.rundir import is_run_dir, is_inside
     check(cmd.data_root and cmd.out, "Pass --data-root TREE (an ImageFolder tree) and --out DIR (where the shards go).")
     root, done, out = Path(cmd.data_root).expanduser(), {}, Path(cmd.out).expanduser()
     splits = list(dict.fromkeys(s.strip() for s in cmd.splits.split(',') if s.strip()))   # each split once
@@ -438,7 +428,7 @@ def shards_cmd(cmd):
     paths = [s for s in splits if s in ('.', '..') or '/' in s or '\\' in s]
     check(not paths, f"--splits takes the names of the tree's split folders (such as train,val), not paths: {', '.join(paths)}.")
     check(root.is_dir(), f"--data-root {root} is not a folder: pass an ImageFolder tree (root/<split>/<class>/<image>).")
-    check(not (out.resolve() == root.resolve() or root.resolve() in out.resolve().parents),
+    check(not is_inside(out, root),
           f"--out {out} is inside --data-root {root}: the shards would become part of the tree they pack. Choose a folder outside it.")
     check(not is_run_dir(out), f"--out {out} is a run directory of `visgen pretrain`: shards there would be taken for the run's files "
           "(and go with it on --overwrite). Choose a folder of their own.")

@@ -15,6 +15,7 @@ from PIL import Image
 import visgen
 from .core import UserError, check, import_torchvision
 from .options import replace_options
+from .rundir import is_inside
 
 import_torchvision()   # first: makes torchvision import on a CPU-only torch
 from torchvision import datasets
@@ -118,7 +119,7 @@ def _cache_base() -> Path: return Path(os.environ.get('VISGEN_CACHE') or Path.ho
 def check_cache_outside(tree:Path):
     "Refuse a cache folder inside data tree `tree`: its decoded copies would become files of the tree (which the next read finds altered)."
     base, t = _cache_base().absolute().resolve(), Path(tree).expanduser().absolute().resolve()
-    check(not base.is_relative_to(t), f"The cache folder {base} (VISGEN_CACHE) is inside the data folder {t}: visgen would write "
+    check(not is_inside(base, t), f"The cache folder {base} (VISGEN_CACHE) is inside the data folder {t}: visgen would write "
           "its decoded copies into your data. Point VISGEN_CACHE at a folder outside it.")
 
 def cache_dir(sub:str='') -> Path:

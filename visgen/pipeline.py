@@ -352,7 +352,7 @@ def read_lock(run_dir, writes=()):
     check(Path(run_dir).is_dir(), f"{run_dir} is not a run directory: pass the --out of a finished `visgen pretrain`.")
     read_config(run_dir)
     check_writable(run_dir, writes, '--run', run=True)   # before the work: the results can be written there
-    return RunLock(run_dir, reader=True)
+    return RunLock(run_dir, then='run this command again')
 
 # %% ../nbs/10_pipeline.ipynb #396d13e1
 def probe(run_dir, p:ProbeOptions|None=None, **kw) -> dict:

@@ -13,10 +13,10 @@ from .options import RunOptions, run_record, derived, resume_changes, PARTS
 # %% auto #0
 __all__ = ['MARKER', 'LOCK', 'MANIFEST', 'HASH_LIMIT', 'RUN_FILES', 'DERIVED_TYPES', 'OLD_TAG', 'DATA_FINGERPRINT', 'fsync_dir',
            'respect_umask', 'atomic_write_text', 'write_json', 'save_torch', 'save_safetensors', 'is_run_dir',
-           'mark_run', 'read_manifest', 'claim', 'is_visgen_folder', 'is_ours', 'check_path', 'check_writable',
-           'check_new_file', 'read_config', 'run_options', 'check_derived', 'write_config', 'foreign_files', 'exchange',
-           'recover', 'check_run_dir', 'RunLock', 'check_resume', 'Replacement', 'clear_run', 'start_run',
-           'remove_stub', 'resumed', 'on_rank0']
+           'mark_run', 'read_manifest', 'claim', 'is_visgen_folder', 'is_ours', 'check_path', 'is_inside',
+           'check_writable', 'check_new_file', 'read_config', 'run_options', 'check_derived', 'write_config',
+           'foreign_files', 'exchange', 'recover', 'check_run_dir', 'RunLock', 'check_resume', 'Replacement',
+           'clear_run', 'start_run', 'remove_stub', 'resumed', 'on_rank0']
 
 # %% ../nbs/00d_rundir.ipynb #633e2113
 def fsync_dir(path:Path):
@@ -174,6 +174,10 @@ def check_path(path, flag:str='--out') -> Path:
         check(not long, f"{flag} {_short(p)}: a name is longer than this file system allows ({limit} bytes): choose a shorter name.")
         check(os.access(base, os.W_OK | os.X_OK), f"{flag} {_short(p)}: {base} is not a writable folder: choose a writable place.")
     return p
+
+def is_inside(path, folder) -> bool:
+    "Whether `path` is `folder` or lies below it, once both are resolved (`~`, `..` and links followed): where a writer must not go."
+    return Path(path).expanduser().absolute().resolve().is_relative_to(Path(folder).expanduser().absolute().resolve())
 
 def check_writable(folder, names=(), flag:str='--out', run:bool=False, folder_rule:bool=True) -> bool:
     "Check, changing nothing, that visgen may write `names` (glob patterns too) into `folder`: missing, empty, or a folder of visgen's (`run`: a run whose config.json was read; `folder_rule=False`: any folder), and every one of `names` there visgen's. Whether it exists."
@@ -342,9 +346,16 @@ def check_run_dir(out, resume:bool=False, overwrite:bool=False) -> str:
 # %% ../nbs/00d_rundir.ipynb #13395028
 class RunLock:
     "An exclusive `fcntl.flock` on `run_dir/.visgen-lock`; the kernel drops it when the holder dies, so it never goes stale."
-    def __init__(self, run_dir, reader:bool=False): self.path, self.fd, self.reader = Path(run_dir) / LOCK, None, reader
+    def __init__(self, run_dir,
+                 what:str|None=None, # the folder as the refusal names it (default: 'The run directory RUN_DIR')
+                 holder:str='a pre-training, or a command reading or replacing the run', # who else may hold it, in the refusal
+                 then:str='write to this run again'): # what the refused user does once the holder is done
+        self.path, self.fd = Path(run_dir) / LOCK, None
+        self.what, self.holder, self.then = what or f'The run directory {Path(run_dir)}', holder, then
 
     def acquire(self):
+        "`self`, locked (at once when it holds the lock already); refused naming the holder's PID when another process holds it."
+        if self.fd is not None: return self
         while True:
             try: fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
             except OSError as e:
@@ -353,9 +364,8 @@ class RunLock:
             try: fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError:
                 pid = os.pread(fd, 32, 0).decode(errors='replace').strip() or 'unknown'; os.close(fd)
-                raise UserError(f"The run directory {self.path.parent} is in use by another visgen process (PID {pid}: a "
-                                "pre-training, or a command reading or replacing the run): wait for it to finish (or stop it), "
-                                f"then {'run this command' if self.reader else 'write to this run'} again.") from None
+                raise UserError(f"{self.what} is in use by another visgen process (PID {pid}: {self.holder}): wait for it to "
+                                f"finish (or stop it), then {self.then}.") from None
             try: same = os.fstat(fd).st_ino == os.stat(self.path).st_ino
             except FileNotFoundError: same = False
             if same: break
