@@ -643,15 +643,6 @@ def test_template_without_parameters_cell_runs(tmp_path):
     p = run_visgen('experiment', '--template', 'plain.ipynb', '--output', 'o.ipynb', cwd=tmp_path, env=ENV)
     assert p.returncode == 0 and (tmp_path / 'o.ipynb').is_file(), p.stderr[-2000:]
 
-def test_tilde_in_paths_is_home(tmp_path):
-    "`--out=~/x` reaches visgen unexpanded: the path is checked and written under $HOME (it was checked there, written in ./~)."
-    home = tmp_path / 'home'; home.mkdir(); _user_json(home)
-    p = run_visgen('bench', '--out', '~/d/b.json', '--device', 'cpu', cwd=tmp_path, env={**ENV, 'HOME': str(home)})
-    assert p.returncode == 2 and 'exists and visgen did not write it' in p.stderr, p.stderr[-2000:]
-    p = run_visgen('site', '--root', '~/nowhere', cwd=tmp_path, env={**ENV, 'HOME': str(home)})
-    assert p.returncode == 2 and f'{home}/nowhere does not exist' in p.stderr, p.stderr[-2000:]
-    assert not (tmp_path / '~').exists()
-
 def test_python_m_visgen_cli():
     "`python -m visgen.cli` is the console script (it used to exit 0 doing nothing)."
     p = subprocess.run([str(BIN / 'python'), '-m', 'visgen.cli', 'main', '--list'], capture_output=True, text=True, env={**os.environ, **ENV},
@@ -716,7 +707,13 @@ def test_tilde_is_the_home_folder(tmp_path, finished):
     shutil.copytree(finished, tmp_path / 'run'); (tmp_path / 'home').mkdir()
     p = run_visgen('export', '--run', 'run', '--out=~/e.safetensors', cwd=tmp_path, env={**ENV, 'HOME': str(tmp_path / 'home')})
     assert p.returncode == 0 and str(tmp_path / 'home' / 'e.safetensors') in p.stdout, p.stderr[-2000:]
-    assert (tmp_path / 'home' / 'e.safetensors').is_file() and not (tmp_path / '~').exists()
+    assert (tmp_path / 'home' / 'e.safetensors').is_file()
+    _user_json(tmp_path / 'home')                                                  # and refusals name the home folder's paths
+    p = run_visgen('bench', '--out', '~/d/b.json', '--device', 'cpu', cwd=tmp_path, env={**ENV, 'HOME': str(tmp_path / 'home')})
+    assert p.returncode == 2 and 'exists and visgen did not write it' in p.stderr, p.stderr[-2000:]
+    p = run_visgen('site', '--root', '~/nowhere', cwd=tmp_path, env={**ENV, 'HOME': str(tmp_path / 'home')})
+    assert p.returncode == 2 and f"{tmp_path / 'home'}/nowhere does not exist" in p.stderr, p.stderr[-2000:]
+    assert not (tmp_path / '~').exists()
 
 def _limit_memory():
     import resource
