@@ -109,9 +109,10 @@ def find_template(template) -> Path:
 def check_notebook_parameters(template, params:dict) -> dict:
     "Fail clearly when `params` has names the notebook's `parameters` cell lacks or values of another type than its defaults."
     from papermill.iorw import load_notebook_node
-    from papermill.inspection import _infer_parameters   # inspect_notebook's reading, with the kernel visgen runs: a notebook may name none
-    nb = load_notebook_node(str(template))
-    spec = {p.name: p._asdict() for p in _infer_parameters(nb, name='python3', language='python')}
+    from papermill.translators import PythonTranslator   # papermill's reading of a parameters cell (inspect_notebook's, for the
+    from papermill.utils import find_first_tagged_cell_index   # kernel visgen runs: a notebook may name none)
+    nb = load_notebook_node(str(template)); i = find_first_tagged_cell_index(nb, 'parameters')
+    spec = {p.name: p._asdict() for p in PythonTranslator.inspect(nb.cells[i])} if i >= 0 else {}
     if not params: return params                          # nothing to inject: a notebook without a parameters cell runs as it is
     check(spec, f"{template} has no cell tagged 'parameters': papermill cannot inject values into it.")
     unknown = sorted(set(params) - set(spec))
