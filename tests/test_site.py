@@ -209,3 +209,24 @@ def test_wide_table_scrolls_in_its_own_box_in_chromium(repo_site, tmp_path):
     m = json.loads(re.search(r'<pre id="probe">(.*?)</pre>', dom).group(1).replace('&quot;', '"'))
     assert m['overflow'] == 'auto' and m['table'] > m['box'], m     # the table is wider than its box, which scrolls
     assert m['page'] <= m['view'], m                                 # and the page itself keeps the window's width
+
+
+def test_pages_show_every_figure(repo_site):
+    "Each library page shows every figure its notebook saved, inline (a data: URI: nothing fetched), under its caption."
+    import html
+    root, _ = repo_site
+    short = []
+    for nb in sorted((REPO / 'nbs').glob('*.ipynb')):
+        cells = json.loads(nb.read_text())['cells']
+        saved = sum('image/png' in o.get('data', {}) for c in cells for o in c.get('outputs', []))
+        page = (root / '_site' / 'nbs' / nb.with_suffix('.html').name).read_text()
+        shown = len(re.findall(r'<img\b[^>]*\bsrc="data:image/png;base64,', page))
+        if shown < saved: short.append(f'{nb.name}: {saved} figures saved, {shown} on its page')
+        captions = [html.unescape(c) for c in re.findall(r'<figcaption>(.*?)</figcaption>', page, re.S)]
+        for c in cells:
+            cap = re.search(r'^#\|\s*fig-cap:\s*"?(.+?)"?\s*$', ''.join(c['source']), re.M)
+            if cap and any('image/png' in o.get('data', {}) for o in c.get('outputs', [])):
+                words = ' '.join(cap.group(1).split()[:6])
+                if not any(words in ' '.join(f.split()) for f in captions): short.append(f'{nb.name}: no caption {words!r}...')
+        assert not re.search(r'<img\b[^>]*\bsrc="https?:', page), f'{nb.name}: an image fetched from the network'
+    assert not short, '\n'.join(short)

@@ -540,6 +540,13 @@ def _flags(source:str) -> set:
         out.update(line[2:].replace(':', ' ').split())
     return out
 
+def _eval_false(source:str) -> bool:
+    "Whether a cell carries nbdev's `#| eval: false` (never run, by the tests or by `execute_notebooks`)."
+    for line in source.splitlines():
+        if not line.startswith('#|'): break
+        if re.fullmatch(r'#\|\s*eval:\s*false\s*', line, flags=re.IGNORECASE): return True
+    return False
+
 FIG_DPI = 80   # figures saved by `execute_notebooks`: plain PNG at this resolution (a 'retina' PNG has 4x the pixels)
 
 def execute_notebooks(paths, skip_flags=('slow', 'cuda'), dpi:int=FIG_DPI) -> list:
@@ -552,12 +559,12 @@ def execute_notebooks(paths, skip_flags=('slow', 'cuda'), dpi:int=FIG_DPI) -> li
         def skip(cell):
             if cell.cell_type != 'code': return True
             cell.outputs = []                                             # execnb keeps old outputs of a cell that prints nothing
-            return bool(set(skip_flags) & _flags(cell.source))
+            return bool(set(skip_flags) & _flags(cell.source)) or _eval_false(cell.source)
         sh = CaptureShell(p, mpl_format='png')
         sh.run_cell(f"import matplotlib; matplotlib.rcParams['figure.dpi'] = {dpi}")
         try:
             with working_directory(p.parent): sh.run_all(nb, exc_stop=True, preproc=skip)
-        except Exception as e:
+        except (Exception, SystemExit) as e:                              # a cell's sys.exit ended the process without a word
             raise UserError(f"{p} failed, so its outputs were not saved: fix the cell named here and run again.\n"
                             f"{sh.prettytb(fname=p)}") from e
         write_nb(nb, p); done.append(p)
