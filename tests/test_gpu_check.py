@@ -1,5 +1,5 @@
 """`visgen gpu-check --dry`: every step of the GPU check at toy sizes on the CPU, one table, a JSON copy; and a check
-with one failed row fails (non-zero exit, the row named)."""
+with one failed row fails (non-zero exit, the row named), whatever the other rows say."""
 import json, subprocess, sys
 from conftest import ROOT, run_visgen
 
@@ -32,7 +32,7 @@ def bench_method(method, *a, **kw):
     if method == 'darl_mse': raise RuntimeError('made to fail')
     return real(method, *a, **kw)
 vb.bench_method = bench_method
-gc.STEPS = ('bench',)                      # only the bench rows: seconds, not minutes
+gc.STEPS = ('bench', 'flex')               # the bench row, and a flex row that passes beside it: seconds, not minutes
 from visgen.cli import main
 main(['gpu-check', '--dry', '--budget', '70', '--out', sys.argv[1]])   # the minimum plan: no optional row
 """
@@ -44,4 +44,5 @@ def test_gpu_check_fails_on_one_failed_row(tmp_path):
     assert 'failed row(s): bench darl_mse micro_8' in p.stderr, p.stderr[-2000:]
     rows = {r['step']: r for r in json.loads((tmp_path / 'gc.json').read_text())['rows']}
     assert rows['bench darl_mse micro_8']['status'] == 'failed' and 'made to fail' in rows['bench darl_mse micro_8']['result']
+    assert rows['flex randsac']['status'] == 'ok'   # one failed row fails the check even when the others pass
     assert '| bench darl_mse micro_8 | failed |' in p.stdout
