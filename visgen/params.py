@@ -6,7 +6,7 @@
 from __future__ import annotations
 from dataclasses import dataclass, fields, MISSING
 from .errors import check
-from .options import Options, opt, rule, ModelOptions, DataOptions, TrainOptions, _kind
+from .options import Options, opt, rule, ModelOptions, DataOptions, TrainOptions, ProbeOptions, FinetuneOptions, _kind
 
 # %% auto #0
 __all__ = ['TEMPLATES', 'from_tree', 'PretrainTemplate', 'DarlTemplate', 'OrdersTemplate', 'AddpTemplate', 'BenchTemplate',
@@ -38,6 +38,9 @@ class PretrainTemplate(Options):
     opts: dict = from_tree(_M, 'opts', help="Method options as a dict, e.g. {'norm_pix': True} (`visgen.registry.method_options` lists them)")
     img_size: int|None = from_tree(_D, 'img_size')
     workers: int = from_tree(_T, 'workers')
+    protocol: str = from_tree(ProbeOptions, 'protocol')
+    finetune: bool = opt(False, "Also fine-tune the run beside the same backbone at random init (`visgen finetune`, writes finetune.json)")
+    recipe: str|None = from_tree(FinetuneOptions, 'recipe', help="Named recipe of the fine-tune and of the paper probe (default: the method's; `mae`: the generic recipe)")
     out_dir: str = opt('runs/example', "Run directory")
     overwrite: bool = opt(False, "Replace a run visgen wrote in out_dir")
 
