@@ -43,6 +43,39 @@ def test_every_method_backbone_in_timm(name, tmp_path):
     _agree(_timm_model(line), bb, torch.randn(3, 1, H, W))
 
 
+@pytest.mark.parametrize('name', load_methods())
+def test_timm_arguments_on_every_method(name, tmp_path):
+    "timm's standard arguments on every registered method: num_classes, global_pool, drop_path_rate, pretrained_cfg with a local file."
+    import timm
+    from safetensors.torch import save_file
+    x = torch.randn(2, 1, H, W)
+    if name in NO_BACKBONE:                                                    # refused with the reason, never a TypeError
+        for kw in (dict(num_classes=10), dict(drop_path_rate=0.1)):
+            with pytest.raises(UserError, match='no ViT backbone'): timm.create_model(name, img_size=(H, W), **kw)
+        return
+    torch.manual_seed(0)
+    m = create_method(name, img_size=(H, W)).eval()
+    D = m.backbone.embed_dim
+    clf = timm.create_model(name, img_size=(H, W), num_classes=10).eval()
+    assert clf(x).shape == (2, 10) and clf.num_classes == 10
+    for pool in ('avg', 'last'):
+        feat = timm.create_model(name, img_size=(H, W), num_classes=0, global_pool=pool, drop_path_rate=0.1)
+        assert feat.eval()(x).shape == (2, D) and feat.global_pool == pool
+        drops = [b.drop_path for b in feat.backbone.blocks]
+        assert type(drops[0]).__name__ == 'Identity' and drops[-1].drop_prob == pytest.approx(0.1), 'stochastic depth rising to 0.1'
+    with pytest.raises(UserError, match='no class token'): timm.create_model(name, img_size=(H, W), num_classes=2, global_pool='token')
+    with torch.no_grad():
+        for p in m.parameters(): p.add_(0.1 * torch.randn_like(p))
+    f = tmp_path / 'model.safetensors'
+    save_file({k: v.contiguous() for k, v in m.state_dict().items()}, str(f))
+    for cfg in (dict(pretrained_cfg=dict(file=str(f))), dict(pretrained_cfg_overlay=dict(file=str(tmp_path)))):   # a file, or the run's folder
+        loaded = timm.create_model(name, img_size=(H, W), pretrained=True, num_classes=0, **cfg).eval()
+        with torch.no_grad():                                                  # the pre-trained backbone, under a fresh norm
+            torch.testing.assert_close(loaded.backbone.forward_features(x), m.backbone.forward_features(x))
+            assert loaded(x).shape == (2, D)
+        assert loaded.pretrained_cfg['file'] in (str(f), str(tmp_path))
+
+
 def test_trained_run_exports_for_timm(tmp_path):
     "The issue's check: a run trained by `visgen pretrain`, exported, loads into timm's model with matching features."
     run = tmp_path / 'quick'

@@ -1,10 +1,13 @@
 """`--log tensorboard` (`TrainOptions.log`): the scalars of `metrics.jsonl` written through torch's
 `SummaryWriter`, read back with tensorboard's own event reader, and purged past the checkpoint on resume.
-Skipped where the `tensorboard` package is not installed (it is in the dev extra)."""
-import json
+Skipped where the `tensorboard` package is not installed (it is in the dev extra), except the test that a run
+without it is refused in one line, which hides it."""
+import json, os
 import pytest, torch
-pytest.importorskip('tensorboard')
-from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from conftest import run_visgen
+try: from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+except ImportError: EventAccumulator = None
+needs_tensorboard = pytest.mark.skipif(EventAccumulator is None, reason='tensorboard is not installed (the dev extra has it)')
 import visgen  # noqa: F401
 from visgen.options import TrainOptions
 from visgen.train import train, read_log
@@ -30,6 +33,7 @@ def _scalars(run):
     return {tag: [(e.step, e.value) for e in ea.Scalars(tag)] for tag in ea.Tags()['scalars']}
 
 
+@needs_tensorboard
 def test_tensorboard_has_the_jsonl_scalars(tmp_path):
     run = tmp_path / 'run'
     log = train(_tiny(), Toy(), _cfg(), run, progress=False, log=lambda *a: None)
@@ -40,6 +44,7 @@ def test_tensorboard_has_the_jsonl_scalars(tmp_path):
         assert [v for _, v in pts] == pytest.approx([r[tag] for r in log], rel=1e-6)   # float32 in the event file
 
 
+@needs_tensorboard
 def test_resume_purges_the_killed_runs_events(tmp_path):
     run = tmp_path / 'run'
     train(_tiny(), Toy(), _cfg(), run, progress=False, stop_after=9, log=lambda *a: None)   # killed after step 9
@@ -47,3 +52,16 @@ def test_resume_purges_the_killed_runs_events(tmp_path):
     log = train(_tiny(), Toy(), _cfg(), run, resume=True, progress=False, log=lambda *a: None)  # from step 6
     steps = [s for s, _ in _scalars(run)['loss']]
     assert steps == [r['step'] for r in log] == sorted(set(steps)), steps
+
+
+def test_without_tensorboard_one_line(tmp_path):
+    "`--log tensorboard` where tensorboard cannot be imported: one line naming the package and --log jsonl, exit 2, no run left."
+    fake = tmp_path / 'hide'; (fake / 'tensorboard').mkdir(parents=True)
+    (fake / 'tensorboard' / '__init__.py').write_text("raise ImportError(\"No module named 'tensorboard'\")\n")
+    env = {'PYTHONPATH': os.pathsep.join(filter(None, [str(fake), os.environ.get('PYTHONPATH')]))}
+    p = run_visgen('pretrain', '--method', 'darl_mse', '--epochs', 1, '--log', 'tensorboard', '--device', 'cpu',
+                   '--out', tmp_path / 'run', env=env, fresh=True)
+    assert p.returncode == 2, p.stdout[-2000:] + p.stderr[-2000:]
+    assert '--log tensorboard needs the tensorboard package' in p.stderr and '--log jsonl' in p.stderr, p.stderr
+    assert 'Traceback' not in p.stderr and len(p.stderr.strip().splitlines()) == 1, p.stderr
+    assert not (tmp_path / 'run').exists()

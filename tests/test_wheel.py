@@ -6,6 +6,11 @@ come from this environment's site-packages through a `.pth` file (cheap: nothing
 adds that folder to `sys.path` but does not run its `.pth` files, so the editable install of the
 repository is not seen. The job runs one method for one epoch on the embedded digits data (about a
 minute on two cores), under umask 002, to check that written weights are group-readable.
+
+`visgen main` runs first as with only the `experiments` extra: the `.pth` hides smalldocs (the `site` extra's
+renderer) while `VISGEN_TEST_NO_SITE` is set, so main must finish with exit 0, saying that the site was skipped and
+which extra renders it. `visgen export` of that run is then loaded by the printed `timm.create_model` line in a
+process that has not imported visgen, and compared with visgen's backbone; `visgen site` then renders the site.
 """
 import json, os, shutil, stat, subprocess, sys, sysconfig, zipfile
 from pathlib import Path
@@ -62,34 +67,66 @@ def test_main_from_an_empty_directory(wheel, tmp_path):
     _sh([sys.executable, '-m', 'venv', '--without-pip', venv])
     py = venv / 'bin' / 'python'
     site = Path(_sh([py, '-c', 'import sysconfig; print(sysconfig.get_paths()["purelib"])']).stdout.strip())
-    (site / 'deps-from-dev-env.pth').write_text(sysconfig.get_paths()['purelib'] + '\n')
+    (site / 'deps-from-dev-env.pth').write_text(sysconfig.get_paths()['purelib'] + '\n'
+        # only the `experiments` extra while VISGEN_TEST_NO_SITE is set: smalldocs cannot be found or imported
+        "import os, sys; os.environ.get('VISGEN_TEST_NO_SITE') and sys.modules.__setitem__('smalldocs', None)\n")
     _sh([sys.executable, '-m', 'pip', '--python', py, 'install', '-q', '--no-deps', wheel])
-    where = _sh([py, '-c', 'import visgen; print(visgen.__file__)'], cwd=tmp_path).stdout.strip()
+    env = {**os.environ, 'PATH': f"{venv / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}", 'OMP_NUM_THREADS': '1'}
+    env.pop('PYTHONPATH', None)                         # (a worktree's PYTHONPATH would import its visgen, not the wheel's)
+    where = _sh([py, '-c', 'import visgen; print(visgen.__file__)'], cwd=tmp_path, env=env).stdout.strip()
     assert where.startswith(str(site)), f'visgen imported from {where}, not the wheel'
 
     work = tmp_path / 'empty'; work.mkdir()
-    env = {**os.environ, 'PATH': f"{venv / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}", 'OMP_NUM_THREADS': '1'}
-    env.pop('PYTHONPATH', None)
     r = subprocess.run(f"umask 002 && exec {venv / 'bin' / 'visgen'} main --methods darl_mse --epochs 1 --device cpu --out results",
-                       shell=True, cwd=work, env=env, capture_output=True, text=True, timeout=900)
+                       shell=True, cwd=work, env={**env, 'VISGEN_TEST_NO_SITE': '1'}, capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-4000:]
     assert str(site / 'visgen' / 'templates' / 'pretrain.ipynb') in r.stdout, 'the shipped template ran'
+    assert '[visgen main] site skipped' in r.stdout and 'pip install "visgen-harness[site]"' in r.stdout, r.stdout[-2000:]
     res = work / 'results'
+    assert not (res / '_site').exists() and 'Traceback' not in r.stderr
     m = json.loads((res / 'darl_mse' / 'metrics.json').read_text())
     assert 0 <= m['knn_acc'] <= 1
     assert (res / 'summary.md').is_file() and 'darl_mse' in (res / 'summary.md').read_text()
     for f in [res / 'darl_mse' / 'model.safetensors', *res.glob('darl_mse/checkpoints/step-*/model.safetensors')]:
         assert stat.S_IMODE(f.stat().st_mode) == 0o664, f'{f} is {oct(f.stat().st_mode)}: umask 002 asks for 0664'
+    # `visgen export`: the run's backbone for timm's own model, loaded by the printed line in a process without visgen
+    r = subprocess.run([venv / 'bin' / 'visgen', 'export', '--run', res / 'darl_mse'], cwd=work, env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    exported = res / 'darl_mse' / 'timm' / 'model.safetensors'
+    mask = os.umask(0); os.umask(mask)
+    assert stat.S_IMODE(exported.stat().st_mode) == 0o666 & ~mask, f'the export follows the umask: {oct(exported.stat().st_mode)}'
+    line = r.stdout.split('\n', 1)[1]
+    r = subprocess.run([py, '-c', _TIMM_THEN_VISGEN, line, res / 'darl_mse'], cwd=work, env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert 'timm.models.eva.Eva' in r.stdout and 'features agree' in r.stdout, r.stdout     # darl_mse: 2D RoPE, timm's EVA
+    # `visgen site` renders the site main skipped, from anywhere, once a renderer is installed
     site_dir = res / '_site'
+    r = subprocess.run([venv / 'bin' / 'visgen', 'site', '--root', res], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
     assert (site_dir / 'index.html').is_file()
     page = (site_dir / 'darl_mse' / 'pretrain.html').read_text()
     assert 'darl_mse on digits' in page
     assert 'out_dir = ' not in page, 'papermill parameter cells are hidden'
     assert str(tmp_path) not in page, 'no local path on the page'
     assert 'darl_mse/pretrain.html' in (site_dir / 'index.html').read_text()
-    # `visgen site` rebuilds that site from anywhere
-    shutil.rmtree(site_dir)
-    r = subprocess.run([venv / 'bin' / 'visgen', 'site', '--root', res], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, r.stderr[-3000:]
-    assert (site_dir / 'darl_mse' / 'pretrain.html').is_file()
     assert not list(work.glob('_site')) and not (work / 'runs').exists(), 'everything went under --out'
+
+
+_TIMM_THEN_VISGEN = r"""
+import sys, torch
+try: import torchvision
+except RuntimeError as e:   # a CUDA-built torchvision beside a CPU torch (as in this dev environment): not visgen's business,
+    assert 'torchvision::' in str(e), e            # but timm imports it; declare its two ops as visgen.core does, without visgen
+    for m in [m for m in sys.modules if m.startswith('torchvision')]: del sys.modules[m]
+    lib = torch.library.Library('torchvision', 'FRAGMENT')
+    for s in ('nms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor', 'qnms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor'):
+        lib.define(s)
+env = {}; exec(sys.argv[1], env); tm = env['model'].eval()
+assert not [m for m in sys.modules if m.startswith('visgen')], 'the printed line needs no visgen'
+from visgen.pipeline import load_run
+model, cfg, info = load_run(sys.argv[2])
+torch.manual_seed(0); x = torch.randn(16, info['in_chans'], *info['img_size'])
+with torch.no_grad(): ref, tokens, pooled = model.backbone.eval().forward_features(x), tm.forward_features(x), tm(x)
+torch.testing.assert_close(tokens, ref, rtol=1e-5, atol=1e-5); torch.testing.assert_close(pooled, ref.mean(1), rtol=1e-5, atol=1e-5)
+print(type(tm).__module__ + '.' + type(tm).__name__, 'features agree: max abs difference', (tokens - ref).abs().max().item())
+"""

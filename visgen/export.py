@@ -11,6 +11,7 @@ import torch
 from torch import nn
 from safetensors.torch import save_file, safe_open
 from .core import check, UserError
+from .rundir import save_safetensors, respect_umask
 from .vit import ViT, ViTConfig, _pair
 
 # %% auto #0
@@ -104,8 +105,8 @@ def export_backbone(bb:ViT, out, mean=None, std=None) -> tuple[Path, str]:
     check(not out.exists() or _is_export(out), f"{out} exists and is not a visgen export: pass --out another file, or move it away.")
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f'.{out.name}.tmp')
-    save_file(timm_state_dict(bb), tmp, metadata={'format': 'pt', 'timm_model': name, 'visgen_timm_line': line})
-    tmp.replace(out)
+    save_safetensors(timm_state_dict(bb), tmp, metadata={'format': 'pt', 'timm_model': name, 'visgen_timm_line': line})
+    respect_umask(tmp); tmp.replace(out)                     # the user's umask, as for the run's own weights (safetensors writes 0600)
     return out, line
 
 # %% ../nbs/05b_export.ipynb #bb7fff1b
