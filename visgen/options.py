@@ -154,7 +154,7 @@ class TrainOptions(Options):
     min_lr: float = opt(1e-5, "Learning rate at the end of the cosine (at most --lr)", ge=0)
     weight_decay: float = opt(0.05, "AdamW weight decay (none on biases, norms and embeddings)", ge=0)
     betas: tuple = opt((0.9, 0.95), 'AdamW betas, e.g. "0.9,0.95"', ge=0, lt=1)
-    warmup_epochs: float = opt(2., "Linear warm-up epochs", ge=0)
+    warmup_epochs: float = opt(2., "Linear warm-up epochs (a run shorter than twice this warms up for half its steps)", ge=0)
     clip_grad: float|None = opt(None, "Max gradient norm (0: no clipping; default: the method's paper value, else 1.0)", ge=0)
     lr_scale: str|None = opt(None, "batch: the peak rate is --lr x global batch / 256 (the papers' linear rule); none: --lr as given "
                              "(default: the method's paper value, else none)", choices=('batch', 'none'))
