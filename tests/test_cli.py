@@ -95,6 +95,19 @@ def test_help_and_version_do_not_import_torch():
     assert p.stdout.strip().endswith('False'), p.stdout
     assert 'visgen 0.1' in p.stdout and 'gpu-check' in p.stdout
 
+def test_default_options_of_every_command_without_torch():
+    "The default options of every command (and a run's whole tree, its config.json record) are built without torch, well under a second."
+    import subprocess, sys
+    from conftest import BIN
+    code = ("import sys, time\nt = time.perf_counter()\nfrom visgen.options import COMMAND_PARTS, RunOptions, run_record\n"
+            "opts = {c: {p: cls() for p, cls in parts.items()} for c, parts in COMMAND_PARTS.items()}\n"
+            "rec = run_record(RunOptions())\n"
+            "print(len(opts), sorted(rec), 'torch' in sys.modules, time.perf_counter() - t)")
+    p = subprocess.run([str(BIN / 'python'), '-c', code], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    n, *_, torch_loaded, secs = p.stdout.split()
+    assert int(n) >= 12 and torch_loaded == 'False' and float(secs) < 1.0, p.stdout
+
 def test_every_command_help_shows_the_trees_flags():
     "Each command's --help lists exactly its options-tree fields as dashed flags (bools also as --no-X), none hand-written, torch not imported."
     import subprocess, sys
