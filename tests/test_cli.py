@@ -95,6 +95,42 @@ def test_help_and_version_do_not_import_torch():
     assert p.stdout.strip().endswith('False'), p.stdout
     assert 'visgen 0.1' in p.stdout and 'gpu-check' in p.stdout
 
+def test_default_options_of_every_command_without_torch():
+    "The default options of every command (and a run's whole tree, its config.json record) are built without torch, well under a second."
+    import subprocess, sys
+    from conftest import BIN
+    code = ("import sys, time\nt = time.perf_counter()\nfrom visgen.options import COMMAND_PARTS, RunOptions, run_record\n"
+            "opts = {c: {p: cls() for p, cls in parts.items()} for c, parts in COMMAND_PARTS.items()}\n"
+            "rec = run_record(RunOptions())\n"
+            "print(len(opts), sorted(rec), 'torch' in sys.modules, time.perf_counter() - t)")
+    p = subprocess.run([str(BIN / 'python'), '-c', code], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    n, *_, torch_loaded, secs = p.stdout.split()
+    assert int(n) >= 12 and torch_loaded == 'False' and float(secs) < 1.0, p.stdout
+
+def test_every_command_help_shows_the_trees_flags():
+    "Each command's --help lists exactly its options-tree fields as dashed flags (bools also as --no-X), none hand-written, torch not imported."
+    import subprocess, sys
+    from conftest import BIN
+    code = ("import sys, contextlib, io, json, re\nfrom dataclasses import fields\nfrom visgen.cli import main\n"
+            "from visgen.options import COMMAND_PARTS, flag\nout = {}\n"
+            "for cmd, parts in COMMAND_PARTS.items():\n"
+            "    buf = io.StringIO()\n"
+            "    try:\n        with contextlib.redirect_stdout(buf): main([cmd, '--help'])\n    except SystemExit: pass\n"
+            "    h = buf.getvalue().split('options:', 1)[1]\n"
+            "    out[cmd] = dict(tree=sorted(flag(f) for c in parts.values() for f in fields(c)),\n"
+            "                    shown=sorted(set(re.findall(r'^  (--[^\\s,]+)', h, re.M) + re.findall(r', (--[^\\s,]+)', h))))\n"
+            "print(json.dumps(dict(out=out, torch='torch' in sys.modules)))")
+    p = subprocess.run([str(BIN / 'python'), '-c', code], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    r = json.loads(p.stdout.strip().splitlines()[-1])
+    assert not r['torch']
+    for cmd, d in r['out'].items():
+        assert d['tree'], cmd
+        shown = {s for s in d['shown'] if s != '--help'}
+        assert all('_' not in s for s in shown), (cmd, shown)
+        assert {s for s in shown if not (s.startswith('--no-') and '--' + s[5:] in d['tree'])} == set(d['tree']), (cmd, shown, d['tree'])
+
 def test_probe_at_another_resolution(run):
     "`--img-size` probes the same images resized (a larger token grid); files named by size and position mode; bad values refused."
     p = run_visgen('probe', '--run', run, '--device', 'cpu', '--img-size', 16, '--positions', 'extrapolate')
