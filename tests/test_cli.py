@@ -82,31 +82,31 @@ def test_unknown_command():
     p = run_visgen('pretrian')
     assert p.returncode == 2 and "unknown command 'pretrian'" in p.stderr
 
+def _fresh_python(code:str) -> str:
+    "stdout of `python -c code` in a new interpreter (not the zygote, which has torch imported), checked to exit 0."
+    import subprocess
+    from conftest import BIN
+    p = subprocess.run([str(BIN / 'python'), '-c', code], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    return p.stdout
+
 def test_help_and_version_do_not_import_torch():
     "The CLI answers --help, COMMAND --help and --version before importing torch (fast on any machine)."
-    import subprocess, sys
-    from conftest import BIN
-    code = ("import sys, contextlib, io\nfrom visgen.cli import main\n"
+    out = _fresh_python("import sys, contextlib, io\nfrom visgen.cli import main\n"
             "for a in (['--help'], ['--version']): main(a)\n"
             "try:\n    with contextlib.redirect_stdout(io.StringIO()): main(['pretrain', '--help'])\nexcept SystemExit: pass\n"
             "print('torch' in sys.modules)")
-    p = subprocess.run([str(BIN / 'python'), '-c', code], capture_output=True, text=True, timeout=120)
-    assert p.returncode == 0, p.stderr
-    assert p.stdout.strip().endswith('False'), p.stdout
-    assert 'visgen 0.1' in p.stdout and 'gpu-check' in p.stdout
+    assert out.strip().endswith('False') and 'visgen 0.1' in out and 'gpu-check' in out, out
 
 def test_default_options_of_every_command_without_torch():
-    "The default options of every command (and a run's whole tree, its config.json record) are built without torch, well under a second."
-    import subprocess, sys
-    from conftest import BIN
-    code = ("import sys, time\nt = time.perf_counter()\nfrom visgen.options import COMMAND_PARTS, RunOptions, run_record\n"
-            "opts = {c: {p: cls() for p, cls in parts.items()} for c, parts in COMMAND_PARTS.items()}\n"
-            "rec = run_record(RunOptions())\n"
-            "print(len(opts), sorted(rec), 'torch' in sys.modules, time.perf_counter() - t)")
-    p = subprocess.run([str(BIN / 'python'), '-c', code], capture_output=True, text=True, timeout=120)
-    assert p.returncode == 0, p.stderr
-    n, *_, torch_loaded, secs = p.stdout.split()
-    assert int(n) >= 12 and torch_loaded == 'False' and float(secs) < 1.0, p.stdout
+    "The default options of every command (and a run's whole tree, its config.json record) are built without importing torch (0.05 s measured; the time is printed, not asserted: it is the machine's)."
+    out = _fresh_python("import sys, time\nt = time.perf_counter()\nfrom visgen.options import COMMAND_PARTS, RunOptions, run_record\n"
+                        "opts = {c: {p: cls() for p, cls in parts.items()} for c, parts in COMMAND_PARTS.items()}\n"
+                        "rec = run_record(RunOptions())\n"
+                        "print(len(opts), sorted(rec), 'torch' in sys.modules, time.perf_counter() - t)")
+    n, *_, torch_loaded, secs = out.split()
+    print(f"default options of {n} commands built in {float(secs):.3f} s")
+    assert int(n) >= 12 and torch_loaded == 'False', out
 
 def test_every_command_help_shows_the_trees_flags():
     "Each command's --help lists exactly its options-tree fields as dashed flags (bools also as --no-X), none hand-written, torch not imported."
