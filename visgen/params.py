@@ -41,6 +41,7 @@ class PretrainTemplate(Options):
     protocol: str = from_tree(ProbeOptions, 'protocol')
     finetune: bool = opt(False, "Also fine-tune the run beside the same backbone at random init (`visgen finetune`, writes finetune.json)")
     recipe: str|None = from_tree(FinetuneOptions, 'recipe', help="Named recipe of the fine-tune and of the paper probe (default: the method's; `mae`: the generic recipe)")
+    eval_epochs: int|None = opt(None, "Epochs of the paper probe and of the fine-tune (default: each recipe's own)", ge=1)
     out_dir: str = opt('runs/example', "Run directory")
     overwrite: bool = opt(False, "Replace a run visgen wrote in out_dir")
 
