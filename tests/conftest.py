@@ -102,3 +102,22 @@ def run_python(*args, cwd=None, env=None, timeout=600):
 def visgen_cli(): return run_visgen
 
 TINY = 'embed_dim=32,depth=2,num_heads=2'
+
+REGISTRIES = [('visgen.registry', 'METHODS'), ('visgen.registry', 'PAPER_CARDS'), ('visgen.options', 'PAPER_TRAIN'),
+              ('visgen.options', 'RECIPES'), ('visgen.data', 'DATASETS')]
+
+@pytest.fixture
+def isolated():
+    """nbdev runs a notebook inside this process: undo what its cells set globally (environment, torch modes, and the
+    registries: a method notebook registers its own classes and paper card, which later tests in this worker must not see)."""
+    import importlib, torch
+    env, grad, dtype = dict(os.environ), torch.is_grad_enabled(), torch.get_default_dtype()
+    threads, det = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
+    importlib.import_module('visgen.registry').load_methods()     # every built-in registered before the snapshot
+    regs = [getattr(importlib.import_module(m), n) for m, n in REGISTRIES]
+    saved = [dict(r) for r in regs]
+    yield
+    for r, s in zip(regs, saved): r.clear(); r.update(s)
+    os.environ.clear(); os.environ.update(env)
+    torch.set_grad_enabled(grad); torch.set_default_dtype(dtype)
+    torch.set_num_threads(threads); torch.use_deterministic_algorithms(det)

@@ -9,7 +9,6 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 CHEAP = ['01_patches', '02_rope', '03_serial', '04a_twostream', '06_data', '08_train', '15_diffusion']   # ~16 s in all on 2 cores
-pytestmark = pytest.mark.xdist_group(name='outputs')
 
 
 def _figures(nb: Path) -> dict:
@@ -20,7 +19,7 @@ def _figures(nb: Path) -> dict:
 
 
 @pytest.mark.parametrize('name', CHEAP)
-def test_committed_figures_are_current(name, tmp_path):
+def test_committed_figures_are_current(name, tmp_path, isolated):
     from PIL import Image
     from visgen.site import execute_notebooks
     src = ROOT / 'nbs' / f'{name}.ipynb'
